@@ -1,0 +1,99 @@
+// Wires the services together and starts the roles asked for: the API
+// (HTTP + WebSocket), the runner, or both.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Auth } from './auth.js';
+import { ConfigError, isLoopbackHost, type Config } from './config.js';
+import { openDatabase } from './db/client.js';
+import { TaskEvents } from './events/bus.js';
+import { createLogger, type Logger } from './logger.js';
+import { HealthMonitor } from './providers/health.js';
+import { ProviderRegistry } from './providers/registry.js';
+import { Runner } from './runner/runner.js';
+import { createHttpServer, type HttpServer } from './server/http.js';
+import type { Services } from './services.js';
+
+export interface App {
+  services: Services;
+  http?: HttpServer;
+  runner?: Runner;
+  /** The bound port when the API role runs. */
+  port?: number;
+  url?: string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** Use an in-memory PGlite (tests) instead of REELAY_DATA_DIR/db. */
+  inMemoryDb?: boolean;
+  runnerIdleMs?: number;
+}
+
+export async function startApp(config: Config, opts: StartOptions = {}): Promise<App> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  fs.mkdirSync(config.filesDir, { recursive: true });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: opts.inMemoryDb ? undefined : path.join(config.dataDir, 'db'),
+  });
+  const cleanups: Array<() => Promise<void> | void> = [() => database.close()];
+  try {
+    const events = new TaskEvents(database);
+    await events.start();
+    cleanups.unshift(() => events.close());
+    const registry = new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work') });
+    cleanups.unshift(() => registry.close());
+    const health = new HealthMonitor(registry, log);
+    health.start();
+    cleanups.unshift(() => health.stop());
+    const auth = new Auth(database.db, config.apiKeys);
+    const services: Services = { config, database, events, registry, health, auth, log };
+
+    const app: App = { services, stop: async () => {} };
+    if (config.role !== 'runner') {
+      if (!isLoopbackHost(config.host) && !(await auth.required())) {
+        throw new ConfigError(`HOST=${config.host} is not a loopback address and no API keys exist: set REELAY_API_KEYS or run "npm run keys -- create <name>" (an open server is only allowed on 127.0.0.1/localhost)`);
+      }
+      app.http = createHttpServer(services);
+      app.port = await app.http.listen();
+      app.url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${app.port}`;
+      const http = app.http;
+      cleanups.unshift(() => http.close(config.shutdownTimeoutMs));
+    }
+    if (config.role !== 'api') {
+      const runner = new Runner({
+        db: database.db,
+        events,
+        registry,
+        filesDir: config.filesDir,
+        log: log.child({ runner: true }),
+        leaseMs: config.leaseMs,
+        concurrency: config.runnerConcurrency,
+        maxAttempts: config.maxAttempts,
+        idleMs: opts.runnerIdleMs,
+      });
+      runner.start();
+      app.runner = runner;
+      // Stop order: API first (in-flight requests may still cancel), then the
+      // runner hands back its leases, then providers, events and the database.
+      const apiFirst = app.http ? 1 : 0;
+      cleanups.splice(apiFirst, 0, () => runner.stop(config.shutdownTimeoutMs));
+    }
+    let stopped: Promise<void> | undefined;
+    app.stop = () =>
+      (stopped ??= (async () => {
+        for (const fn of cleanups) {
+          try {
+            await fn();
+          } catch (err) {
+            log.warn({ err }, 'error during shutdown');
+          }
+        }
+      })());
+    return app;
+  } catch (err) {
+    for (const fn of cleanups) await Promise.resolve(fn()).catch(() => {});
+    throw err;
+  }
+}

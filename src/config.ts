@@ -1,0 +1,204 @@
+// One typed configuration from the environment and the optional JSON file
+// named by REELAY_CONFIG. Anything wrong stops the start with a message that
+// names the offending field.
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { PROVIDER_KINDS, REMOTE_KINDS } from './providers/kinds.js';
+import type { ProviderConfig } from './providers/types.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const idPattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+
+const providerSchema = z
+  .object({
+    id: z.string().regex(idPattern, 'must be 1-64 letters, digits, "_", "." or "-"'),
+    kind: z.enum(PROVIDER_KINDS, {
+      error: (issue) => `unknown kind ${JSON.stringify(issue.input)}; expected one of ${PROVIDER_KINDS.join(', ')}`,
+    }),
+    baseUrl: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .optional(),
+    apiKey: z.string().min(1).optional(),
+    models: z.array(z.string().min(1)).default([]),
+    maxConcurrency: z.number().int().min(1).max(1000).default(4),
+    pollIntervalMs: z.number().int().min(50).max(600_000).optional(),
+    timeoutMs: z.number().int().min(1000).default(600_000),
+    requestTimeoutMs: z.number().int().min(100).optional(),
+    requestsPerMinute: z.number().int().min(1).optional(),
+    fallback: z.array(z.string()).default([]),
+    allowHosts: z.array(z.string()).default([]),
+    options: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (REMOTE_KINDS.has(p.kind) && !p.baseUrl) ctx.addIssue({ code: 'custom', path: ['baseUrl'], message: `is required for kind "${p.kind}"` });
+  });
+
+const fileSchema = z
+  .object({
+    providers: z.array(providerSchema).min(1, 'must list at least one provider'),
+    defaultProvider: z.string().optional(),
+  })
+  .strict()
+  .superRefine((f, ctx) => {
+    const ids = new Set<string>();
+    f.providers.forEach((p, i) => {
+      if (ids.has(p.id)) ctx.addIssue({ code: 'custom', path: ['providers', i, 'id'], message: `duplicate provider id "${p.id}"` });
+      ids.add(p.id);
+    });
+    f.providers.forEach((p, i) =>
+      p.fallback.forEach((fb, j) => {
+        if (!ids.has(fb)) ctx.addIssue({ code: 'custom', path: ['providers', i, 'fallback', j], message: `unknown provider "${fb}"` });
+      }),
+    );
+    if (f.defaultProvider && !ids.has(f.defaultProvider)) ctx.addIssue({ code: 'custom', path: ['defaultProvider'], message: `unknown provider "${f.defaultProvider}"` });
+  });
+
+const envInt = (name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be an integer`).min(min, `${name} must be >= ${min}`).max(max, `${name} must be <= ${max}`).default(def);
+
+const envSchema = z.object({
+  PORT: envInt('PORT', 4000, 0, 65535),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must start with postgres:// or postgresql://')
+    .optional(),
+  REELAY_DATA_DIR: z.string().min(1).default('./data'),
+  REELAY_CONFIG: z.string().optional(),
+  REELAY_API_KEYS: z.string().optional(),
+  REELAY_PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'REELAY_PUBLIC_URL must be an http(s) URL' }).optional(),
+  REELAY_LEASE_MS: envInt('REELAY_LEASE_MS', 30_000, 500),
+  REELAY_RUNNER_CONCURRENCY: envInt('REELAY_RUNNER_CONCURRENCY', 64, 1, 10_000),
+  REELAY_MAX_ATTEMPTS: envInt('REELAY_MAX_ATTEMPTS', 5, 1, 100),
+  REELAY_MAX_IMAGE_BYTES: envInt('REELAY_MAX_IMAGE_BYTES', 10 * 1024 * 1024, 1024),
+  REELAY_SHUTDOWN_TIMEOUT_MS: envInt('REELAY_SHUTDOWN_TIMEOUT_MS', 10_000, 0),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Role = 'all' | 'api' | 'runner';
+
+export interface ApiKeyEntry {
+  name: string;
+  key: string;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl?: string;
+  dataDir: string;
+  filesDir: string;
+  publicUrl?: string;
+  role: Role;
+  providers: ProviderConfig[];
+  defaultProvider: string;
+  apiKeys: ApiKeyEntry[];
+  leaseMs: number;
+  runnerConcurrency: number;
+  maxAttempts: number;
+  maxImageBytes: number;
+  shutdownTimeoutMs: number;
+  logLevel: string;
+}
+
+function formatIssues(source: string, error: z.ZodError): string {
+  const lines = error.issues.map((i) => {
+    const where = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)';
+    return `  - ${where}: ${i.message}`;
+  });
+  return `invalid configuration in ${source}:\n${lines.join('\n')}`;
+}
+
+export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
+  if (!raw?.trim()) return [];
+  return raw.split(',').map((pair, i) => {
+    const idx = pair.indexOf(':');
+    const name = idx > 0 ? pair.slice(0, idx).trim() : '';
+    const key = idx > 0 ? pair.slice(idx + 1).trim() : '';
+    if (!name || !key) throw new ConfigError(`invalid configuration in REELAY_API_KEYS: entry ${i + 1} must look like name:key`);
+    if (key.length < 8) throw new ConfigError(`invalid configuration in REELAY_API_KEYS: the key of "${name}" must be at least 8 characters`);
+    return { name, key };
+  });
+}
+
+function normalizeProvider(p: z.infer<typeof providerSchema>): ProviderConfig {
+  // The built-in renderer reports progress from memory: poll it often.
+  const pollIntervalMs = p.pollIntervalMs ?? (p.kind === 'local' ? 250 : 2000);
+  return { ...p, pollIntervalMs };
+}
+
+export function loadProvidersFile(file: string): z.infer<typeof fileSchema> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = fileSchema.safeParse(json);
+  if (!parsed.success) throw new ConfigError(formatIssues(file, parsed.error));
+  return parsed.data;
+}
+
+export function parseRole(argv: string[]): Role {
+  const i = argv.indexOf('--role');
+  const inline = argv.find((a) => a.startsWith('--role='));
+  const value = inline ? inline.slice('--role='.length) : i >= 0 ? argv[i + 1] : 'all';
+  if (value !== 'all' && value !== 'api' && value !== 'runner') throw new ConfigError(`--role must be one of all, api, runner (got ${JSON.stringify(value)})`);
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2), cwd = process.cwd()): Config {
+  const parsedEnv = envSchema.safeParse(env);
+  if (!parsedEnv.success) throw new ConfigError(formatIssues('the environment', parsedEnv.error));
+  const e = parsedEnv.data;
+
+  const explicit = e.REELAY_CONFIG;
+  const file = explicit ? path.resolve(cwd, explicit) : path.resolve(cwd, 'reelay.config.json');
+  const fromFile = explicit || fs.existsSync(file) ? loadProvidersFile(file) : undefined;
+  const providers = fromFile
+    ? fromFile.providers.map(normalizeProvider)
+    : [normalizeProvider(providerSchema.parse({ id: 'local', kind: 'local' }))];
+  const defaultProvider = fromFile?.defaultProvider ?? providers[0]!.id;
+
+  const role = parseRole(argv);
+  if (role !== 'all' && !e.DATABASE_URL) {
+    throw new ConfigError(`--role ${role} needs DATABASE_URL: split roles share one Postgres; the embedded database only works with a single process (--role all)`);
+  }
+  const dataDir = path.resolve(cwd, e.REELAY_DATA_DIR);
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir,
+    filesDir: path.join(dataDir, 'files'),
+    publicUrl: e.REELAY_PUBLIC_URL?.replace(/\/+$/, ''),
+    role,
+    providers,
+    defaultProvider,
+    apiKeys: parseApiKeys(e.REELAY_API_KEYS),
+    leaseMs: e.REELAY_LEASE_MS,
+    runnerConcurrency: e.REELAY_RUNNER_CONCURRENCY,
+    maxAttempts: e.REELAY_MAX_ATTEMPTS,
+    maxImageBytes: e.REELAY_MAX_IMAGE_BYTES,
+    shutdownTimeoutMs: e.REELAY_SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

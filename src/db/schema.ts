@@ -1,0 +1,107 @@
+// Drizzle schema: the single source of truth for the tables; migrations in
+// drizzle/ are generated from it by drizzle-kit.
+import { sql } from 'drizzle-orm';
+import { bigserial, doublePrecision, index, integer, jsonb, pgEnum, pgTable, serial, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+
+export const TASK_STATUSES = ['QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+
+export const taskStatus = pgEnum('task_status', TASK_STATUSES);
+
+// Millisecond precision so that keyset cursors round-trip exactly through JS Dates.
+const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
+
+export interface TaskParams {
+  durationSeconds?: number | null;
+  width?: number | null;
+  height?: number | null;
+  aspectRatio?: string | null;
+  seed?: number | null;
+}
+
+export interface TaskInputImage {
+  /** Where the image came from: a URL the client gave, or an upload / base64 stored by reelay. */
+  kind: 'url' | 'file';
+  url?: string;
+  /** Path relative to the files directory, for stored images. */
+  file?: string;
+  contentType?: string;
+  sizeBytes?: number;
+}
+
+export interface TaskResult {
+  /** Path under /files/ served by reelay. */
+  file: string;
+  upstreamUrl: string | null;
+  contentType: string | null;
+  sizeBytes: number;
+  durationSeconds: number | null;
+  width: number | null;
+  height: number | null;
+}
+
+export const tasks = pgTable(
+  'tasks',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    owner: text('owner').notNull(),
+    providerId: text('provider_id').notNull(),
+    model: text('model'),
+    prompt: text('prompt').notNull(),
+    negativePrompt: text('negative_prompt'),
+    params: jsonb('params').$type<TaskParams>().notNull().default({}),
+    inputImage: jsonb('input_image').$type<TaskInputImage>(),
+    status: taskStatus('status').notNull().default('QUEUED'),
+    progress: doublePrecision('progress'),
+    providerTaskId: text('provider_task_id'),
+    upstreamStatus: text('upstream_status'),
+    mediaType: text('media_type').$type<'VIDEO' | 'IMAGE'>().notNull().default('VIDEO'),
+    result: jsonb('result').$type<TaskResult>(),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    attempts: integer('attempts').notNull().default(0),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: ts('lease_expires_at'),
+    nextPollAt: ts('next_poll_at').notNull().defaultNow(),
+    idempotencyKey: text('idempotency_key'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    startedAt: ts('started_at'),
+    completedAt: ts('completed_at'),
+  },
+  (t) => [
+    uniqueIndex('tasks_owner_idempotency_key').on(t.owner, t.idempotencyKey),
+    index('tasks_owner_created').on(t.owner, t.createdAt, t.id),
+    index('tasks_created').on(t.createdAt, t.id),
+    index('tasks_due').on(t.status, t.nextPollAt).where(sql`status in ('QUEUED', 'PROCESSING')`),
+    index('tasks_queue').on(t.providerId, t.createdAt, t.id).where(sql`status = 'QUEUED'`),
+  ],
+);
+
+export const taskEvents = pgTable(
+  'task_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    taskId: uuid('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    status: taskStatus('status').notNull(),
+    progress: doublePrecision('progress'),
+    message: text('message'),
+    at: ts('at').notNull().defaultNow(),
+  },
+  (t) => [index('task_events_task').on(t.taskId, t.id)],
+);
+
+export const apiKeys = pgTable('api_keys', {
+  id: serial('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  keyHash: text('key_hash').notNull().unique(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  revokedAt: ts('revoked_at'),
+});
+
+export type TaskRow = typeof tasks.$inferSelect;
+export type NewTaskRow = typeof tasks.$inferInsert;
+export type TaskEventRow = typeof taskEvents.$inferSelect;

@@ -1,0 +1,112 @@
+// Claiming work: due PROCESSING tasks whose lease lapsed (a runner died or
+// shut down) are resumed; QUEUED tasks start in creation order while their
+// provider has free slots. One advisory lock per claim keeps the per-provider
+// concurrency count exact across runner processes; SKIP LOCKED keeps claims
+// from blocking on rows someone else is updating.
+import { and, asc, eq, inArray, isNull, lte, or, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { taskEvents, tasks, type TaskRow } from '../db/schema.js';
+import { notifyTaskChanged } from '../events/bus.js';
+
+const CLAIM_LOCK = 7_270_002;
+
+export interface ProviderSlots {
+  id: string;
+  maxConcurrency: number;
+}
+
+export interface ClaimOptions {
+  owner: string;
+  leaseMs: number;
+  /** How many tasks this runner can take on now. */
+  limit: number;
+  providers: ProviderSlots[];
+}
+
+export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow[]> {
+  if (opts.limit <= 0 || opts.providers.length === 0) return [];
+  const providerIds = opts.providers.map((p) => p.id);
+  const leaseUntil = sql`now() + ${`${opts.leaseMs} milliseconds`}::interval`;
+
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${CLAIM_LOCK})`);
+    const claimed: TaskRow[] = [];
+
+    // 1. Resume tasks already at an upstream whose holder is gone.
+    const orphans = await tx
+      .select({ id: tasks.id })
+      .from(tasks)
+      .where(
+        and(
+          eq(tasks.status, 'PROCESSING'),
+          inArray(tasks.providerId, providerIds),
+          or(isNull(tasks.leaseOwner), lte(tasks.leaseExpiresAt, sql`now()`)),
+          lte(tasks.nextPollAt, sql`now()`),
+        ),
+      )
+      .orderBy(asc(tasks.nextPollAt))
+      .limit(opts.limit)
+      .for('update', { skipLocked: true });
+    if (orphans.length) {
+      const rows = await tx
+        .update(tasks)
+        .set({ leaseOwner: opts.owner, leaseExpiresAt: leaseUntil, updatedAt: sql`now()` })
+        .where(inArray(tasks.id, orphans.map((o) => o.id)))
+        .returning();
+      claimed.push(...rows);
+    }
+
+    // 2. Start queued tasks where the provider has free slots.
+    let room = opts.limit - claimed.length;
+    if (room <= 0) return claimed;
+    const active = await tx
+      .select({ providerId: tasks.providerId, n: sql<number>`count(*)::int` })
+      .from(tasks)
+      .where(and(eq(tasks.status, 'PROCESSING'), inArray(tasks.providerId, providerIds)))
+      .groupBy(tasks.providerId);
+    const activeBy = new Map(active.map((a) => [a.providerId, Number(a.n)]));
+
+    for (const p of opts.providers) {
+      const free = Math.min(room, p.maxConcurrency - (activeBy.get(p.id) ?? 0));
+      if (free <= 0) continue;
+      const queued = await tx
+        .select({ id: tasks.id })
+        .from(tasks)
+        .where(and(eq(tasks.status, 'QUEUED'), eq(tasks.providerId, p.id), lte(tasks.nextPollAt, sql`now()`)))
+        .orderBy(asc(tasks.createdAt), asc(tasks.id))
+        .limit(free)
+        .for('update', { skipLocked: true });
+      if (!queued.length) continue;
+      const rows = await tx
+        .update(tasks)
+        .set({
+          status: 'PROCESSING',
+          startedAt: sql`coalesce(${tasks.startedAt}, now())`,
+          leaseOwner: opts.owner,
+          leaseExpiresAt: leaseUntil,
+          updatedAt: sql`now()`,
+        })
+        .where(and(inArray(tasks.id, queued.map((q) => q.id)), eq(tasks.status, 'QUEUED')))
+        .returning();
+      if (rows.length) {
+        await tx.insert(taskEvents).values(rows.map((r) => ({ taskId: r.id, status: r.status, progress: r.progress, message: `started on ${p.id}` })));
+        for (const r of rows) await notifyTaskChanged(tx, r.id);
+      }
+      claimed.push(...rows);
+      room -= rows.length;
+      if (room <= 0) break;
+    }
+    return claimed;
+  });
+}
+
+/** Heartbeat: extend the leases this runner still holds; returns the ids it still owns. */
+export async function renewLeases(db: Db, owner: string, ids: string[], leaseMs: number): Promise<Set<string>> {
+  if (!ids.length) return new Set();
+  const rows = await db
+    .update(tasks)
+    .set({ leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
+    .where(and(inArray(tasks.id, ids), eq(tasks.leaseOwner, owner), eq(tasks.status, 'PROCESSING')))
+    .returning({ id: tasks.id });
+  return new Set(rows.map((r) => r.id));
+}

@@ -1,0 +1,155 @@
+// The background worker: claims due tasks, works each one until it ends while
+// renewing its lease, and hands everything back on shutdown. Any number of
+// runners may share one Postgres.
+import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { tasks, TERMINAL_STATUSES, type TaskRow } from '../db/schema.js';
+import type { TaskEvents } from '../events/bus.js';
+import type { Logger } from '../logger.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import { claimDueTasks, renewLeases } from './claim.js';
+import { runTask, TaskAbort } from './work.js';
+
+export interface RunnerOptions {
+  db: Db;
+  events: TaskEvents;
+  registry: ProviderRegistry;
+  filesDir: string;
+  log: Logger;
+  leaseMs: number;
+  concurrency: number;
+  maxAttempts: number;
+  /** Fallback tick when nothing wakes the runner (lapsed leases, retries). */
+  idleMs?: number;
+}
+
+interface InFlight {
+  ctrl: AbortController;
+  done: Promise<void>;
+}
+
+export class Runner {
+  readonly id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly inflight = new Map<string, InFlight>();
+  private running = false;
+  private wake?: () => void;
+  private loopDone?: Promise<void>;
+  private heartbeat?: NodeJS.Timeout;
+  private unsubscribe: Array<() => void> = [];
+
+  constructor(private readonly opts: RunnerOptions) {}
+
+  get activeTaskIds(): string[] {
+    return [...this.inflight.keys()];
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unsubscribe.push(
+      this.opts.events.onWake(() => this.kick()),
+      this.opts.events.onTask((id) => {
+        if (this.inflight.has(id)) void this.checkHeld(id);
+      }),
+    );
+    this.heartbeat = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.opts.leaseMs / 3)));
+    this.loopDone = this.loop();
+  }
+
+  /** Claim now instead of at the next tick. */
+  kick(): void {
+    this.wake?.();
+  }
+
+  /** Stop claiming, hand back every held task and wait (bounded) for the workers to settle. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.unsubscribe.splice(0).forEach((u) => u());
+    this.kick();
+    await this.loopDone;
+    for (const f of this.inflight.values()) f.ctrl.abort(new TaskAbort('shutdown'));
+    await Promise.race([Promise.allSettled([...this.inflight.values()].map((f) => f.done)), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    clearInterval(this.heartbeat);
+  }
+
+  private async loop(): Promise<void> {
+    const idleMs = this.opts.idleMs ?? 1000;
+    while (this.running) {
+      let full = false;
+      try {
+        full = await this.claimOnce();
+      } catch (err) {
+        this.opts.log.error({ err }, 'claiming tasks failed');
+      }
+      if (!this.running) break;
+      if (full) continue;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, idleMs);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** Returns true when it claimed as many as it asked for (there may be more). */
+  private async claimOnce(): Promise<boolean> {
+    const limit = this.opts.concurrency - this.inflight.size;
+    if (limit <= 0) return false;
+    const providers = this.opts.registry.list().map((e) => ({ id: e.config.id, maxConcurrency: e.config.maxConcurrency }));
+    const claimed = await claimDueTasks(this.opts.db, { owner: this.id, leaseMs: this.opts.leaseMs, limit, providers });
+    for (const task of claimed) this.work(task);
+    return claimed.length === limit;
+  }
+
+  private work(task: TaskRow): void {
+    const entry = this.opts.registry.get(task.providerId);
+    if (!entry) return;
+    const ctrl = new AbortController();
+    const log = this.opts.log.child({ taskId: task.id, provider: entry.config.id });
+    const done = runTask(task, {
+      db: this.opts.db,
+      owner: this.id,
+      entry,
+      filesDir: this.opts.filesDir,
+      maxAttempts: this.opts.maxAttempts,
+      signal: ctrl.signal,
+      log,
+    })
+      .catch((err) => log.error({ err }, 'task worker crashed'))
+      .finally(() => {
+        this.inflight.delete(task.id);
+        this.kick();
+      });
+    this.inflight.set(task.id, { ctrl, done });
+  }
+
+  /** A held task changed elsewhere (e.g. cancelled by a client): stop working on it. */
+  private async checkHeld(id: string): Promise<void> {
+    try {
+      const [row] = await this.opts.db.select({ status: tasks.status, leaseOwner: tasks.leaseOwner }).from(tasks).where(eq(tasks.id, id));
+      const f = this.inflight.get(id);
+      if (!f || !row) return;
+      if (row.status === 'CANCELLED') f.ctrl.abort(new TaskAbort('cancelled'));
+      else if (TERMINAL_STATUSES.includes(row.status) || (row.leaseOwner && row.leaseOwner !== this.id)) f.ctrl.abort(new TaskAbort('lease-lost'));
+    } catch (err) {
+      this.opts.log.warn({ err, taskId: id }, 'could not check a held task');
+    }
+  }
+
+  private async renew(): Promise<void> {
+    const ids = this.activeTaskIds;
+    if (!ids.length) return;
+    try {
+      const kept = await renewLeases(this.opts.db, this.id, ids, this.opts.leaseMs);
+      for (const id of ids) if (!kept.has(id) && this.inflight.has(id)) void this.checkHeld(id);
+    } catch (err) {
+      this.opts.log.warn({ err }, 'lease heartbeat failed');
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// The task state machine: the only code that moves a task between states.
+// Every change writes the row and (when it matters to a user) an event in one
+// transaction and notifies listeners at commit. Terminal states never change:
+// each update is guarded by the allowed source states.
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import type { Db, Tx } from '../db/client.js';
+import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
+import { notifyTaskChanged, notifyWake } from '../events/bus.js';
+
+const ACTIVE: TaskStatus[] = ['QUEUED', 'PROCESSING'];
+
+export interface TaskChange {
+  status?: TaskStatus;
+  progress?: number | null;
+  providerId?: string;
+  providerTaskId?: string | null;
+  upstreamStatus?: string | null;
+  mediaType?: 'VIDEO' | 'IMAGE';
+  result?: TaskResult | null;
+  errorCode?: string | null;
+  errorMessage?: string | null;
+  attempts?: number;
+  startedAt?: Date | SQL;
+  completedAt?: Date | SQL;
+  nextPollAt?: Date | SQL;
+  leaseOwner?: string | null;
+  leaseExpiresAt?: Date | SQL | null;
+}
+
+export interface TransitionOptions {
+  /** Allowed current states; defaults to the non-terminal ones. */
+  from?: TaskStatus[];
+  /** Only apply while this runner holds the lease. */
+  leaseOwner?: string;
+  /** Record a history event with this message; `false` records none. */
+  event?: { message: string | null } | false;
+}
+
+/** Apply a change inside an open transaction; null when the guard did not match. */
+export async function transitionInTx(tx: Tx, taskId: string, change: TaskChange, opts: TransitionOptions = {}): Promise<TaskRow | null> {
+  const where = [eq(tasks.id, taskId), inArray(tasks.status, opts.from ?? ACTIVE)];
+  if (opts.leaseOwner) where.push(eq(tasks.leaseOwner, opts.leaseOwner));
+  const [row] = await tx
+    .update(tasks)
+    .set({ ...change, updatedAt: sql`now()` })
+    .where(and(...where))
+    .returning();
+  if (!row) return null;
+  if (opts.event) {
+    await tx.insert(taskEvents).values({ taskId, status: row.status, progress: row.progress, message: opts.event.message });
+  }
+  await notifyTaskChanged(tx, taskId);
+  // A finished or released task frees a slot: let idle runners claim at once.
+  if (row.status !== 'PROCESSING' || change.leaseOwner === null) await notifyWake(tx);
+  return row;
+}
+
+export async function transition(db: Db, taskId: string, change: TaskChange, opts: TransitionOptions = {}): Promise<TaskRow | null> {
+  return db.transaction((tx) => transitionInTx(tx, taskId, change, opts));
+}
+
+/** The upstream accepted the task: store its id before anything else happens. */
+export function recordSubmitted(db: Db, taskId: string, leaseOwner: string, providerId: string, providerTaskId: string): Promise<TaskRow | null> {
+  return transition(db, taskId, { providerTaskId, providerId }, { from: ['PROCESSING'], leaseOwner, event: { message: `accepted by ${providerId} as ${providerTaskId}` } });
+}
+
+/** Count a submission attempt before sending it, so a crash mid-request is detectable. */
+export function recordSubmitAttempt(db: Db, taskId: string, leaseOwner: string, attempts: number): Promise<TaskRow | null> {
+  return transition(db, taskId, { attempts }, { from: ['PROCESSING'], leaseOwner, event: false });
+}
+
+export function recordProgress(
+  db: Db,
+  taskId: string,
+  leaseOwner: string,
+  change: { progress: number | null; upstreamStatus?: string | null },
+  message: string | null | false,
+): Promise<TaskRow | null> {
+  return transition(db, taskId, change, { from: ['PROCESSING'], leaseOwner, event: message === false ? false : { message } });
+}
+
+export function completeTask(db: Db, taskId: string, leaseOwner: string, result: TaskResult, mediaType: 'VIDEO' | 'IMAGE', upstreamStatus?: string | null): Promise<TaskRow | null> {
+  return transition(
+    db,
+    taskId,
+    { status: 'COMPLETED', progress: 1, result, mediaType, upstreamStatus, completedAt: sql`now()`, leaseOwner: null, leaseExpiresAt: null },
+    { from: ['PROCESSING'], leaseOwner, event: { message: 'completed' } },
+  );
+}
+
+/** Fail a task; `leaseOwner` omitted means any holder (used by validation before claim). */
+export function failTask(db: Db, taskId: string, code: string, message: string, leaseOwner?: string, upstreamStatus?: string | null): Promise<TaskRow | null> {
+  return transition(
+    db,
+    taskId,
+    { status: 'FAILED', errorCode: code, errorMessage: message, upstreamStatus, completedAt: sql`now()`, leaseOwner: null, leaseExpiresAt: null },
+    { leaseOwner, event: { message: `${code}: ${message}` } },
+  );
+}
+
+/**
+ * Cancel a task for its owner: a QUEUED task at once, a PROCESSING one locally
+ * at once too (the runner holding it sees the change and stops its upstream work).
+ */
+export function cancelTaskRow(db: Db, taskId: string, message = 'cancelled by client'): Promise<TaskRow | null> {
+  return transition(
+    db,
+    taskId,
+    { status: 'CANCELLED', completedAt: sql`now()`, leaseOwner: null, leaseExpiresAt: null },
+    { event: { message } },
+  );
+}
+
+/** Upstream itself reported the task cancelled. */
+export function markCancelledUpstream(db: Db, taskId: string, leaseOwner: string, message: string | null): Promise<TaskRow | null> {
+  return transition(
+    db,
+    taskId,
+    { status: 'CANCELLED', completedAt: sql`now()`, leaseOwner: null, leaseExpiresAt: null },
+    { from: ['PROCESSING'], leaseOwner, event: { message: message ?? 'cancelled upstream' } },
+  );
+}
+
+/** Give a task back (shutdown): another runner resumes it at `nextPollAt`. */
+export function releaseTask(db: Db, taskId: string, leaseOwner: string, nextPollAt: Date = new Date()): Promise<TaskRow | null> {
+  return transition(db, taskId, { leaseOwner: null, leaseExpiresAt: null, nextPollAt }, { leaseOwner, event: false });
+}

@@ -1,0 +1,244 @@
+// Drives one claimed task to its end: submit (once, retrying only what
+// provably created nothing), poll at the provider's interval with backoff,
+// download the result, and record each step through the state machine.
+import path from 'node:path';
+import { eq } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { tasks, type TaskRow } from '../db/schema.js';
+import type { Logger } from '../logger.js';
+import { isUpstreamError, type UpstreamError } from '../providers/errors.js';
+import type { RegisteredProvider } from '../providers/registry.js';
+import type { GenerationRequest, ProviderResult, Snapshot, SubmitOutcome } from '../providers/types.js';
+import { storeResult } from '../storage/results.js';
+import { backoffMs, sleep } from './backoff.js';
+import { completeTask, failTask, markCancelledUpstream, recordProgress, recordSubmitAttempt, recordSubmitted, releaseTask } from './transitions.js';
+
+export type AbortKind = 'cancelled' | 'shutdown' | 'lease-lost' | 'timeout';
+
+/** The reason given to a task's AbortController. */
+export class TaskAbort extends Error {
+  constructor(readonly kind: AbortKind) {
+    super(`task ${kind}`);
+  }
+}
+
+export interface WorkEnv {
+  db: Db;
+  owner: string;
+  entry: RegisteredProvider;
+  filesDir: string;
+  maxAttempts: number;
+  /** Aborted by the runner (cancel, shutdown, lease lost). */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+const MAX_RESULT_BYTES = 4 * 1024 ** 3;
+const POLL_BACKOFF_CAP_MS = 60_000;
+
+/** Thrown when a write found the task no longer ours (cancelled, finished, or taken over). */
+class Lost extends Error {}
+
+export function requestFor(task: TaskRow, filesDir: string): GenerationRequest {
+  const img = task.inputImage;
+  return {
+    taskId: task.id,
+    prompt: task.prompt,
+    negativePrompt: task.negativePrompt,
+    model: task.model,
+    image: !img ? null : img.kind === 'url' ? { kind: 'url', url: img.url! } : { kind: 'file', path: path.join(filesDir, img.file!), contentType: img.contentType ?? 'application/octet-stream' },
+    ...task.params,
+  };
+}
+
+export async function runTask(task: TaskRow, env: WorkEnv): Promise<void> {
+  const { config, provider } = env.entry;
+  const started = task.startedAt?.getTime() ?? Date.now();
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new TaskAbort('timeout')), Math.max(0, started + config.timeoutMs - Date.now()));
+  const signal = AbortSignal.any([env.signal, timeout.signal]);
+  let providerTaskId = task.providerTaskId;
+  const must = <T>(row: T | null): T => {
+    if (!row) throw new Lost();
+    return row;
+  };
+
+  try {
+    const request = requestFor(task, env.filesDir);
+    let snap: Snapshot | undefined;
+    if (!providerTaskId) {
+      const out = await submit(task, request, env, signal, must);
+      if (!out) return;
+      providerTaskId = out.providerTaskId;
+      must(await recordSubmitted(env.db, task.id, env.owner, config.id, providerTaskId));
+      snap = out.snapshot;
+    }
+    await pollUntilDone(task, providerTaskId, request, snap, env, signal, must);
+  } catch (err) {
+    const reason = signal.aborted ? signal.reason : undefined;
+    if (reason instanceof TaskAbort) await onAbort(reason.kind, task, providerTaskId, env);
+    else if (err instanceof Lost) await onLost(task, providerTaskId, env);
+    else {
+      env.log.error({ err, taskId: task.id }, 'unexpected error while working on a task');
+      await failTask(env.db, task.id, 'INTERNAL_ERROR', 'reelay hit an unexpected error while working on this task', env.owner).catch(() => {});
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+type Must = <T>(row: T | null) => T;
+
+async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, signal: AbortSignal, must: Must): Promise<SubmitOutcome | undefined> {
+  const { config, provider } = env.entry;
+  const safe = provider.capabilities.resubmitSafe;
+  if (task.attempts > 0 && !safe) {
+    must(await failTask(env.db, task.id, 'UPSTREAM_UNCERTAIN', `a submission to ${config.id} was interrupted before it answered; it may have created an upstream task, so reelay did not submit it again`, env.owner));
+    return undefined;
+  }
+  for (let attempt = task.attempts + 1; ; attempt++) {
+    must(await recordSubmitAttempt(env.db, task.id, env.owner, attempt));
+    try {
+      return await provider.submit(request, { signal });
+    } catch (err) {
+      if (signal.aborted || !isUpstreamError(err)) throw err;
+      if (err.maybeCreated && !safe) {
+        must(await failTask(env.db, task.id, 'UPSTREAM_UNCERTAIN', `${err.message}; the upstream may have created the task, so reelay did not submit it again`, env.owner));
+        return undefined;
+      }
+      if (!err.retryable || attempt >= env.maxAttempts) {
+        const suffix = err.retryable ? ` (gave up after ${attempt} attempts)` : '';
+        must(await failTask(env.db, task.id, err.code, err.message + suffix, env.owner));
+        return undefined;
+      }
+      const wait = retryDelay(err, attempt, config.pollIntervalMs);
+      env.log.warn({ taskId: task.id, provider: config.id, code: err.code, attempt }, 'submission failed, retrying');
+      must(await recordProgress(env.db, task.id, env.owner, { progress: null }, `submission failed (${err.message}); retry ${attempt} in ${Math.ceil(wait / 1000)} s`));
+      await sleep(wait, signal);
+    }
+  }
+}
+
+function retryDelay(err: UpstreamError, attempt: number, baseMs: number): number {
+  const jittered = backoffMs(attempt, Math.max(500, baseMs), POLL_BACKOFF_CAP_MS);
+  return err.retryAfterSeconds !== undefined ? Math.max(jittered, err.retryAfterSeconds * 1000) : jittered;
+}
+
+async function pollUntilDone(
+  task: TaskRow,
+  providerTaskId: string,
+  request: GenerationRequest,
+  first: Snapshot | undefined,
+  env: WorkEnv,
+  signal: AbortSignal,
+  must: Must,
+): Promise<void> {
+  const { config, provider } = env.entry;
+  const base = config.pollIntervalMs;
+  let interval = base;
+  let errors = 0;
+  let last = { progress: task.progress, upstreamStatus: task.upstreamStatus, bucket: bucketOf(task.progress) };
+  let snap = first;
+
+  for (;;) {
+    if (!snap) {
+      await sleep(interval, signal);
+      try {
+        snap = await provider.poll(providerTaskId, { signal, request });
+        errors = 0;
+      } catch (err) {
+        if (signal.aborted || !isUpstreamError(err)) throw err;
+        if (!err.retryable) {
+          must(await failTask(env.db, task.id, err.code, err.message, env.owner));
+          return;
+        }
+        // A failed poll is not a failed task: keep the upstream id and try later.
+        errors++;
+        interval = retryDelay(err, errors, base);
+        env.log.warn({ taskId: task.id, provider: config.id, code: err.code, errors }, 'poll failed, will poll again');
+        if (errors === 1) must(await recordProgress(env.db, task.id, env.owner, { progress: last.progress }, `poll failed (${err.message}); polling again`));
+        continue;
+      }
+    }
+
+    switch (snap.state) {
+      case 'processing': {
+        const progress = snap.progress === null ? null : Math.min(1, Math.max(0, snap.progress));
+        const upstreamStatus = snap.upstreamStatus ?? last.upstreamStatus;
+        if (progress !== last.progress || upstreamStatus !== last.upstreamStatus) {
+          const bucket = bucketOf(progress);
+          const noteworthy = bucket !== last.bucket || upstreamStatus !== last.upstreamStatus;
+          must(await recordProgress(env.db, task.id, env.owner, { progress, upstreamStatus }, noteworthy ? (snap.message ?? upstreamStatus ?? null) : false));
+          last = { progress, upstreamStatus, bucket };
+          interval = base;
+        } else {
+          interval = Math.min(Math.round(interval * 1.25), base * 5);
+        }
+        break;
+      }
+      case 'completed':
+        await finish(task, snap.result, snap.upstreamStatus ?? null, env, signal, must);
+        return;
+      case 'failed':
+        must(await failTask(env.db, task.id, snap.code, snap.message, env.owner, snap.upstreamStatus ?? null));
+        return;
+      case 'cancelled':
+        must(await markCancelledUpstream(env.db, task.id, env.owner, snap.message ?? null));
+        return;
+    }
+    snap = undefined;
+  }
+}
+
+function bucketOf(progress: number | null): number {
+  return progress === null ? -1 : Math.floor(progress * 10);
+}
+
+async function finish(task: TaskRow, result: ProviderResult, upstreamStatus: string | null, env: WorkEnv, signal: AbortSignal, must: Must): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const stored = await storeResult(result, { filesDir: env.filesDir, taskId: task.id, signal, maxBytes: MAX_RESULT_BYTES, timeoutMs: 10 * 60_000 });
+      must(await completeTask(env.db, task.id, env.owner, stored, result.mediaType, upstreamStatus));
+      return;
+    } catch (err) {
+      if (signal.aborted || err instanceof Lost || !isUpstreamError(err)) throw err;
+      if (!err.retryable || attempt >= env.maxAttempts) {
+        must(await failTask(env.db, task.id, err.code === 'RESULT_TOO_LARGE' ? err.code : 'DOWNLOAD_FAILED', `the result could not be downloaded: ${err.message}`, env.owner, upstreamStatus));
+        return;
+      }
+      await sleep(backoffMs(attempt, 1000, 30_000), signal);
+    }
+  }
+}
+
+async function cancelUpstream(providerTaskId: string | null, env: WorkEnv): Promise<void> {
+  const { provider } = env.entry;
+  if (!providerTaskId || !provider.capabilities.cancel) return;
+  try {
+    await provider.cancel(providerTaskId, { signal: AbortSignal.timeout(15_000) });
+  } catch (err) {
+    env.log.warn({ err: isUpstreamError(err) ? err.message : err, provider: env.entry.config.id, providerTaskId }, 'upstream cancel failed');
+  }
+}
+
+async function onAbort(kind: AbortKind, task: TaskRow, providerTaskId: string | null, env: WorkEnv): Promise<void> {
+  switch (kind) {
+    case 'cancelled':
+      return cancelUpstream(providerTaskId, env);
+    case 'timeout': {
+      const secs = Math.round(env.entry.config.timeoutMs / 1000);
+      await failTask(env.db, task.id, 'TIMEOUT', `no result from ${env.entry.config.id} within ${secs} s`, env.owner).catch(() => {});
+      return cancelUpstream(providerTaskId, env);
+    }
+    case 'shutdown':
+      await releaseTask(env.db, task.id, env.owner).catch(() => {});
+      return;
+    case 'lease-lost':
+      return;
+  }
+}
+
+async function onLost(task: TaskRow, providerTaskId: string | null, env: WorkEnv): Promise<void> {
+  const [row] = await env.db.select({ status: tasks.status }).from(tasks).where(eq(tasks.id, task.id));
+  if (row?.status === 'CANCELLED') await cancelUpstream(providerTaskId, env);
+}

@@ -1,0 +1,52 @@
+// Per-operation context: who is asking, the services, and batching loaders.
+import DataLoader from 'dataloader';
+import type { TaskEventRow, TaskRow } from '../db/schema.js';
+import { getEventsForTasks, getQueuePositions, getTasksByIds } from '../db/read-tasks.js';
+import type { Services } from '../services.js';
+
+export interface Loaders {
+  task: DataLoader<string, TaskRow | null>;
+  events: DataLoader<string, TaskEventRow[]>;
+  queuePosition: DataLoader<string, number | null>;
+}
+
+export interface Context {
+  owner: string;
+  requestId: string;
+  /** Origin used to turn /files/ paths into absolute URLs. */
+  origin: string;
+  services: Services;
+  loaders: Loaders;
+}
+
+// Batching only, no caching: subscriptions reuse one context across events
+// and must always see fresh rows.
+export function createLoaders(services: Services): Loaders {
+  const db = services.database.db;
+  return {
+    task: new DataLoader(
+      async (ids) => {
+        const rows = await getTasksByIds(db, ids);
+        const byId = new Map(rows.map((r) => [r.id, r]));
+        return ids.map((id) => byId.get(id) ?? null);
+      },
+      { cache: false },
+    ),
+    events: new DataLoader(
+      async (ids) => {
+        const rows = await getEventsForTasks(db, ids);
+        const byTask = new Map<string, TaskEventRow[]>();
+        for (const r of rows) (byTask.get(r.taskId) ?? byTask.set(r.taskId, []).get(r.taskId)!).push(r);
+        return ids.map((id) => byTask.get(id) ?? []);
+      },
+      { cache: false },
+    ),
+    queuePosition: new DataLoader(
+      async (ids) => {
+        const positions = await getQueuePositions(db, ids);
+        return ids.map((id) => positions.get(id) ?? null);
+      },
+      { cache: false },
+    ),
+  };
+}

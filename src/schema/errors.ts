@@ -1,0 +1,41 @@
+// Expected failures, returned as data in result unions. Each has a stable `code`.
+export class ReelayError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad input; `field` is the input path, e.g. "image.url". */
+export class ValidationError extends ReelayError {
+  constructor(
+    readonly field: string,
+    message: string,
+    code = 'VALIDATION_ERROR',
+  ) {
+    super(code, message);
+  }
+}
+
+export class NotFoundError extends ReelayError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+
+/** The task is in a state that does not allow the operation. */
+export class InvalidStateError extends ReelayError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}
+
+/** The chosen provider cannot do what the request asks. */
+export class UnsupportedError extends ValidationError {
+  constructor(field: string, message: string) {
+    super(field, message, 'UNSUPPORTED');
+  }
+}

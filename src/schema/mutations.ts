@@ -1,0 +1,114 @@
+// createVideoTask, cancelTask, deleteTask: expected failures come back as data.
+import { randomUUID } from 'node:crypto';
+import { createTask } from '../db/create-task.js';
+import { isUuid } from '../db/cursor.js';
+import { deleteTerminalTask } from '../db/delete-task.js';
+import { getTask } from '../db/read-tasks.js';
+import type { TaskRow } from '../db/schema.js';
+import { cancelTask } from '../runner/cancel.js';
+import { removeTaskFiles } from '../storage/results.js';
+import { storeInputImage } from '../storage/input-images.js';
+import { validateCreate } from '../tasks/validate-create.js';
+import { builder } from './builder.js';
+import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from './errors.js';
+import { VideoTaskRef } from './task.js';
+
+const ImageInput = builder.inputType('ImageInput', {
+  description: 'Exactly one of url, base64 (raw or a data: URL) or file (multipart upload). PNG, JPEG or WebP.',
+  fields: (t) => ({
+    url: t.string({ required: false }),
+    base64: t.string({ required: false }),
+    file: t.field({ type: 'File', required: false }),
+  }),
+});
+
+const CreateVideoTaskInput = builder.inputType('CreateVideoTaskInput', {
+  fields: (t) => ({
+    prompt: t.string({ required: true }),
+    negativePrompt: t.string({ required: false }),
+    provider: t.string({ required: false, description: 'Provider id; default: the provider listing `model`, else defaultProvider.' }),
+    model: t.string({ required: false }),
+    image: t.field({ type: ImageInput, required: false }),
+    durationSeconds: t.float({ required: false }),
+    width: t.int({ required: false }),
+    height: t.int({ required: false }),
+    aspectRatio: t.string({ required: false, description: 'e.g. "16:9", "9:16", "1:1".' }),
+    seed: t.int({ required: false }),
+    idempotencyKey: t.string({ required: false, description: 'Same key from the same client → the same task.' }),
+  }),
+});
+
+const TaskPayload = (name: string) =>
+  builder.objectRef<{ task: TaskRow }>(name).implement({
+    fields: (t) => ({ task: t.field({ type: VideoTaskRef, resolve: (p) => p.task }) }),
+  });
+
+const CreateVideoTaskSuccess = TaskPayload('CreateVideoTaskSuccess');
+const CancelTaskSuccess = TaskPayload('CancelTaskSuccess');
+const DeleteTaskSuccess = builder.objectRef<{ id: string }>('DeleteTaskSuccess').implement({
+  fields: (t) => ({ id: t.exposeID('id') }),
+});
+
+function requireTaskId(id: string | number): string {
+  const s = String(id);
+  if (!isUuid(s)) throw new NotFoundError(`no task ${s}`);
+  return s;
+}
+
+builder.mutationFields((t) => ({
+  createVideoTask: t.field({
+    type: CreateVideoTaskSuccess,
+    errors: { types: [ValidationError, UnsupportedError], directResult: true, union: { name: 'CreateVideoTaskResult' } },
+    args: { input: t.arg({ type: CreateVideoTaskInput, required: true }) },
+    resolve: async (_r, { input }, ctx) => {
+      const { config, registry, database } = ctx.services;
+      const v = validateCreate(input, registry, config);
+      const id = randomUUID();
+      const inputImage = v.image ? await storeInputImage(v.image, id, config.filesDir, config.maxImageBytes) : null;
+      const { task, created } = await createTask(database.db, {
+        id,
+        owner: ctx.owner,
+        providerId: v.entry.config.id,
+        model: v.model,
+        prompt: v.prompt,
+        negativePrompt: v.negativePrompt,
+        params: v.params,
+        inputImage,
+        idempotencyKey: v.idempotencyKey,
+      });
+      if (!created && inputImage?.kind === 'file') await removeTaskFiles(config.filesDir, id);
+      return { task };
+    },
+  }),
+  cancelTask: t.field({
+    type: CancelTaskSuccess,
+    errors: { types: [NotFoundError, InvalidStateError], directResult: true, union: { name: 'CancelTaskResult' } },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_r, args, ctx) => {
+      const id = requireTaskId(args.id);
+      const { database, registry, log } = ctx.services;
+      const out = await cancelTask(database.db, registry, log, id, ctx.owner);
+      if (out.ok) return { task: out.task };
+      if (out.reason === 'not-found') throw new NotFoundError(`no task ${id}`);
+      throw new InvalidStateError('TASK_FINISHED', `task ${id} is already ${out.task.status}`);
+    },
+  }),
+  deleteTask: t.field({
+    type: DeleteTaskSuccess,
+    description: 'Remove a finished task and its stored files.',
+    errors: { types: [NotFoundError, InvalidStateError], directResult: true, union: { name: 'DeleteTaskResult' } },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_r, args, ctx) => {
+      const id = requireTaskId(args.id);
+      const { database, config } = ctx.services;
+      const deleted = await deleteTerminalTask(database.db, id, ctx.owner);
+      if (!deleted) {
+        const task = await getTask(database.db, id, ctx.owner);
+        if (!task) throw new NotFoundError(`no task ${id}`);
+        throw new InvalidStateError('TASK_NOT_FINISHED', `task ${id} is ${task.status}; cancel it first`);
+      }
+      await removeTaskFiles(config.filesDir, id);
+      return { id };
+    },
+  }),
+}));

@@ -1,0 +1,184 @@
+// Read side: task, tasks (Relay connection, keyset), stats, providers, health.
+import { sql } from 'drizzle-orm';
+import { GraphQLError } from 'graphql';
+import { decodeCursor, encodeCursor, isUuid } from '../db/cursor.js';
+import { countTasks, listTasks } from '../db/list-tasks.js';
+import type { TaskRow } from '../db/schema.js';
+import { getTaskStats } from '../db/task-stats.js';
+import type { TaskFilter } from '../db/task-filter.js';
+import type { RegisteredProvider } from '../providers/registry.js';
+import { builder } from './builder.js';
+import { StatsRef, TaskFilterInput, VideoTaskRef } from './task.js';
+import type { Context } from './context.js';
+
+const MAX_PAGE = 100;
+const DEFAULT_PAGE = 20;
+
+interface Connection {
+  rows: TaskRow[];
+  hasNextPage: boolean;
+  hasPreviousPage: boolean;
+  owner: string;
+  filter: TaskFilter;
+}
+
+const PageInfoRef = builder.objectRef<Connection>('PageInfo').implement({
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+    hasPreviousPage: t.exposeBoolean('hasPreviousPage'),
+    startCursor: t.string({ nullable: true, resolve: (c) => (c.rows[0] ? encodeCursor(c.rows[0]) : null) }),
+    endCursor: t.string({ nullable: true, resolve: (c) => (c.rows.length ? encodeCursor(c.rows[c.rows.length - 1]!) : null) }),
+  }),
+});
+
+const TaskEdgeRef = builder.objectRef<TaskRow>('VideoTaskEdge').implement({
+  fields: (t) => ({
+    cursor: t.string({ resolve: (r) => encodeCursor(r) }),
+    node: t.field({ type: VideoTaskRef, resolve: (r) => r }),
+  }),
+});
+
+const TaskConnectionRef = builder.objectRef<Connection>('VideoTaskConnection').implement({
+  fields: (t) => ({
+    edges: t.field({ type: [TaskEdgeRef], resolve: (c) => c.rows }),
+    nodes: t.field({ type: [VideoTaskRef], resolve: (c) => c.rows }),
+    pageInfo: t.field({ type: PageInfoRef, resolve: (c) => c }),
+    totalCount: t.int({ description: 'All tasks matching the filter.', resolve: (c, _a, ctx) => countTasks(ctx.services.database.db, c.owner, c.filter) }),
+  }),
+});
+
+const TaskOrderEnum = builder.enumType('TaskOrder', { values: ['CREATED_AT_DESC', 'CREATED_AT_ASC'] as const });
+
+function badInput(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
+}
+
+function cursorArg(value: string | null | undefined, name: string) {
+  if (value === null || value === undefined) return null;
+  const key = decodeCursor(value);
+  if (!key) throw badInput(`"${name}" is not a valid cursor`);
+  return key;
+}
+
+function pageSize(value: number | null | undefined, name: string): number | null {
+  if (value === null || value === undefined) return null;
+  if (value < 0 || value > MAX_PAGE) throw badInput(`"${name}" must be between 0 and ${MAX_PAGE}`);
+  return value;
+}
+
+export function filterFrom(input: { status?: TaskRow['status'][] | null; provider?: string | null; model?: string | null; createdAfter?: Date | null; createdBefore?: Date | null; search?: string | null } | null | undefined): TaskFilter {
+  return { ...input };
+}
+
+builder.queryFields((t) => ({
+  task: t.field({
+    type: VideoTaskRef,
+    nullable: true,
+    description: 'A task of the calling client; null when missing or owned by another key.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_r, { id }, ctx) => {
+      if (!isUuid(String(id))) return null;
+      const row = await ctx.loaders.task.load(String(id));
+      return row && row.owner === ctx.owner ? row : null;
+    },
+  }),
+  tasks: t.field({
+    type: TaskConnectionRef,
+    description: `The calling client's tasks, newest first by default. Keyset pagination: first/after forward, last/before backward (at most ${MAX_PAGE} per page).`,
+    args: {
+      first: t.arg.int(),
+      after: t.arg.string(),
+      last: t.arg.int(),
+      before: t.arg.string(),
+      filter: t.arg({ type: TaskFilterInput }),
+      orderBy: t.arg({ type: TaskOrderEnum, defaultValue: 'CREATED_AT_DESC' }),
+    },
+    resolve: async (_r, args, ctx) => {
+      const first = pageSize(args.first, 'first');
+      const last = pageSize(args.last, 'last');
+      if (first !== null && last !== null) throw badInput('pass either "first" or "last", not both');
+      const after = cursorArg(args.after, 'after');
+      const before = cursorArg(args.before, 'before');
+      const backward = last !== null || (first === null && before !== null && after === null);
+      const filter = filterFrom(args.filter);
+      const { rows, more } = await listTasks(ctx.services.database.db, {
+        owner: ctx.owner,
+        filter,
+        order: args.orderBy ?? 'CREATED_AT_DESC',
+        cursor: backward ? before : after,
+        direction: backward ? 'backward' : 'forward',
+        limit: (backward ? last : first) ?? DEFAULT_PAGE,
+      });
+      return backward
+        ? { rows, hasNextPage: before !== null, hasPreviousPage: more, owner: ctx.owner, filter }
+        : { rows, hasNextPage: more, hasPreviousPage: after !== null, owner: ctx.owner, filter };
+    },
+  }),
+  stats: t.field({
+    type: StatsRef,
+    description: "Counts and rates over the calling client's tasks matching the filter.",
+    args: { filter: t.arg({ type: TaskFilterInput }) },
+    resolve: (_r, args, ctx) => getTaskStats(ctx.services.database.db, ctx.owner, filterFrom(args.filter)),
+  }),
+}));
+
+// ---- providers and health ----
+
+const DurationRangeRef = builder.objectRef<{ min: number; max: number }>('DurationRange').implement({
+  fields: (t) => ({ min: t.exposeFloat('min'), max: t.exposeFloat('max') }),
+});
+
+const CapabilitiesRef = builder.objectRef<RegisteredProvider['provider']['capabilities']>('ProviderCapabilities').implement({
+  fields: (t) => ({
+    textToVideo: t.exposeBoolean('textToVideo'),
+    imageToVideo: t.exposeBoolean('imageToVideo'),
+    cancel: t.exposeBoolean('cancel'),
+    progress: t.exposeBoolean('progress'),
+    negativePrompt: t.exposeBoolean('negativePrompt'),
+    seed: t.exposeBoolean('seed'),
+    customSize: t.exposeBoolean('customSize'),
+    durations: t.field({ type: DurationRangeRef, nullable: true, resolve: (c) => c.durations }),
+    aspectRatios: t.exposeStringList('aspectRatios'),
+    models: t.exposeStringList('models'),
+  }),
+});
+
+const ProviderRef = builder.objectRef<RegisteredProvider>('Provider').implement({
+  fields: (t) => ({
+    id: t.string({ resolve: (p) => p.config.id }),
+    kind: t.string({ resolve: (p) => p.config.kind }),
+    models: t.stringList({ resolve: (p) => p.provider.capabilities.models }),
+    capabilities: t.field({ type: CapabilitiesRef, resolve: (p) => p.provider.capabilities }),
+    maxConcurrency: t.int({ resolve: (p) => p.config.maxConcurrency }),
+    isDefault: t.boolean({ resolve: (p, _a, ctx) => p.config.id === ctx.services.config.defaultProvider }),
+    healthy: t.boolean({ resolve: (p, _a, ctx) => ctx.services.health.get(p.config.id).healthy }),
+  }),
+});
+
+const HealthProviderRef = builder.objectRef<{ id: string; healthy: boolean; message: string | null }>('ProviderHealth').implement({
+  fields: (t) => ({ id: t.exposeString('id'), healthy: t.exposeBoolean('healthy'), message: t.exposeString('message', { nullable: true }) }),
+});
+
+export async function healthReport(ctx: Pick<Context, 'services'>) {
+  let db = true;
+  try {
+    await ctx.services.database.db.execute(sql`select 1`);
+  } catch {
+    db = false;
+  }
+  const providers = ctx.services.registry.list().map((p) => ({ id: p.config.id, ...ctx.services.health.get(p.config.id) }));
+  return { status: db ? 'ok' : 'degraded', db, providers };
+}
+
+const HealthRef = builder.objectRef<Awaited<ReturnType<typeof healthReport>>>('Health').implement({
+  fields: (t) => ({
+    status: t.exposeString('status'),
+    db: t.exposeBoolean('db'),
+    providers: t.field({ type: [HealthProviderRef], resolve: (h) => h.providers }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  providers: t.field({ type: [ProviderRef], resolve: (_r, _a, ctx) => ctx.services.registry.list() }),
+  health: t.field({ type: HealthRef, resolve: (_r, _a, ctx) => healthReport(ctx) }),
+}));

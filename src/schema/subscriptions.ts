@@ -1,0 +1,90 @@
+// Live updates. taskUpdated: the current state first, then every change,
+// complete after a terminal state. tasksUpdated: every change of the
+// client's tasks matching a filter, for dashboards.
+import { GraphQLError } from 'graphql';
+import { isUuid } from '../db/cursor.js';
+import { getTask, getTasksByIds } from '../db/read-tasks.js';
+import { TERMINAL_STATUSES, type TaskRow } from '../db/schema.js';
+import type { TaskFilter } from '../db/task-filter.js';
+import { taskChanges } from '../events/changes.js';
+import { builder } from './builder.js';
+import type { Context } from './context.js';
+import { filterFrom } from './queries.js';
+import { TaskFilterInput, VideoTaskRef } from './task.js';
+
+const versionOf = (r: TaskRow) => `${r.updatedAt.getTime()}|${r.status}|${r.progress}`;
+
+export function matchesFilter(r: TaskRow, f: TaskFilter): boolean {
+  if (f.status?.length && !f.status.includes(r.status)) return false;
+  if (f.provider && r.providerId !== f.provider) return false;
+  if (f.model && r.model !== f.model) return false;
+  if (f.createdAfter && r.createdAt < f.createdAfter) return false;
+  if (f.createdBefore && r.createdAt >= f.createdBefore) return false;
+  if (f.search?.trim() && !r.prompt.toLowerCase().includes(f.search.trim().toLowerCase())) return false;
+  return true;
+}
+
+async function* watchTask(id: string, ctx: Context): AsyncGenerator<TaskRow> {
+  const db = ctx.services.database.db;
+  // Listen before the first read so nothing between the two is missed.
+  const changes = taskChanges(ctx.services.events, (tid) => tid === id);
+  try {
+    let row = isUuid(id) ? await getTask(db, id, ctx.owner) : undefined;
+    if (!row) throw new GraphQLError(`no task ${id}`, { extensions: { code: 'NOT_FOUND' } });
+    yield row;
+    let seen = versionOf(row);
+    while (!TERMINAL_STATUSES.includes(row.status)) {
+      const { done } = await changes.next();
+      if (done) return;
+      const next = await getTask(db, id, ctx.owner);
+      if (!next) return;
+      row = next;
+      if (versionOf(row) !== seen) {
+        seen = versionOf(row);
+        yield row;
+      }
+    }
+  } finally {
+    changes.close();
+  }
+}
+
+async function* watchTasks(filter: TaskFilter, ctx: Context): AsyncGenerator<TaskRow> {
+  const db = ctx.services.database.db;
+  const changes = taskChanges(ctx.services.events, () => true);
+  const seen = new Map<string, string>();
+  try {
+    for await (const batch of changes) {
+      const rows = await getTasksByIds(db, [...batch.ids]);
+      for (const row of rows) {
+        if (row.owner !== ctx.owner || !matchesFilter(row, filter)) continue;
+        const v = versionOf(row);
+        if (seen.get(row.id) === v) continue;
+        if (TERMINAL_STATUSES.includes(row.status)) seen.delete(row.id);
+        else seen.set(row.id, v);
+        yield row;
+      }
+    }
+  } finally {
+    changes.close();
+  }
+}
+
+builder.subscriptionFields((t) => ({
+  taskUpdated: t.field({
+    type: VideoTaskRef,
+    nullable: true,
+    description: 'The current state at once, then every change; completes after COMPLETED, FAILED or CANCELLED.',
+    args: { id: t.arg.id({ required: true }) },
+    subscribe: (_r, args, ctx) => watchTask(String(args.id), ctx),
+    resolve: (row) => row,
+  }),
+  tasksUpdated: t.field({
+    type: VideoTaskRef,
+    nullable: true,
+    description: "Every change to the calling client's tasks that match the filter.",
+    args: { filter: t.arg({ type: TaskFilterInput }) },
+    subscribe: (_r, args, ctx) => watchTasks(filterFrom(args.filter), ctx),
+    resolve: (row) => row,
+  }),
+}));

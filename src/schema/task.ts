@@ -1,0 +1,116 @@
+// VideoTask and the types it is made of.
+import { TASK_STATUSES, type TaskEventRow, type TaskRow } from '../db/schema.js';
+import type { TaskStats } from '../db/task-stats.js';
+import { builder } from './builder.js';
+import type { Context } from './context.js';
+
+export const TaskStatusEnum = builder.enumType('TaskStatus', {
+  description: 'QUEUED: waiting for a free slot at its provider. PROCESSING: handed to the provider (including its own queue). The other three are final.',
+  values: TASK_STATUSES,
+});
+
+export const MediaTypeEnum = builder.enumType('MediaType', { values: ['VIDEO', 'IMAGE'] as const });
+
+export function fileUrl(ctx: Context, file: string): string {
+  return `${ctx.origin}/files/${file.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+type ResultShape = NonNullable<TaskRow['result']>;
+
+const TaskResultRef = builder.objectRef<ResultShape>('TaskResult').implement({
+  description: 'The finished media, stored by reelay.',
+  fields: (t) => ({
+    url: t.string({ description: "reelay's own download URL (supports Range and HEAD).", resolve: (r, _a, ctx) => fileUrl(ctx, r.file) }),
+    upstreamUrl: t.string({ nullable: true, description: 'Where the provider offered it (may expire).', resolve: (r) => r.upstreamUrl }),
+    contentType: t.string({ nullable: true, resolve: (r) => r.contentType }),
+    sizeBytes: t.float({ resolve: (r) => r.sizeBytes }),
+    durationSeconds: t.float({ nullable: true, resolve: (r) => r.durationSeconds }),
+    width: t.int({ nullable: true, resolve: (r) => r.width }),
+    height: t.int({ nullable: true, resolve: (r) => r.height }),
+  }),
+});
+
+const TaskErrorRef = builder.objectRef<{ code: string; message: string }>('TaskError').implement({
+  fields: (t) => ({ code: t.exposeString('code'), message: t.exposeString('message') }),
+});
+
+const TaskEventRef = builder.objectRef<TaskEventRow>('TaskEvent').implement({
+  description: 'One entry of the task history.',
+  fields: (t) => ({
+    status: t.field({ type: TaskStatusEnum, resolve: (e) => e.status }),
+    progress: t.float({ nullable: true, resolve: (e) => e.progress }),
+    message: t.string({ nullable: true, resolve: (e) => e.message }),
+    at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
+  }),
+});
+
+const InputImageRef = builder.objectRef<NonNullable<TaskRow['inputImage']>>('InputImage').implement({
+  fields: (t) => ({
+    url: t.string({ resolve: (i, _a, ctx) => (i.kind === 'file' ? fileUrl(ctx, i.file!) : i.url!) }),
+    contentType: t.string({ nullable: true, resolve: (i) => i.contentType ?? null }),
+  }),
+});
+
+export const VideoTaskRef = builder.objectRef<TaskRow>('VideoTask').implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    status: t.field({ type: TaskStatusEnum, resolve: (r) => r.status }),
+    progress: t.float({ nullable: true, description: '0..1, null when the upstream reports none.', resolve: (r) => r.progress }),
+    queuePosition: t.int({
+      nullable: true,
+      description: '1-based place among the QUEUED tasks of the same provider; null unless QUEUED.',
+      resolve: (r, _a, ctx) => (r.status === 'QUEUED' ? ctx.loaders.queuePosition.load(r.id) : null),
+    }),
+    prompt: t.exposeString('prompt'),
+    negativePrompt: t.string({ nullable: true, resolve: (r) => r.negativePrompt }),
+    provider: t.string({ description: 'Provider id from the configuration.', resolve: (r) => r.providerId }),
+    model: t.string({ nullable: true, resolve: (r) => r.model }),
+    providerTaskId: t.string({ nullable: true, description: "The upstream's own id, once it accepted the task.", resolve: (r) => r.providerTaskId }),
+    upstreamStatus: t.string({ nullable: true, description: "The upstream's last status word, as it said it.", resolve: (r) => r.upstreamStatus }),
+    mediaType: t.field({ type: MediaTypeEnum, resolve: (r) => r.mediaType }),
+    params: t.field({ type: 'JSON', description: 'durationSeconds, width, height, aspectRatio, seed as requested.', resolve: (r) => r.params }),
+    inputImage: t.field({ type: InputImageRef, nullable: true, resolve: (r) => r.inputImage }),
+    result: t.field({ type: TaskResultRef, nullable: true, resolve: (r) => r.result }),
+    error: t.field({ type: TaskErrorRef, nullable: true, resolve: (r) => (r.errorCode ? { code: r.errorCode, message: r.errorMessage ?? '' } : null) }),
+    attempts: t.exposeInt('attempts', { description: 'Submission attempts so far.' }),
+    events: t.field({ type: [TaskEventRef], resolve: (r, _a, ctx) => ctx.loaders.events.load(r.id) }),
+    createdAt: t.field({ type: 'DateTime', resolve: (r) => r.createdAt }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (r) => r.updatedAt }),
+    startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.startedAt }),
+    completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.completedAt }),
+  }),
+});
+
+const ProviderStatsRef = builder.objectRef<TaskStats['byProvider'][number]>('ProviderStats').implement({
+  fields: (t) => ({
+    provider: t.exposeString('provider'),
+    total: t.exposeInt('total'),
+    completed: t.exposeInt('completed'),
+    failed: t.exposeInt('failed'),
+  }),
+});
+
+export const StatsRef = builder.objectRef<TaskStats>('Stats').implement({
+  fields: (t) => ({
+    total: t.exposeInt('total'),
+    queued: t.exposeInt('queued'),
+    processing: t.exposeInt('processing'),
+    completed: t.exposeInt('completed'),
+    failed: t.exposeInt('failed'),
+    cancelled: t.exposeInt('cancelled'),
+    successRate: t.float({ nullable: true, description: 'completed / (completed + failed).', resolve: (s) => s.successRate }),
+    avgDurationSeconds: t.float({ nullable: true, description: 'Mean time from start to completion of completed tasks.', resolve: (s) => s.avgDurationSeconds }),
+    byProvider: t.field({ type: [ProviderStatsRef], resolve: (s) => s.byProvider }),
+  }),
+});
+
+export const TaskFilterInput = builder.inputType('TaskFilter', {
+  fields: (t) => ({
+    status: t.field({ type: [TaskStatusEnum], required: false }),
+    provider: t.string({ required: false }),
+    model: t.string({ required: false }),
+    createdAfter: t.field({ type: 'DateTime', required: false }),
+    createdBefore: t.field({ type: 'DateTime', required: false }),
+    search: t.string({ required: false, description: 'Case-insensitive substring of the prompt.' }),
+  }),
+});

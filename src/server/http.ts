@@ -1,0 +1,162 @@
+// One port for everything: GraphQL over HTTP (and SSE) with GraphiQL via yoga,
+// GraphQL over WebSocket (graphql-transport-ws) on the same path, /health and
+// /files/. WebSocket operations run through yoga's plugins like HTTP ones.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { GraphQLError } from 'graphql';
+import type { ConnectionInitMessage } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { createGraphQLError, createYoga } from 'graphql-yoga';
+import { WebSocketServer } from 'ws';
+import { schema } from '../schema/index.js';
+import { createLoaders, type Context } from '../schema/context.js';
+import { healthReport } from '../schema/queries.js';
+import type { Services } from '../services.js';
+import { serveFile } from './files.js';
+import { GRAPHIQL_TABS } from './graphiql.js';
+
+interface ServerContext {
+  req?: IncomingMessage;
+  request?: Request;
+  connectionParams?: ConnectionInitMessage['payload'];
+}
+
+function headerOf(params: ConnectionInitMessage['payload'] | undefined): string | undefined {
+  const v = params?.authorization ?? params?.Authorization;
+  return typeof v === 'string' ? v : undefined;
+}
+
+function originOf(services: Services, req?: IncomingMessage, request?: Request): string {
+  if (services.config.publicUrl) return services.config.publicUrl;
+  if (request) return new URL(request.url).origin;
+  const host = req?.headers.host ?? `${services.config.host}:${services.config.port}`;
+  return `http://${host}`;
+}
+
+export interface HttpServer {
+  server: Server;
+  listen(): Promise<number>;
+  /** Stop accepting, close subscriptions (1001), let in-flight requests finish. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export function createHttpServer(services: Services): HttpServer {
+  const { auth, log } = services;
+  const unauthenticated = () =>
+    new GraphQLError('missing or invalid API key: send "Authorization: Bearer <key>"', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+
+  const yoga = createYoga<ServerContext, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    healthCheckEndpoint: '/yoga-health',
+    landingPage: false,
+    logging: {
+      debug: (...a) => log.debug({ yoga: a }, 'yoga'),
+      info: (...a) => log.info({ yoga: a }, 'yoga'),
+      warn: (...a) => log.warn({ yoga: a }, 'yoga'),
+      error: (...a) => log.error({ yoga: a }, 'yoga'),
+    },
+    graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS' },
+    plugins: [EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } })],
+    maskedErrors: {
+      maskError(error, message) {
+        const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+        if (original instanceof GraphQLError && original.extensions?.code) return original;
+        if (error instanceof GraphQLError && !error.originalError) return error;
+        const requestId = randomUUID();
+        log.error({ err: original, requestId }, 'unexpected error');
+        return createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } });
+      },
+    },
+    context: async ({ request, req, connectionParams }) => {
+      const authorization = request ? (request.headers.get('authorization') ?? undefined) : headerOf(connectionParams);
+      const owner = await auth.authenticate(authorization);
+      if (!owner) throw unauthenticated();
+      return { owner, requestId: randomUUID(), origin: originOf(services, req, request), services, loaders: createLoaders(services) };
+    },
+  });
+
+  const server = createServer((req, res) => void handle(req, res));
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+      if (pathname === '/health') {
+        const report = await healthReport({ services });
+        const body = { status: report.status, db: report.db, providers: report.providers };
+        res.writeHead(report.db ? 200 : 503, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify(body));
+      }
+      if (pathname.startsWith('/files/')) return await serveFile(req, res, services.config.filesDir, pathname);
+      if (pathname === '/') {
+        res.writeHead(302, { location: '/graphql' });
+        return void res.end();
+      }
+      await yoga(req, res);
+    } catch (err) {
+      log.error({ err }, 'request failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ message: 'Internal server error' }] }));
+    }
+  }
+
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wsServer = useServer(
+    {
+      execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
+      subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
+      onConnect: async (ctx) => {
+        try {
+          return (await auth.authenticate(headerOf(ctx.connectionParams))) !== null;
+        } catch (err) {
+          log.error({ err }, 'websocket authentication failed');
+          return false;
+        }
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+        });
+        const document = parse(params.query);
+        const errors = validate(s, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema: s,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wss,
+  );
+
+  return {
+    server,
+    async listen() {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(services.config.port, services.config.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return (server.address() as AddressInfo).port;
+    },
+    async close(timeoutMs = 10_000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      for (const client of wss.clients) client.close(1001, 'server shutting down');
+      await wsServer.dispose();
+      const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}

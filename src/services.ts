@@ -1,0 +1,18 @@
+// Everything a request or the runner needs, built once at start.
+import type { Config } from './config.js';
+import type { Database } from './db/client.js';
+import type { TaskEvents } from './events/bus.js';
+import type { Logger } from './logger.js';
+import type { Auth } from './auth.js';
+import type { HealthMonitor } from './providers/health.js';
+import type { ProviderRegistry } from './providers/registry.js';
+
+export interface Services {
+  config: Config;
+  database: Database;
+  events: TaskEvents;
+  registry: ProviderRegistry;
+  health: HealthMonitor;
+  auth: Auth;
+  log: Logger;
+}

@@ -1,0 +1,234 @@
+// The runner and state machine against a scriptable provider, on PGlite and on Postgres.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { UpstreamError } from '../../src/providers/errors.js';
+import { ProviderRegistry } from '../../src/providers/registry.js';
+import { claimDueTasks } from '../../src/runner/claim.js';
+import { cancelTask } from '../../src/runner/cancel.js';
+import { Runner } from '../../src/runner/runner.js';
+import { getEventsForTasks } from '../../src/db/read-tasks.js';
+import { FakeProvider, fakeConfig } from '../support/fake-provider.js';
+import { databaseKinds } from '../support/postgres.js';
+import { openTestStore, type TestStore } from '../support/store.js';
+
+const log = createLogger('silent');
+const kinds = await databaseKinds();
+
+function fileResult(dir: string, name = 'out.mp4') {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, Buffer.concat([Buffer.from('000000186674797069736f6d0000020069736f6d69736f32', 'hex'), Buffer.alloc(100, 1)]));
+  return { state: 'completed' as const, result: { source: { kind: 'file' as const, path: file }, mediaType: 'VIDEO' as const } };
+}
+
+describe.each(kinds)('runner on %s', (kind) => {
+  let store: TestStore;
+  let dir: string;
+  const runners: Runner[] = [];
+
+  beforeEach(async () => {
+    store = await openTestStore(kind);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-runner-'));
+  });
+  afterEach(async () => {
+    await Promise.all(runners.splice(0).map((r) => r.stop(2000)));
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function startRunner(provider: FakeProvider, over: Partial<ReturnType<typeof fakeConfig>> = {}, leaseMs = 5000, maxAttempts = 3) {
+    const registry = ProviderRegistry.of([{ config: fakeConfig(provider.id, over), provider }]);
+    const runner = new Runner({ db: store.database.db, events: store.events, registry, filesDir: dir, log, leaseMs, concurrency: 16, maxAttempts, idleMs: 100 });
+    runner.start();
+    runners.push(runner);
+    return runner;
+  }
+
+  it('submits, records progress and completes with the stored file', async () => {
+    const p = new FakeProvider();
+    p.pollScript = [{ state: 'processing', progress: 0.2, upstreamStatus: 'running' }, { state: 'processing', progress: 0.7, upstreamStatus: 'running' }, fileResult(dir)];
+    startRunner(p);
+    const task = await store.addTask();
+    const done = await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
+    expect(done.providerTaskId).toBe('up-1');
+    expect(done.progress).toBe(1);
+    expect(done.result?.sizeBytes).toBe(124);
+    expect(done.result?.contentType).toBe('video/mp4');
+    expect(fs.existsSync(path.join(dir, done.result!.file))).toBe(true);
+    const events = await getEventsForTasks(store.database.db, [task.id]);
+    expect(events.map((e) => e.status)).toEqual(expect.arrayContaining(['QUEUED', 'PROCESSING', 'COMPLETED']));
+    expect(events.some((e) => e.message?.includes('accepted by fake as up-1'))).toBe(true);
+    expect(p.submits).toHaveLength(1);
+  });
+
+  it('retries a refused submission (nothing created) and then succeeds', async () => {
+    const p = new FakeProvider();
+    p.submitScript = [new UpstreamError({ code: 'UPSTREAM_RATE_LIMITED', message: 'slow down', status: 429, retryable: true, maybeCreated: false })];
+    p.pollScript = [fileResult(dir)];
+    startRunner(p, { pollIntervalMs: 50 });
+    const task = await store.addTask();
+    const done = await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
+    expect(p.submits).toHaveLength(2);
+    expect(done.attempts).toBe(2);
+  });
+
+  it('never submits twice when the upstream may have created the task', async () => {
+    const p = new FakeProvider();
+    p.submitScript = [new UpstreamError({ code: 'UPSTREAM_TIMEOUT', message: 'upstream did not answer within 30 s', retryable: true, maybeCreated: true })];
+    startRunner(p);
+    const task = await store.addTask();
+    const failed = await store.waitFor(task.id, (t) => t.status === 'FAILED');
+    expect(failed.errorCode).toBe('UPSTREAM_UNCERTAIN');
+    expect(failed.errorMessage).toMatch(/did not submit it again/);
+    expect(p.submits).toHaveLength(1);
+  });
+
+  it('fails with the upstream message on a permanent error', async () => {
+    const p = new FakeProvider();
+    p.submitScript = [new UpstreamError({ code: 'UPSTREAM_HTTP_400', message: 'Prompt cannot be empty', status: 400, retryable: false, maybeCreated: false })];
+    startRunner(p);
+    const task = await store.addTask();
+    const failed = await store.waitFor(task.id, (t) => t.status === 'FAILED');
+    expect(failed).toMatchObject({ errorCode: 'UPSTREAM_HTTP_400', errorMessage: 'Prompt cannot be empty' });
+  });
+
+  it('gives up on a refused submission after the attempt limit', async () => {
+    const p = new FakeProvider();
+    const refusal = () => new UpstreamError({ code: 'UPSTREAM_UNREACHABLE', message: 'cannot connect', retryable: true, maybeCreated: false });
+    p.submitScript = [refusal(), refusal(), refusal(), refusal()];
+    startRunner(p, { pollIntervalMs: 50 }, 5000, 3);
+    const task = await store.addTask();
+    const failed = await store.waitFor(task.id, (t) => t.status === 'FAILED');
+    expect(failed.errorCode).toBe('UPSTREAM_UNREACHABLE');
+    expect(failed.errorMessage).toMatch(/after 3 attempts/);
+    expect(p.submits).toHaveLength(3);
+  });
+
+  it('keeps polling through transient poll errors', async () => {
+    const p = new FakeProvider();
+    const flaky = new UpstreamError({ code: 'UPSTREAM_ERROR', message: 'bad gateway', status: 502, retryable: true, maybeCreated: true });
+    p.pollScript = [flaky, flaky, { state: 'processing', progress: 0.5 }, fileResult(dir)];
+    startRunner(p, { pollIntervalMs: 20 });
+    const task = await store.addTask();
+    await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
+    expect(p.submits).toHaveLength(1);
+  });
+
+  it('fails a vanished upstream task with the permanent error', async () => {
+    const p = new FakeProvider();
+    p.pollScript = [new UpstreamError({ code: 'UPSTREAM_TASK_NOT_FOUND', message: 'upstream task up-1 no longer exists', status: 404, retryable: false, maybeCreated: false })];
+    startRunner(p);
+    const task = await store.addTask();
+    const failed = await store.waitFor(task.id, (t) => t.status === 'FAILED');
+    expect(failed.errorCode).toBe('UPSTREAM_TASK_NOT_FOUND');
+  });
+
+  it('maps an upstream failure and an upstream cancellation', async () => {
+    const p = new FakeProvider();
+    p.pollScript = [{ state: 'failed', code: 'UPSTREAM_FAILED', message: 'Video generation failed: Invalid prompt format' }];
+    startRunner(p);
+    const task = await store.addTask();
+    const failed = await store.waitFor(task.id, (t) => t.status === 'FAILED');
+    expect(failed.errorMessage).toBe('Video generation failed: Invalid prompt format');
+  });
+
+  it('fails with TIMEOUT after the provider timeout and cancels upstream', async () => {
+    const p = new FakeProvider();
+    p.pollScript = [{ state: 'processing', progress: 0.1 }];
+    startRunner(p, { timeoutMs: 1000, pollIntervalMs: 50 });
+    const task = await store.addTask();
+    const failed = await store.waitFor(task.id, (t) => t.status === 'FAILED');
+    expect(failed.errorCode).toBe('TIMEOUT');
+    await expect.poll(() => p.cancels).toEqual(['up-1']);
+  });
+
+  it('honours maxConcurrency: extra tasks stay QUEUED in creation order', async () => {
+    const p = new FakeProvider();
+    p.pollScript = [{ state: 'processing', progress: 0.1 }];
+    startRunner(p, { maxConcurrency: 2 });
+    const tasks = [];
+    for (let i = 0; i < 4; i++) tasks.push(await store.addTask({ prompt: `task ${i}` }));
+    await store.waitFor(tasks[1]!.id, (t) => t.status === 'PROCESSING');
+    await store.waitFor(tasks[0]!.id, (t) => t.status === 'PROCESSING');
+    expect((await store.get(tasks[2]!.id)).status).toBe('QUEUED');
+    expect((await store.get(tasks[3]!.id)).status).toBe('QUEUED');
+    // Cancelling a running one frees a slot for the oldest queued task.
+    const out = await cancelTask(store.database.db, ProviderRegistry.of([]), log, tasks[0]!.id, 'tester');
+    expect(out.ok).toBe(true);
+    await store.waitFor(tasks[2]!.id, (t) => t.status === 'PROCESSING');
+    expect((await store.get(tasks[3]!.id)).status).toBe('QUEUED');
+    await expect.poll(() => p.cancels).toContain('up-1');
+  });
+
+  it('two runners never claim the same task', async () => {
+    const a = new FakeProvider();
+    const b = new FakeProvider();
+    for (const p of [a, b]) p.pollScript = [{ state: 'processing', progress: 0.1 }];
+    const tasks = [];
+    for (let i = 0; i < 6; i++) tasks.push(await store.addTask());
+    const opts = { owner: '', leaseMs: 5000, limit: 10, providers: [{ id: 'fake', maxConcurrency: 4 }] };
+    const [x, y] = await Promise.all([claimDueTasks(store.database.db, { ...opts, owner: 'r1' }), claimDueTasks(store.database.db, { ...opts, owner: 'r2' })]);
+    const ids = [...x, ...y].map((t) => t.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(4);
+    expect(x.map((t) => t.id).concat(y.map((t) => t.id)).sort()).toEqual(tasks.slice(0, 4).map((t) => t.id).sort());
+  });
+
+  it('a second runner resumes a task whose runner died, polling the same upstream id', async () => {
+    const p = new FakeProvider();
+    p.pollScript = [{ state: 'processing', progress: 0.3 }];
+    const task = await store.addTask();
+    // A runner that claims and submits, then "dies": its lease lapses without release.
+    const [claimed] = await claimDueTasks(store.database.db, { owner: 'dead-runner', leaseMs: 600, limit: 1, providers: [{ id: 'fake', maxConcurrency: 4 }] });
+    expect(claimed!.id).toBe(task.id);
+    const { recordSubmitted } = await import('../../src/runner/transitions.js');
+    await recordSubmitted(store.database.db, task.id, 'dead-runner', 'fake', 'up-77');
+    p.pollScript = [fileResult(dir)];
+    startRunner(p, {}, 5000);
+    const done = await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
+    expect(done.providerTaskId).toBe('up-77');
+    expect(p.submits).toHaveLength(0);
+    expect(p.polls).toContain('up-77');
+  });
+
+  it('does not resubmit a task whose earlier submission was interrupted', async () => {
+    const p = new FakeProvider();
+    const task = await store.addTask();
+    const { recordSubmitAttempt } = await import('../../src/runner/transitions.js');
+    await claimDueTasks(store.database.db, { owner: 'dead-runner', leaseMs: 300, limit: 1, providers: [{ id: 'fake', maxConcurrency: 4 }] });
+    await recordSubmitAttempt(store.database.db, task.id, 'dead-runner', 1);
+    startRunner(p);
+    const failed = await store.waitFor(task.id, (t) => t.status === 'FAILED');
+    expect(failed.errorCode).toBe('UPSTREAM_UNCERTAIN');
+    expect(p.submits).toHaveLength(0);
+  });
+
+  it('hands tasks back on shutdown so another runner finishes them', async () => {
+    const p = new FakeProvider();
+    p.pollScript = [{ state: 'processing', progress: 0.4 }];
+    const r1 = startRunner(p);
+    const task = await store.addTask();
+    await store.waitFor(task.id, (t) => t.progress === 0.4);
+    await r1.stop(2000);
+    const released = await store.get(task.id);
+    expect(released.leaseOwner).toBeNull();
+    expect(released.status).toBe('PROCESSING');
+    p.pollScript = [fileResult(dir)];
+    startRunner(p);
+    await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
+    expect(p.submits).toHaveLength(1);
+  });
+
+  it('terminal states never change again', async () => {
+    const p = new FakeProvider();
+    p.pollScript = [fileResult(dir)];
+    startRunner(p);
+    const task = await store.addTask();
+    await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
+    const out = await cancelTask(store.database.db, ProviderRegistry.of([]), log, task.id, 'tester');
+    expect(out).toMatchObject({ ok: false, reason: 'finished' });
+    expect((await store.get(task.id)).status).toBe('COMPLETED');
+  });
+});

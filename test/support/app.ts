@@ -1,0 +1,76 @@
+// Starts the real server (API + runner) on a random port for a test.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startApp, type App } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { createTempDatabase, type TempDatabase } from './postgres.js';
+
+export interface TestApp {
+  app: App;
+  config: Config;
+  url: string;
+  wsUrl: string;
+  dataDir: string;
+  tempDb?: TempDatabase;
+  /** POST a GraphQL operation; returns the parsed body. */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown> }>; status: number }>;
+  stop(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  db?: 'pglite' | 'postgres';
+  /** Reuse an existing database URL (several processes on one Postgres). */
+  databaseUrl?: string;
+  env?: Record<string, string>;
+  providers?: unknown[];
+  defaultProvider?: string;
+  argv?: string[];
+  dataDir?: string;
+  /** Adjust the loaded config, e.g. `role: 'api'` to run without a runner. */
+  configure?: (config: Config) => void;
+}
+
+export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
+  const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-test-'));
+  let tempDb: TempDatabase | undefined;
+  let databaseUrl = opts.databaseUrl;
+  if (!databaseUrl && opts.db === 'postgres') {
+    tempDb = await createTempDatabase();
+    databaseUrl = tempDb.url;
+  }
+  const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', REELAY_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...opts.env };
+  if (databaseUrl) env.DATABASE_URL = databaseUrl;
+  if (opts.providers) {
+    const file = path.join(dataDir, 'reelay.config.json');
+    fs.writeFileSync(file, JSON.stringify({ providers: opts.providers, defaultProvider: opts.defaultProvider }));
+    env.REELAY_CONFIG = file;
+  }
+  const config = loadConfig(env, opts.argv ?? [], dataDir);
+  opts.configure?.(config);
+  const app = await startApp(config, { log: createLogger(process.env.REELAY_TEST_LOG ?? 'silent'), inMemoryDb: !databaseUrl, runnerIdleMs: 200 });
+  const url = app.url!;
+  return {
+    app,
+    config,
+    url,
+    wsUrl: url.replace(/^http/, 'ws') + '/graphql',
+    dataDir,
+    tempDb,
+    async gql(query, variables, key) {
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await res.json()) as { data?: any; errors?: any };
+      return { ...body, status: res.status };
+    },
+    async stop() {
+      await app.stop();
+      await tempDb?.drop().catch(() => {});
+      if (!opts.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseApiKeys, parseRole } from '../../src/config.js';
+
+function withFile(content: unknown): { dir: string; file: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-config-'));
+  const file = path.join(dir, 'reelay.config.json');
+  fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+  return { dir, file };
+}
+
+const err = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('config', () => {
+  it('defaults to one local provider on 127.0.0.1:4000 with ./data', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-config-'));
+    const c = loadConfig({}, [], dir);
+    expect(c).toMatchObject({ port: 4000, host: '127.0.0.1', role: 'all', defaultProvider: 'local', dataDir: path.join(dir, 'data'), filesDir: path.join(dir, 'data', 'files'), leaseMs: 30_000, apiKeys: [] });
+    expect(c.providers).toEqual([expect.objectContaining({ id: 'local', kind: 'local', maxConcurrency: 4, timeoutMs: 600_000 })]);
+    expect(c.databaseUrl).toBeUndefined();
+  });
+
+  it('reads ./reelay.config.json when present and REELAY_CONFIG otherwise', () => {
+    const { dir, file } = withFile({ providers: [{ id: 'a', kind: 'tasks-api', baseUrl: 'http://127.0.0.1:9000', maxConcurrency: 2, pollIntervalMs: 500 }, { id: 'b', kind: 'local' }], defaultProvider: 'b' });
+    const c = loadConfig({}, [], dir);
+    expect(c.defaultProvider).toBe('b');
+    expect(c.providers[0]).toMatchObject({ id: 'a', kind: 'tasks-api', maxConcurrency: 2, pollIntervalMs: 500, fallback: [] });
+    const c2 = loadConfig({ REELAY_CONFIG: file }, [], os.tmpdir());
+    expect(c2.providers).toHaveLength(2);
+  });
+
+  it('names the offending field for unknown kinds, bad URLs and missing fields', () => {
+    expect(err(() => loadConfig({}, [], withFile({ providers: [{ id: 'x', kind: 'warp-drive' }] }).dir))).toMatch(/providers\[0\]\.kind: unknown kind "warp-drive"/);
+    expect(err(() => loadConfig({}, [], withFile({ providers: [{ id: 'x', kind: 'sora-ui', baseUrl: 'not a url' }] }).dir))).toMatch(/providers\[0\]\.baseUrl/);
+    expect(err(() => loadConfig({}, [], withFile({ providers: [{ id: 'x', kind: 'lightx2v' }] }).dir))).toMatch(/providers\[0\]\.baseUrl: is required for kind "lightx2v"/);
+    expect(err(() => loadConfig({}, [], withFile({ providers: [{ kind: 'local' }] }).dir))).toMatch(/providers\[0\]\.id/);
+    expect(err(() => loadConfig({}, [], withFile({ providers: [{ id: 'x', kind: 'local', maxConcurency: 3 }] }).dir))).toMatch(/maxConcurency/);
+    expect(err(() => loadConfig({}, [], withFile({ providers: [{ id: 'x', kind: 'local' }], defaultProvider: 'y' }).dir))).toMatch(/defaultProvider: unknown provider "y"/);
+    expect(err(() => loadConfig({}, [], withFile({ providers: [{ id: 'x', kind: 'local' }, { id: 'x', kind: 'local' }] }).dir))).toMatch(/duplicate provider id "x"/);
+    expect(err(() => loadConfig({}, [], withFile('{ nope').dir))).toMatch(/not valid JSON/);
+    expect(err(() => loadConfig({ REELAY_CONFIG: '/nonexistent/reelay.json' }, [], os.tmpdir()))).toMatch(/cannot read config file/);
+  });
+
+  it('validates the environment', () => {
+    expect(err(() => loadConfig({ PORT: 'abc' }, [], os.tmpdir()))).toMatch(/PORT/);
+    expect(err(() => loadConfig({ DATABASE_URL: 'mysql://x' }, [], os.tmpdir()))).toMatch(/DATABASE_URL must start with postgres/);
+    expect(loadConfig({ PORT: '5001', REELAY_LEASE_MS: '2000' }, [], os.tmpdir())).toMatchObject({ port: 5001, leaseMs: 2000 });
+  });
+
+  it('split roles need DATABASE_URL', () => {
+    expect(parseRole(['--role', 'api'])).toBe('api');
+    expect(parseRole(['--role=runner'])).toBe('runner');
+    expect(parseRole([])).toBe('all');
+    expect(err(() => parseRole(['--role', 'boss']))).toMatch(/--role must be one of/);
+    expect(err(() => loadConfig({}, ['--role', 'runner'], os.tmpdir()))).toMatch(/needs DATABASE_URL/);
+    expect(loadConfig({ DATABASE_URL: 'postgres://x@localhost/db' }, ['--role', 'runner'], os.tmpdir()).role).toBe('runner');
+  });
+
+  it('parses REELAY_API_KEYS', () => {
+    expect(parseApiKeys('alice:secret-123, bob:other-key-9')).toEqual([{ name: 'alice', key: 'secret-123' }, { name: 'bob', key: 'other-key-9' }]);
+    expect(parseApiKeys('')).toEqual([]);
+    expect(err(() => parseApiKeys('alice'))).toMatch(/name:key/);
+    expect(err(() => parseApiKeys('alice:short'))).toMatch(/at least 8/);
+  });
+
+  it('keeps API keys out of error messages', () => {
+    const msg = err(() => loadConfig({}, [], withFile({ providers: [{ id: 'x', kind: 'sora-ui', apiKey: 'sk-SECRET-VALUE', baseUrl: 'nope' }] }).dir));
+    expect(msg).not.toContain('sk-SECRET-VALUE');
+  });
+});
