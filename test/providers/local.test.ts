@@ -1,0 +1,294 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
+import ffprobeInstaller from '@ffprobe-installer/ffprobe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probeMedia } from '../../src/media/probe.js';
+import { createLocalProvider, lastMeaningfulLine } from '../../src/providers/local/index.js';
+import { buildFfmpegArgs, deriveSize, escapeFilterText, parseProgressLine, planRender, wrapText } from '../../src/providers/local/render.js';
+import type { GenerationRequest, Provider, ProviderConfig, Snapshot } from '../../src/providers/types.js';
+
+const config = (options: Record<string, unknown> = {}): ProviderConfig => ({
+  id: 'local', kind: 'local', models: [], maxConcurrency: 4, pollIntervalMs: 50, timeoutMs: 60_000, fallback: [], allowHosts: [], options,
+});
+const ctx = () => ({ signal: new AbortController().signal });
+
+/** Model of libavutil's av_get_token: unescape up to a terminator; returns the value and the rest. */
+function avGetToken(s: string, term: string): { value: string; rest: string } {
+  let i = 0;
+  let out = '';
+  let keep = 0;
+  while (i < s.length && ' \n\t\r'.includes(s[i])) i++;
+  for (; i < s.length && !term.includes(s[i]); i++) {
+    if (s[i] === '\\' && i + 1 < s.length) (out += s[++i]), (keep = out.length);
+    else if (s[i] === "'") {
+      for (i++; i < s.length && s[i] !== "'"; i++) out += s[i];
+      keep = out.length;
+    } else (out += s[i]), (keep = /\s/.test(s[i]) ? keep : out.length);
+  }
+  return { value: out.slice(0, keep), rest: s.slice(i) };
+}
+
+describe('render arguments', () => {
+  it('derives even, clamped sizes from explicit values or the aspect ratio', () => {
+    expect(deriveSize({})).toEqual({ width: 1280, height: 720 });
+    expect(deriveSize({ aspectRatio: '16:9' })).toEqual({ width: 1280, height: 720 });
+    expect(deriveSize({ aspectRatio: '9:16' })).toEqual({ width: 720, height: 1280 });
+    expect(deriveSize({ aspectRatio: '1:1' })).toEqual({ width: 1280, height: 1280 });
+    expect(deriveSize({ aspectRatio: '4:3' })).toEqual({ width: 1280, height: 960 });
+    expect(deriveSize({ aspectRatio: '3:4' })).toEqual({ width: 960, height: 1280 });
+    expect(deriveSize({ aspectRatio: '21:9' })).toEqual({ width: 1280, height: 548 });
+    expect(deriveSize({ aspectRatio: 'wide' })).toEqual({ width: 1280, height: 720 });
+    expect(deriveSize({ width: 321, height: 181, aspectRatio: '1:1' })).toEqual({ width: 322, height: 182 });
+    expect(deriveSize({ width: 5000, height: 10 })).toEqual({ width: 1920, height: 64 });
+    expect(deriveSize({ width: 640 })).toEqual({ width: 640, height: 360 });
+    expect(deriveSize({ height: 640, aspectRatio: '1:1' })).toEqual({ width: 640, height: 640 });
+  });
+
+  it('plans duration (default 5, clamped 1..60, whole frames) and a seed', () => {
+    expect(planRender({ taskId: 't', prompt: 'x' })).toMatchObject({ durationSeconds: 5, frames: 120 });
+    expect(planRender({ taskId: 't', prompt: 'x', durationSeconds: 0.2 })).toMatchObject({ durationSeconds: 1, frames: 24 });
+    expect(planRender({ taskId: 't', prompt: 'x', durationSeconds: 600 })).toMatchObject({ durationSeconds: 60, frames: 1440 });
+    expect(planRender({ taskId: 't', prompt: 'a' }).seed).toBe(planRender({ taskId: 'u', prompt: 'a' }).seed);
+    expect(planRender({ taskId: 't', prompt: 'a' }).seed).not.toBe(planRender({ taskId: 't', prompt: 'b' }).seed);
+    expect(planRender({ taskId: 't', prompt: 'a', seed: 42 }).seed).toBe(42);
+  });
+
+  it('escapes drawtext text through both levels of ffmpeg unescaping', () => {
+    for (const text of ["it's 100% \"real\": a\\b [x], y; z", "'''", '\\\\', 'a:b:c', 'tail\\']) {
+      const graph = avGetToken(escapeFilterText(text), '[],;');
+      expect(graph.rest).toBe(''); // no filtergraph separator leaked out
+      const opt = avGetToken(graph.value, ':');
+      expect(opt.rest).toBe('');
+      expect(opt.value).toBe(text);
+    }
+  });
+
+  it('wraps text and truncates long prompts with an ellipsis', () => {
+    expect(wrapText('one two three four', 4.5, 4)).toEqual(['one two', 'three', 'four']); // widths are in em
+    expect(wrapText('  spaced\n\tout  ', 20, 2)).toEqual(['spaced out']);
+    const long = wrapText('word '.repeat(200), 10, 3);
+    expect(long).toHaveLength(3);
+    expect(long[2].endsWith('…')).toBe(true);
+    const cut = wrapText('x'.repeat(40), 10, 10);
+    expect(cut.length).toBeGreaterThan(2);
+    expect(cut.join('')).toBe('x'.repeat(40));
+  });
+
+  it('builds a deterministic command line', () => {
+    const plan = planRender({ taskId: 't', prompt: '50% off: "now"', durationSeconds: 1, width: 320, height: 180 });
+    const args = buildFfmpegArgs(plan, { fontFile: '/f/DejaVuSans.ttf', output: '/o/x.mp4' });
+    expect(args).toEqual(buildFfmpegArgs(plan, { fontFile: '/f/DejaVuSans.ttf', output: '/o/x.mp4' }));
+    const flat = args.join(' ');
+    for (const part of ['-threads 1', '-flags:v +bitexact', '-fflags +bitexact', '-map_metadata -1', '-r 24', '-pix_fmt yuv420p', '-movflags +faststart', '-preset veryfast', '-frames:v 24', '-progress pipe:1', '-nostats']) expect(flat).toContain(part);
+    expect(flat).toContain('expansion=none:text=50% off\\\\: "now"');
+    expect(flat).not.toContain('zoompan');
+    const i2v = buildFfmpegArgs(plan, { fontFile: '/f/DejaVuSans.ttf', output: '/o/x.mp4', image: '/in/img.png' });
+    expect(i2v.slice(i2v.indexOf('-i'), i2v.indexOf('-i') + 2)).toEqual(['-i', 'file:/in/img.png']);
+    expect(i2v.join(' ')).toContain('zoompan=');
+    const other = buildFfmpegArgs({ ...plan, seed: plan.seed + 1 }, { fontFile: '/f/DejaVuSans.ttf', output: '/o/x.mp4' });
+    expect(other).not.toEqual(args);
+  });
+
+  it('parses -progress lines', () => {
+    expect(parseProgressLine('out_time_us=500000', 2)).toBe(0.25);
+    expect(parseProgressLine('out_time_ms=1000000', 2)).toBe(0.5);
+    expect(parseProgressLine('out_time=00:00:01.500000', 2)).toBe(0.75);
+    expect(parseProgressLine('out_time_us=N/A', 2)).toBeNull();
+    expect(parseProgressLine('out_time_us=-23000', 2)).toBe(0);
+    expect(parseProgressLine('out_time_us=9000000', 2)).toBe(1);
+    expect(parseProgressLine('frame=12', 2)).toBeNull();
+    expect(parseProgressLine('progress=continue', 2)).toBeNull();
+    expect(parseProgressLine('progress=end\r', 2)).toBe(1);
+  });
+
+  it('keeps the meaningful stderr line', () => {
+    const err = '[png @ 0x55d0c0a1b2c0] Invalid PNG signature 0x6E6F74.\n/w/local/in.png: Invalid data found when processing input\nConversion failed!\n';
+    expect(lastMeaningfulLine(err, '/w')).toBe('<workdir>/local/in.png: Invalid data found when processing input');
+    expect(lastMeaningfulLine('[Parsed_x @ 0xabc] bad thing\nInvalid argument\n', '/w')).toBe('[Parsed_x] bad thing');
+    expect(lastMeaningfulLine('\n\n', '/w')).toBeNull();
+  });
+});
+
+describe('local provider', () => {
+  let workDir: string;
+  let provider: Provider;
+  let png: string;
+  let server: Server;
+  let baseUrl: string;
+  const others: Provider[] = [];
+
+  beforeAll(async () => {
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-local-'));
+    provider = createLocalProvider(config(), { workDir });
+    png = path.join(workDir, 'in.png');
+    execFileSync(ffmpegInstaller.path, ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240', '-frames:v', '1', png]);
+    server = createServer((req, res) => {
+      if (req.url === '/img.png') fs.createReadStream(png).pipe(res.writeHead(200, { 'content-type': 'image/png' }));
+      else res.writeHead(200, { 'content-type': 'text/html' }).end('<html>not an image</html>');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await Promise.all([provider, ...others].map((p) => p.close?.()));
+    await new Promise((r) => server.close(r));
+    fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  /** Poll until the task leaves 'processing'; returns the final snapshot and the progress seen. */
+  async function settle(p: Provider, request: GenerationRequest, providerTaskId = `local-${request.taskId}`): Promise<{ snap: Snapshot; seen: number[] }> {
+    const seen: number[] = [];
+    for (;;) {
+      const snap = await p.poll(providerTaskId, { ...ctx(), request });
+      if (snap.state !== 'processing') return { snap, seen };
+      if (snap.progress !== null) seen.push(snap.progress);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async function render(request: GenerationRequest, p = provider): Promise<{ snap: Snapshot; seen: number[] }> {
+    const t0 = Date.now();
+    const out = await p.submit(request, ctx());
+    expect(Date.now() - t0).toBeLessThan(500); // returns at once, the render runs in the background
+    expect(out).toEqual({ providerTaskId: `local-${request.taskId}` });
+    return settle(p, request);
+  }
+
+  const fileOf = (snap: Snapshot) => {
+    if (snap.state !== 'completed' || snap.result.source.kind !== 'file') throw new Error(`not completed: ${JSON.stringify(snap)}`);
+    return snap.result.source.path;
+  };
+  const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  const small = { durationSeconds: 1, width: 320, height: 180 };
+
+  it('describes its capabilities', () => {
+    expect(provider.kind).toBe('local');
+    expect(provider.capabilities).toMatchObject({ textToVideo: true, imageToVideo: true, cancel: true, progress: true, seed: true, negativePrompt: false, resubmitSafe: true, durations: { min: 1, max: 60 }, models: ['reelay-title-card'] });
+    expect(createLocalProvider(config(), { workDir }).capabilities.models).toEqual(['reelay-title-card']);
+    expect(createLocalProvider({ ...config(), models: ['m1'] }, { workDir }).capabilities.models).toEqual(['m1']);
+  });
+
+  it('renders a text-to-video title card as a real MP4', async () => {
+    const { snap, seen } = await render({ taskId: 't2v', prompt: "It's 100% \"real\": a\\b [x], y; z — a cat surfing a wave at sunset", ...small });
+    const file = fileOf(snap);
+    expect(file).toBe(path.join(workDir, 'local', 't2v.mp4'));
+    expect(snap).toMatchObject({ result: { mediaType: 'VIDEO', contentType: 'video/mp4', width: 320, height: 180, durationSeconds: 1 } });
+    expect(fs.readFileSync(file).subarray(4, 8).toString('latin1')).toBe('ftyp');
+    const info = await probeMedia(file);
+    expect(info).toMatchObject({ width: 320, height: 180, contentType: 'video/mp4' });
+    expect(info.durationSeconds).toBeCloseTo(1, 1);
+    expect(seen.every((p, i) => p >= 0 && p <= 1 && (i === 0 || p >= seen[i - 1]))).toBe(true);
+    expect(fs.readdirSync(path.join(workDir, 'local')).filter((f) => f.includes('partial'))).toEqual([]);
+  });
+
+  it('keeps square pixels and the requested size for portrait output', async () => {
+    const portrait = { durationSeconds: 1, width: 180, height: 320 };
+    const results = await Promise.all([
+      render({ taskId: 'portrait-t2v', prompt: 'tall', ...portrait }),
+      render({ taskId: 'portrait-i2v', prompt: 'tall image', image: { kind: 'file', path: png, contentType: 'image/png' }, ...portrait }),
+    ]);
+    for (const { snap } of results) {
+      const out = execFileSync(ffprobeInstaller.path, ['-v', 'error', '-show_entries', 'stream=width,height,sample_aspect_ratio,nb_frames', '-of', 'json', fileOf(snap)], { encoding: 'utf8' });
+      expect(JSON.parse(out).streams[0]).toMatchObject({ width: 180, height: 320, sample_aspect_ratio: '1:1', nb_frames: '24' });
+    }
+  });
+
+  it('reports real, monotonic progress', async () => {
+    const { snap, seen } = await render({ taskId: 'progress', prompt: 'progress', durationSeconds: 30, width: 480, height: 270 });
+    fileOf(snap);
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.some((p) => p > 0 && p < 1)).toBe(true);
+    expect(seen.every((p, i) => i === 0 || p >= seen[i - 1])).toBe(true);
+  });
+
+  it('renders byte-identical output for equal input, different for another seed', async () => {
+    const base = { prompt: 'determinism', seed: 7, ...small };
+    const [a, b, c] = await Promise.all([
+      render({ taskId: 'det-a', ...base }),
+      render({ taskId: 'det-b', ...base }),
+      render({ taskId: 'det-c', ...base, seed: 8 }),
+    ]);
+    expect(sha(fileOf(a.snap))).toBe(sha(fileOf(b.snap)));
+    expect(sha(fileOf(c.snap))).not.toBe(sha(fileOf(a.snap)));
+  });
+
+  it('renders image-to-video from a local file and from a URL', async () => {
+    const [fromFile, fromUrl] = await Promise.all([
+      render({ taskId: 'i2v-file', prompt: 'a test pattern, slowly', image: { kind: 'file', path: png, contentType: 'image/png' }, ...small }),
+      render({ taskId: 'i2v-url', prompt: 'from the web', image: { kind: 'url', url: `${baseUrl}/img.png` }, ...small }),
+    ]);
+    for (const { snap } of [fromFile, fromUrl]) {
+      const info = await probeMedia(fileOf(snap));
+      expect(info).toMatchObject({ width: 320, height: 180, contentType: 'video/mp4' });
+      expect(info.durationSeconds).toBeCloseTo(1, 1);
+    }
+    expect(fs.readdirSync(path.join(workDir, 'local')).filter((f) => f.endsWith('.input'))).toEqual([]); // download removed
+  });
+
+  it('fails readably on a non-image URL and on an unreadable image', async () => {
+    const { snap: badUrl } = await render({ taskId: 'bad-url', prompt: 'x', image: { kind: 'url', url: `${baseUrl}/page` }, ...small });
+    expect(badUrl).toMatchObject({ state: 'failed', code: 'INVALID_IMAGE' });
+    const notImage = path.join(workDir, 'not-image.png');
+    fs.writeFileSync(notImage, 'this is text');
+    const { snap } = await render({ taskId: 'bad-file', prompt: 'x', image: { kind: 'file', path: notImage, contentType: 'image/png' }, ...small });
+    expect(snap).toMatchObject({ state: 'failed', code: 'RENDER_FAILED' });
+    if (snap.state === 'failed') {
+      expect(snap.message.length).toBeGreaterThan(5);
+      expect(snap.message).toMatch(/invalid data/i);
+      expect(snap.message).not.toMatch(/0x[0-9a-f]{6,}|\n/);
+    }
+  });
+
+  it('cancels a long render, removes the partial file and then reports cancelled', async () => {
+    const request = { taskId: 'long', prompt: 'a very long render', durationSeconds: 30, width: 1280, height: 720 };
+    await provider.submit(request, ctx());
+    for (let i = 0; i < 100; i++) {
+      const s = await provider.poll('local-long', { ...ctx(), request });
+      if (s.state === 'processing' && s.progress) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const t0 = Date.now();
+    await provider.cancel('local-long', ctx());
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(await provider.poll('local-long', { ...ctx(), request })).toEqual({ state: 'cancelled' });
+    expect(fs.readdirSync(path.join(workDir, 'local')).filter((f) => f.startsWith('long'))).toEqual([]);
+  });
+
+  it('after a restart, finds the finished file or renders again', async () => {
+    const done = { taskId: 'crash-done', prompt: 'survives restarts', ...small };
+    const first = fileOf((await render(done)).snap);
+    const fresh = createLocalProvider(config(), { workDir });
+    others.push(fresh);
+    expect(await fresh.poll('local-crash-done', { ...ctx(), request: done })).toMatchObject({ state: 'completed', result: { source: { kind: 'file', path: first }, width: 320, height: 180 } });
+
+    const lost = { taskId: 'crash-lost', prompt: 'was rendering when we crashed', ...small };
+    expect(await fresh.poll('local-crash-lost', { ...ctx(), request: lost })).toMatchObject({ state: 'processing' });
+    const { snap } = await settle(fresh, lost);
+    expect((await probeMedia(fileOf(snap))).width).toBe(320);
+  });
+
+  it('reports a missing ffmpeg binary as a clear failure', async () => {
+    const broken = createLocalProvider(config({ ffmpegPath: path.join(workDir, 'no-such-ffmpeg') }), { workDir });
+    others.push(broken);
+    const { snap } = await render({ taskId: 'no-ffmpeg', prompt: 'x', ...small }, broken);
+    expect(snap).toMatchObject({ state: 'failed', code: 'FFMPEG_NOT_FOUND' });
+  });
+
+  it('close() stops running renders', async () => {
+    const p = createLocalProvider(config(), { workDir });
+    const request = { taskId: 'closing', prompt: 'shutdown', durationSeconds: 30, width: 1280, height: 720 };
+    await p.submit(request, ctx());
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await p.close?.();
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(fs.existsSync(path.join(workDir, 'local', 'closing.partial.mp4'))).toBe(false);
+  });
+});
