@@ -162,7 +162,8 @@ export function parseRole(argv: string[]): Role {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2), cwd = process.cwd()): Config {
-  const parsedEnv = envSchema.safeParse(env);
+  // An empty variable means unset, as in most shells' `VAR= cmd`.
+  const parsedEnv = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!parsedEnv.success) throw new ConfigError(formatIssues('the environment', parsedEnv.error));
   const e = parsedEnv.data;
 

@@ -62,9 +62,11 @@ export function createHttpServer(services: Services): HttpServer {
     plugins: [EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } })],
     maskedErrors: {
       maskError(error, message) {
-        const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
-        if (original instanceof GraphQLError && original.extensions?.code) return original;
-        if (error instanceof GraphQLError && !error.originalError) return error;
+        // Errors we raise on purpose carry a code and go out as they are;
+        // anything else is logged with a request id and masked.
+        const code = (e: unknown) => (e as { extensions?: { code?: unknown } } | null)?.extensions?.code;
+        const original = (error as { originalError?: unknown })?.originalError ?? error;
+        if (code(original) || (error instanceof GraphQLError && !error.originalError)) return error as Error;
         const requestId = randomUUID();
         log.error({ err: original, requestId }, 'unexpected error');
         return createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } });

@@ -35,11 +35,11 @@ describe.each(kinds)('local provider end to end on %s', (kind) => {
   });
 
   it('create → subscribe → COMPLETED with a playable MP4 served by /files', async () => {
-    const created = await t.gql(CREATE, { input: { prompt: 'A paper boat on a rainy street', durationSeconds: 2, width: 320, height: 180, seed: 7 } });
+    const created = await t.gql(CREATE, { input: { prompt: 'A paper boat on a rainy street', durationSeconds: 4, width: 1280, height: 720, seed: 7 } });
     expect(created.errors).toBeUndefined();
     const res = created.data.createVideoTask;
     expect(res.__typename).toBe('CreateVideoTaskSuccess');
-    expect(res.task).toMatchObject({ provider: 'local', prompt: 'A paper boat on a rainy street', params: { durationSeconds: 2, width: 320, height: 180, seed: 7 } });
+    expect(res.task).toMatchObject({ provider: 'local', prompt: 'A paper boat on a rainy street', params: { durationSeconds: 4, width: 1280, height: 720, seed: 7 } });
 
     const client = wsClient(t.wsUrl);
     const sub = subscribe(client, WATCH, { id: res.task.id }, (d) => d.taskUpdated);
@@ -53,8 +53,8 @@ describe.each(kinds)('local provider end to end on %s', (kind) => {
     expect(progress.some((p) => p > 0 && p < 1)).toBe(true);
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);
 
-    expect(done.result).toMatchObject({ contentType: 'video/mp4', width: 320, height: 180, upstreamUrl: null });
-    expect(done.result.durationSeconds).toBeCloseTo(2, 0);
+    expect(done.result).toMatchObject({ contentType: 'video/mp4', width: 1280, height: 720, upstreamUrl: null });
+    expect(done.result.durationSeconds).toBeCloseTo(4, 0);
     expect(done.result.url).toMatch(new RegExp(`^${t.url}/files/${res.task.id}/result\\.mp4$`));
     const file = await fetch(done.result.url);
     expect(file.status).toBe(200);

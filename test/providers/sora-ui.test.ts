@@ -156,6 +156,15 @@ describe('sora-ui adapter', () => {
     expect((await download(result.source)).bytes.equals(fakeMp4(out.providerTaskId))).toBe(true);
   });
 
+  it('a content endpoint not ready yet is worth another poll', async () => {
+    const p = provider();
+    const out = await p.submit(req({ prompt: 'a quiet lake [nourl]' }), ctx());
+    while (emu.statusOf(out.providerTaskId) !== 'COMPLETED') await sleep(30);
+    emu.server.faults.add({ match: `GET /api/video/tasks/${out.providerTaskId}/content`, fault: { type: 'status', status: 400, body: { success: false, message: 'not ready', code: 'TASK_NOT_COMPLETED' } }, times: 1 });
+    expect(await failure(p.poll(out.providerTaskId, { ...ctx(), request: req() }))).toMatchObject({ code: 'UPSTREAM_NO_RESULT', retryable: true });
+    expect((await p.poll(out.providerTaskId, { ...ctx(), request: req() })).state).toBe('completed');
+  });
+
   it('maps a failed task with the upstream message (keyword and programmatic)', async () => {
     const p = provider();
     const a = await p.submit(req({ prompt: 'forbidden [fail]' }), ctx());

@@ -107,10 +107,18 @@ export const createSoraUiProvider: ProviderFactory = (config: ProviderConfig): P
 
   async function resultUrl(task: SoraTask, ctx: CallContext): Promise<string> {
     if (task.videoUrl) return task.videoUrl;
-    const body = await getTask(task.videoId, `${taskPath(task.videoId)}/content`, ctx);
+    const noUrl = () => new UpstreamError({ code: 'UPSTREAM_NO_RESULT', message: `upstream task ${task.videoId} is completed but has no result URL yet`, retryable: true, maybeCreated: false });
+    let body: unknown;
+    try {
+      body = await call(`${taskPath(task.videoId)}/content`, ctx);
+    } catch (err) {
+      // The task said COMPLETED: a "not found / not completed" here is a race worth another poll.
+      if (isUpstreamError(err) && (err.status === 400 || err.status === 404 || err.status === 409)) throw noUrl();
+      throw err;
+    }
     const content = parseUpstream(soraContentEnvelopeSchema, body, 'task content', { maybeCreated: false });
     if (content.data.url) return content.data.url;
-    throw new UpstreamError({ code: 'UPSTREAM_NO_RESULT', message: `upstream task ${task.videoId} is completed but has no result URL yet`, retryable: true, maybeCreated: false });
+    throw noUrl();
   }
 
   function toSnapshot(task: SoraTask, state: Exclude<Snapshot['state'], 'completed'>): Snapshot {

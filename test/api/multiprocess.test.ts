@@ -1,0 +1,109 @@
+// Split roles on one Postgres: an API process and runner processes. Killing
+// a runner with SIGKILL mid-task must not lose the task: another runner picks
+// it up when the lease lapses and finishes it, and the API process's
+// subscribers see every change through LISTEN/NOTIFY.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { createTempDatabase, postgresAvailable, type TempDatabase } from '../support/postgres.js';
+import { subscribe, wsClient } from '../support/ws.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const hasPostgres = await postgresAvailable();
+
+function startRunnerProcess(env: Record<string, string>): ChildProcess & { output: string[] } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--role', 'runner'], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }) as ChildProcess & { output: string[] };
+  child.output = [];
+  child.stdout!.on('data', (d) => child.output.push(String(d)));
+  child.stderr!.on('data', (d) => child.output.push(String(d)));
+  return child;
+}
+
+function waitForOutput(child: ChildProcess & { output: string[] }, text: string, timeoutMs = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = setInterval(() => {
+      if (child.output.join('').includes(text)) {
+        clearInterval(tick);
+        resolve();
+      } else if (Date.now() - t0 > timeoutMs || child.exitCode !== null) {
+        clearInterval(tick);
+        reject(new Error(`runner did not print "${text}": ${child.output.join('').slice(-2000)}`));
+      }
+    }, 50);
+  });
+}
+
+describe.skipIf(!hasPostgres)('split roles on Postgres', () => {
+  let db: TempDatabase;
+  let api: TestApp;
+  let dataDir: string;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    db = await createTempDatabase();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-split-'));
+    api = await startTestApp({ databaseUrl: db.url, dataDir, argv: ['--role', 'api'] });
+  });
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await api?.stop();
+    await db?.drop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('a runner killed with SIGKILL mid-render is replaced by another that finishes the task', async () => {
+    const env = { DATABASE_URL: db.url, REELAY_DATA_DIR: dataDir, REELAY_LEASE_MS: '1500' };
+    const first = startRunnerProcess(env);
+    children.push(first);
+    await waitForOutput(first, 'reelay ready');
+
+    const created = await api.gql(`mutation($input: CreateVideoTaskInput!) { createVideoTask(input: $input) { ... on CreateVideoTaskSuccess { task { id } } } }`, {
+      input: { prompt: 'Survives a crash', durationSeconds: 20, width: 640, height: 360 },
+    });
+    const id = created.data.createVideoTask.task.id;
+    const client = wsClient(api.wsUrl);
+    const sub = subscribe(client, `subscription($id: ID!) { taskUpdated(id: $id) { status progress result { url sizeBytes } } }`, { id }, (d) => d.taskUpdated);
+    // Progress made in the runner process reaches the API process's subscriber.
+    await sub.waitFor((v) => v.status === 'PROCESSING' && v.progress > 0.02, 60_000);
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+
+    const second = startRunnerProcess(env);
+    children.push(second);
+    const done = await sub.waitFor((v) => v.status === 'COMPLETED' || v.status === 'FAILED', 120_000);
+    expect(done.status).toBe('COMPLETED');
+    await sub.completed;
+    await client.dispose();
+
+    const file = await fetch(done.result.url);
+    const bytes = Buffer.from(await file.arrayBuffer());
+    expect(bytes.subarray(4, 8).toString('latin1')).toBe('ftyp');
+    expect(bytes.length).toBe(done.result.sizeBytes);
+
+    const q = await api.gql(`query($id: ID!) { task(id: $id) { events { status message } } }`, { id });
+    expect(q.data.task.events.filter((e: { status: string }) => e.status === 'COMPLETED')).toHaveLength(1);
+
+    // Graceful shutdown of a runner exits cleanly.
+    second.kill('SIGTERM');
+    const code = await new Promise((r) => second.once('exit', r));
+    expect(code).toBe(0);
+  });
+
+  it('the embedded database refuses split roles with a clear message', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--role', 'api'], { cwd: ROOT, env: { ...process.env, DATABASE_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += String(d)));
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(2);
+    expect(err).toMatch(/--role api needs DATABASE_URL/);
+  });
+});
