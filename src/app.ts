@@ -44,7 +44,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     cleanups.unshift(() => events.close());
     const registry = new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work') });
     cleanups.unshift(() => registry.close());
-    const health = new HealthMonitor(registry, log);
+    const health = new HealthMonitor(registry, database.db, log);
     health.start();
     cleanups.unshift(() => health.stop());
     const auth = new Auth(database.db, config.apiKeys);
@@ -66,6 +66,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         db: database.db,
         events,
         registry,
+        health,
         filesDir: config.filesDir,
         log: log.child({ runner: true }),
         leaseMs: config.leaseMs,

@@ -1,7 +1,7 @@
 // Drizzle schema: the single source of truth for the tables; migrations in
 // drizzle/ are generated from it by drizzle-kit.
 import { sql } from 'drizzle-orm';
-import { bigserial, doublePrecision, index, integer, jsonb, pgEnum, pgTable, serial, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, doublePrecision, index, integer, jsonb, pgEnum, pgTable, serial, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 export const TASK_STATUSES = ['QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -61,6 +61,8 @@ export const tasks = pgTable(
     errorCode: text('error_code'),
     errorMessage: text('error_message'),
     attempts: integer('attempts').notNull().default(0),
+    /** Providers this task already moved away from (fallback), in order. */
+    triedProviders: text('tried_providers').array().notNull().default(sql`'{}'::text[]`),
     leaseOwner: text('lease_owner'),
     leaseExpiresAt: ts('lease_expires_at'),
     nextPollAt: ts('next_poll_at').notNull().defaultNow(),
@@ -100,6 +102,22 @@ export const apiKeys = pgTable('api_keys', {
   keyHash: text('key_hash').notNull().unique(),
   createdAt: ts('created_at').notNull().defaultNow(),
   revokedAt: ts('revoked_at'),
+});
+
+/** Token bucket per provider for requestsPerMinute, shared by all runner processes. */
+export const providerLimits = pgTable('provider_limits', {
+  providerId: text('provider_id').primaryKey(),
+  tokens: doublePrecision('tokens').notNull(),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
+});
+
+/** Health learnt from outcomes (providers without a health endpoint), shared by all processes. */
+export const providerHealth = pgTable('provider_health', {
+  providerId: text('provider_id').primaryKey(),
+  healthy: boolean('healthy').notNull(),
+  message: text('message'),
+  consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+  checkedAt: ts('checked_at').notNull().defaultNow(),
 });
 
 export type TaskRow = typeof tasks.$inferSelect;

@@ -1,5 +1,11 @@
 // Provider health: a periodic check where the upstream has a health endpoint,
-// otherwise "healthy" until recent outcomes say otherwise.
+// otherwise learnt from recent outcomes (consecutive transient failures).
+// Outcome health lives in the database so every process shows what the
+// runners saw; an unhealthy verdict lapses after a cool-down so the provider
+// gets tried again.
+import { sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { providerHealth } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from './registry.js';
 
@@ -9,19 +15,43 @@ export interface ProviderHealth {
   message: string | null;
 }
 
+export interface HealthOptions {
+  intervalMs?: number;
+  /** Consecutive transient failures that make a provider unhealthy. */
+  failureThreshold?: number;
+  /** How long an outcome-based "unhealthy" lasts without new failures. */
+  cooldownMs?: number;
+}
+
+interface OutcomeState {
+  healthy: boolean;
+  failures: number;
+  message: string | null;
+  at: Date;
+}
+
 export class HealthMonitor {
-  private readonly state = new Map<string, ProviderHealth>();
+  private readonly endpoint = new Map<string, ProviderHealth>();
+  private readonly outcomes = new Map<string, OutcomeState>();
   private timer?: NodeJS.Timeout;
+  private readonly intervalMs: number;
+  private readonly threshold: number;
+  private readonly cooldownMs: number;
 
   constructor(
     private readonly registry: ProviderRegistry,
+    private readonly db: Db,
     private readonly log: Logger,
-    private readonly intervalMs = 30_000,
-  ) {}
+    opts: HealthOptions = {},
+  ) {
+    this.intervalMs = opts.intervalMs ?? 30_000;
+    this.threshold = opts.failureThreshold ?? 3;
+    this.cooldownMs = opts.cooldownMs ?? 30_000;
+  }
 
   start(): void {
-    void this.checkAll();
-    this.timer = setInterval(() => void this.checkAll(), this.intervalMs);
+    void this.refresh();
+    this.timer = setInterval(() => void this.refresh(), Math.min(this.intervalMs, 5000));
     this.timer.unref();
   }
 
@@ -30,13 +60,39 @@ export class HealthMonitor {
   }
 
   get(id: string): ProviderHealth {
-    return this.state.get(id) ?? { healthy: true, checkedAt: null, message: null };
+    const ep = this.endpoint.get(id);
+    if (ep && !ep.healthy) return ep;
+    const o = this.outcomes.get(id);
+    if (o && !o.healthy && Date.now() - o.at.getTime() < this.cooldownMs) return { healthy: false, checkedAt: o.at, message: o.message };
+    return ep ?? { healthy: true, checkedAt: o?.at ?? null, message: null };
   }
 
-  async checkAll(): Promise<void> {
-    await Promise.all(
-      this.registry.list().map(async ({ config, provider }) => {
+  /** Called by the runner after each upstream call: ok, or a transient failure with its message. */
+  async recordOutcome(id: string, ok: boolean, message: string | null = null): Promise<void> {
+    const before = this.outcomes.get(id);
+    if (ok && (!before || (before.healthy && before.failures === 0))) return; // nothing to write
+    const failures = ok ? 0 : (before?.failures ?? 0) + 1;
+    const state: OutcomeState = { healthy: failures < this.threshold, failures, message: ok ? null : message, at: new Date() };
+    this.outcomes.set(id, state);
+    if (before?.healthy !== state.healthy) this.log.warn({ provider: id, healthy: state.healthy, message }, 'provider health changed');
+    try {
+      await this.db
+        .insert(providerHealth)
+        .values({ providerId: id, healthy: state.healthy, message: state.message, consecutiveFailures: failures })
+        .onConflictDoUpdate({ target: providerHealth.providerId, set: { healthy: state.healthy, message: state.message, consecutiveFailures: failures, checkedAt: sql`now()` } });
+    } catch (err) {
+      this.log.warn({ err, provider: id }, 'could not store provider health');
+    }
+  }
+
+  /** Health endpoints (where the kind has one) and the shared outcome table. */
+  async refresh(): Promise<void> {
+    const now = Date.now();
+    await Promise.all([
+      ...this.registry.list().map(async ({ config, provider }) => {
         if (!provider.health) return;
+        const last = this.endpoint.get(config.id);
+        if (last?.checkedAt && now - last.checkedAt.getTime() < this.intervalMs - 100) return;
         let healthy = false;
         let message: string | null = null;
         try {
@@ -45,10 +101,17 @@ export class HealthMonitor {
         } catch (err) {
           message = (err as Error).message;
         }
-        const before = this.state.get(config.id);
-        if (before && before.healthy !== healthy) this.log.warn({ provider: config.id, healthy, message }, 'provider health changed');
-        this.state.set(config.id, { healthy, checkedAt: new Date(), message });
+        if (last && last.healthy !== healthy) this.log.warn({ provider: config.id, healthy, message }, 'provider health changed');
+        this.endpoint.set(config.id, { healthy, checkedAt: new Date(), message });
       }),
-    );
+      (async () => {
+        try {
+          const rows = await this.db.select().from(providerHealth);
+          for (const r of rows) this.outcomes.set(r.providerId, { healthy: r.healthy, failures: r.consecutiveFailures, message: r.message, at: r.checkedAt });
+        } catch (err) {
+          this.log.warn({ err }, 'could not read provider health');
+        }
+      })(),
+    ]);
   }
 }

@@ -8,6 +8,7 @@ import type { Db } from '../db/client.js';
 import { tasks, TERMINAL_STATUSES, type TaskRow } from '../db/schema.js';
 import type { TaskEvents } from '../events/bus.js';
 import type { Logger } from '../logger.js';
+import type { HealthMonitor } from '../providers/health.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { claimDueTasks, renewLeases } from './claim.js';
 import { runTask, TaskAbort } from './work.js';
@@ -16,6 +17,7 @@ export interface RunnerOptions {
   db: Db;
   events: TaskEvents;
   registry: ProviderRegistry;
+  health: HealthMonitor;
   filesDir: string;
   log: Logger;
   leaseMs: number;
@@ -116,6 +118,8 @@ export class Runner {
       db: this.opts.db,
       owner: this.id,
       entry,
+      registry: this.opts.registry,
+      health: this.opts.health,
       filesDir: this.opts.filesDir,
       maxAttempts: this.opts.maxAttempts,
       signal: ctrl.signal,

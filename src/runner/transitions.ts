@@ -2,7 +2,7 @@
 // Every change writes the row and (when it matters to a user) an event in one
 // transaction and notifies listeners at commit. Terminal states never change:
 // each update is guarded by the allowed source states.
-import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
 import { notifyTaskChanged, notifyWake } from '../events/bus.js';
@@ -20,6 +20,7 @@ export interface TaskChange {
   errorCode?: string | null;
   errorMessage?: string | null;
   attempts?: number;
+  triedProviders?: string[];
   startedAt?: Date | SQL;
   completedAt?: Date | SQL;
   nextPollAt?: Date | SQL;
@@ -34,12 +35,15 @@ export interface TransitionOptions {
   leaseOwner?: string;
   /** Record a history event with this message; `false` records none. */
   event?: { message: string | null } | false;
+  /** An extra guard on the row. */
+  where?: SQL;
 }
 
 /** Apply a change inside an open transaction; null when the guard did not match. */
 export async function transitionInTx(tx: Tx, taskId: string, change: TaskChange, opts: TransitionOptions = {}): Promise<TaskRow | null> {
   const where = [eq(tasks.id, taskId), inArray(tasks.status, opts.from ?? ACTIVE)];
   if (opts.leaseOwner) where.push(eq(tasks.leaseOwner, opts.leaseOwner));
+  if (opts.where) where.push(opts.where);
   const [row] = await tx
     .update(tasks)
     .set({ ...change, updatedAt: sql`now()` })
@@ -118,6 +122,30 @@ export function markCancelledUpstream(db: Db, taskId: string, leaseOwner: string
     taskId,
     { status: 'CANCELLED', completedAt: sql`now()`, leaseOwner: null, leaseExpiresAt: null },
     { from: ['PROCESSING'], leaseOwner, event: { message: message ?? 'cancelled upstream' } },
+  );
+}
+
+/**
+ * Fallback: hand a task that never reached its upstream to another provider.
+ * It queues again there; once an upstream task exists this never happens.
+ */
+export function moveToProvider(db: Db, taskId: string, leaseOwner: string, providerId: string, triedProviders: string[], message: string): Promise<TaskRow | null> {
+  return transition(
+    db,
+    taskId,
+    {
+      status: 'QUEUED',
+      providerId,
+      triedProviders,
+      attempts: 0,
+      progress: null,
+      upstreamStatus: null,
+      startedAt: sql`null`,
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      nextPollAt: sql`now()`,
+    },
+    { from: ['PROCESSING'], leaseOwner, where: isNull(tasks.providerTaskId), event: { message } },
   );
 }
 

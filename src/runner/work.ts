@@ -7,11 +7,14 @@ import type { Db } from '../db/client.js';
 import { tasks, type TaskRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { isUpstreamError, type UpstreamError } from '../providers/errors.js';
-import type { RegisteredProvider } from '../providers/registry.js';
+import type { HealthMonitor } from '../providers/health.js';
+import type { ProviderRegistry, RegisteredProvider } from '../providers/registry.js';
+import { capabilityProblem } from '../tasks/capabilities.js';
 import type { GenerationRequest, ProviderResult, Snapshot, SubmitOutcome } from '../providers/types.js';
 import { storeResult } from '../storage/results.js';
 import { backoffMs, sleep } from './backoff.js';
-import { completeTask, failTask, markCancelledUpstream, recordProgress, recordSubmitAttempt, recordSubmitted, releaseTask } from './transitions.js';
+import { takeToken } from './rate-limit.js';
+import { completeTask, failTask, markCancelledUpstream, moveToProvider, recordProgress, recordSubmitAttempt, recordSubmitted, releaseTask } from './transitions.js';
 
 export type AbortKind = 'cancelled' | 'shutdown' | 'lease-lost' | 'timeout';
 
@@ -26,6 +29,8 @@ export interface WorkEnv {
   db: Db;
   owner: string;
   entry: RegisteredProvider;
+  registry: ProviderRegistry;
+  health: HealthMonitor;
   filesDir: string;
   maxAttempts: number;
   /** Aborted by the runner (cancel, shutdown, lease lost). */
@@ -96,17 +101,25 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
     must(await failTask(env.db, task.id, 'UPSTREAM_UNCERTAIN', `a submission to ${config.id} was interrupted before it answered; it may have created an upstream task, so reelay did not submit it again`, env.owner));
     return undefined;
   }
+  const health = env.health.get(config.id);
+  if (!health.healthy && (await fallBack(task, env, `${config.id} is unhealthy${health.message ? ` (${health.message})` : ''}`, must))) return undefined;
+
   for (let attempt = task.attempts + 1; ; attempt++) {
     must(await recordSubmitAttempt(env.db, task.id, env.owner, attempt));
+    await rateLimit(env, signal);
     try {
-      return await provider.submit(request, { signal });
+      const out = await provider.submit(request, { signal });
+      void env.health.recordOutcome(config.id, true);
+      return out;
     } catch (err) {
       if (signal.aborted || !isUpstreamError(err)) throw err;
+      if (err.retryable) void env.health.recordOutcome(config.id, false, err.message);
       if (err.maybeCreated && !safe) {
         must(await failTask(env.db, task.id, 'UPSTREAM_UNCERTAIN', `${err.message}; the upstream may have created the task, so reelay did not submit it again`, env.owner));
         return undefined;
       }
       if (!err.retryable || attempt >= env.maxAttempts) {
+        if (err.retryable && (await fallBack(task, env, `${config.id} refused it ${attempt} times (${err.message})`, must))) return undefined;
         const suffix = err.retryable ? ` (gave up after ${attempt} attempts)` : '';
         must(await failTask(env.db, task.id, err.code, err.message + suffix, env.owner));
         return undefined;
@@ -116,6 +129,32 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
       must(await recordProgress(env.db, task.id, env.owner, { progress: null }, `submission failed (${err.message}); retry ${attempt} in ${Math.ceil(wait / 1000)} s`));
       await sleep(wait, signal);
     }
+  }
+}
+
+/** Move a task that never reached its upstream to the first usable fallback provider. */
+async function fallBack(task: TaskRow, env: WorkEnv, reason: string, must: Must): Promise<boolean> {
+  const tried = [...new Set([...task.triedProviders, task.providerId])];
+  const wants = { ...task.params, image: task.inputImage !== null, model: task.model, negativePrompt: task.negativePrompt };
+  for (const id of env.entry.config.fallback) {
+    const candidate = env.registry.get(id);
+    if (!candidate || tried.includes(id) || !env.health.get(id).healthy) continue;
+    if (capabilityProblem(candidate.provider.capabilities, id, wants)) continue;
+    must(await moveToProvider(env.db, task.id, env.owner, id, tried, `moved from ${task.providerId} to ${id}: ${reason}`));
+    env.log.warn({ taskId: task.id, from: task.providerId, to: id, reason }, 'task moved to fallback provider');
+    return true;
+  }
+  return false;
+}
+
+/** Wait for a request token when the provider has requestsPerMinute. */
+async function rateLimit(env: WorkEnv, signal: AbortSignal): Promise<void> {
+  const rpm = env.entry.config.requestsPerMinute;
+  if (!rpm) return;
+  for (;;) {
+    const wait = await takeToken(env.db, env.entry.config.id, rpm);
+    if (!wait) return;
+    await sleep(wait, signal);
   }
 }
 
@@ -143,11 +182,14 @@ async function pollUntilDone(
   for (;;) {
     if (!snap) {
       await sleep(interval, signal);
+      await rateLimit(env, signal);
       try {
         snap = await provider.poll(providerTaskId, { signal, request });
+        if (errors) void env.health.recordOutcome(config.id, true);
         errors = 0;
       } catch (err) {
         if (signal.aborted || !isUpstreamError(err)) throw err;
+        if (err.retryable) void env.health.recordOutcome(config.id, false, err.message);
         if (!err.retryable) {
           must(await failTask(env.db, task.id, err.code, err.message, env.owner));
           return;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { ProviderRegistry, RegisteredProvider } from '../providers/registry.js';
 import { UnsupportedError, ValidationError } from '../schema/errors.js';
+import { capabilityProblem } from './capabilities.js';
 
 export interface CreateInput {
   prompt: string;
@@ -85,30 +86,13 @@ export function validateCreate(input: CreateInput, registry: ProviderRegistry, c
   const v = parsed.data;
   const entry = pickProvider(input, registry, config);
   const caps = entry.provider.capabilities;
-  const id = entry.config.id;
   const image = pickImage(input.image);
 
-  if (image && !caps.imageToVideo) throw new UnsupportedError('image', `provider "${id}" does not accept an input image`);
-  if (!image && !caps.textToVideo) throw new UnsupportedError('image', `provider "${id}" needs an input image (image-to-video only)`);
-  if (v.model && caps.models.length && !caps.models.includes(v.model)) {
-    throw new UnsupportedError('model', `provider "${id}" has no model "${v.model}"; available: ${caps.models.join(', ')}`);
-  }
-  if (v.negativePrompt && !caps.negativePrompt) throw new UnsupportedError('negativePrompt', `provider "${id}" does not support a negative prompt`);
-  if (v.seed !== null && v.seed !== undefined && !caps.seed) throw new UnsupportedError('seed', `provider "${id}" does not support a seed`);
-  if (v.durationSeconds !== null && v.durationSeconds !== undefined) {
-    if (!caps.durations) throw new UnsupportedError('durationSeconds', `provider "${id}" decides the duration itself`);
-    if (v.durationSeconds < caps.durations.min || v.durationSeconds > caps.durations.max) {
-      throw new UnsupportedError('durationSeconds', `provider "${id}" supports durations from ${caps.durations.min} to ${caps.durations.max} seconds`);
-    }
-  }
   const hasW = v.width !== null && v.width !== undefined;
   const hasH = v.height !== null && v.height !== undefined;
   if (hasW !== hasH) throw new ValidationError(hasW ? 'height' : 'width', 'width and height must be given together');
-  if (hasW && !caps.customSize) throw new UnsupportedError('width', `provider "${id}" does not accept an explicit size`);
-  if (v.aspectRatio && caps.aspectRatios.length && !caps.aspectRatios.includes(v.aspectRatio)) {
-    throw new UnsupportedError('aspectRatio', `provider "${id}" supports aspect ratios ${caps.aspectRatios.join(', ')}`);
-  }
-  if (v.aspectRatio && !caps.aspectRatios.length && !caps.customSize) throw new UnsupportedError('aspectRatio', `provider "${id}" does not accept an aspect ratio`);
+  const problem = capabilityProblem(caps, entry.config.id, { ...v, image: image !== null });
+  if (problem) throw new UnsupportedError(problem.field, problem.message);
 
   const params: ValidCreate['params'] = {};
   if (v.durationSeconds != null) params.durationSeconds = v.durationSeconds;

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { UpstreamError } from '../../src/providers/errors.js';
+import { HealthMonitor } from '../../src/providers/health.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
+import { takeToken } from '../../src/runner/rate-limit.js';
 import { claimDueTasks } from '../../src/runner/claim.js';
 import { cancelTask } from '../../src/runner/cancel.js';
 import { Runner } from '../../src/runner/runner.js';
@@ -38,12 +40,13 @@ describe.each(kinds)('runner on %s', (kind) => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  function startRunner(provider: FakeProvider, over: Partial<ReturnType<typeof fakeConfig>> = {}, leaseMs = 5000, maxAttempts = 3) {
-    const registry = ProviderRegistry.of([{ config: fakeConfig(provider.id, over), provider }]);
-    const runner = new Runner({ db: store.database.db, events: store.events, registry, filesDir: dir, log, leaseMs, concurrency: 16, maxAttempts, idleMs: 100 });
+  function startRunner(provider: FakeProvider, over: Partial<ReturnType<typeof fakeConfig>> = {}, leaseMs = 5000, maxAttempts = 3, others: FakeProvider[] = []) {
+    const registry = ProviderRegistry.of([{ config: fakeConfig(provider.id, over), provider }, ...others.map((o) => ({ config: fakeConfig(o.id), provider: o }))]);
+    const health = new HealthMonitor(registry, store.database.db, log, { failureThreshold: 2 });
+    const runner = new Runner({ db: store.database.db, events: store.events, registry, health, filesDir: dir, log, leaseMs, concurrency: 16, maxAttempts, idleMs: 100 });
     runner.start();
     runners.push(runner);
-    return runner;
+    return Object.assign(runner, { health });
   }
 
   it('submits, records progress and completes with the stored file', async () => {
@@ -230,5 +233,62 @@ describe.each(kinds)('runner on %s', (kind) => {
     const out = await cancelTask(store.database.db, ProviderRegistry.of([]), log, task.id, 'tester');
     expect(out).toMatchObject({ ok: false, reason: 'finished' });
     expect((await store.get(task.id)).status).toBe('COMPLETED');
+  });
+
+  it('falls back to the next provider after refused submissions, recorded in the events', async () => {
+    const a = new FakeProvider('fake');
+    const b = new FakeProvider('backup');
+    const refusal = () => new UpstreamError({ code: 'UPSTREAM_UNAVAILABLE', message: 'Failed to connect to video generation service', status: 503, retryable: true, maybeCreated: false });
+    a.submitScript = [refusal(), refusal()];
+    b.pollScript = [fileResult(dir)];
+    const runner = startRunner(a, { fallback: ['backup'], pollIntervalMs: 20 }, 5000, 2, [b]);
+    const task = await store.addTask();
+    const done = await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
+    expect(done.providerId).toBe('backup');
+    expect(done.triedProviders).toEqual(['fake']);
+    expect(a.submits).toHaveLength(2);
+    expect(b.submits).toHaveLength(1);
+    const events = await getEventsForTasks(store.database.db, [task.id]);
+    expect(events.some((e) => e.message?.startsWith('moved from fake to backup'))).toBe(true);
+    // Two transient failures in a row made the first provider unhealthy.
+    expect(runner.health.get('fake').healthy).toBe(false);
+  });
+
+  it('never falls back once an upstream task may exist, nor to a provider lacking a capability', async () => {
+    const a = new FakeProvider('fake');
+    const b = new FakeProvider('backup');
+    b.capabilities = { ...b.capabilities, imageToVideo: false };
+    a.submitScript = [new UpstreamError({ code: 'UPSTREAM_TIMEOUT', message: 'no answer', retryable: true, maybeCreated: true })];
+    startRunner(a, { fallback: ['backup'] }, 5000, 2, [b]);
+    const t1 = await store.addTask();
+    expect((await store.waitFor(t1.id, (t) => t.status === 'FAILED')).errorCode).toBe('UPSTREAM_UNCERTAIN');
+    const refusal = () => new UpstreamError({ code: 'UPSTREAM_UNAVAILABLE', message: 'down', status: 503, retryable: true, maybeCreated: false });
+    a.submitScript = [refusal(), refusal()];
+    const t2 = await store.addTask({ inputImage: { kind: 'url', url: 'https://example.com/a.png' } });
+    const failed = await store.waitFor(t2.id, (t) => t.status === 'FAILED');
+    expect(failed.providerId).toBe('fake');
+    expect(b.submits).toHaveLength(0);
+  });
+
+  it('an unhealthy provider sends new tasks to its fallback before submitting', async () => {
+    const a = new FakeProvider('fake');
+    const b = new FakeProvider('backup');
+    b.pollScript = [fileResult(dir)];
+    const runner = startRunner(a, { fallback: ['backup'] }, 5000, 3, [b]);
+    await runner.health.recordOutcome('fake', false, 'connection refused');
+    await runner.health.recordOutcome('fake', false, 'connection refused');
+    const task = await store.addTask();
+    const done = await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
+    expect(done.providerId).toBe('backup');
+    expect(a.submits).toHaveLength(0);
+  });
+
+  it('requestsPerMinute is one shared token bucket', async () => {
+    // 60 per minute: a bucket of 6, refilled at one per second.
+    const grants = [];
+    for (let i = 0; i < 8; i++) grants.push(await takeToken(store.database.db, 'limited', 60));
+    expect(grants.slice(0, 6)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(grants[6]).toBeGreaterThan(0);
+    expect(grants[6]).toBeLessThanOrEqual(1000);
   });
 });
