@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { createTempDatabase, postgresAvailable, type TempDatabase } from '../support/postgres.js';
 import { subscribe, wsClient } from '../support/ws.js';
+import { startTasksApiEmulator } from '../emulators/tasks-api.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const hasPostgres = await postgresAvailable();
@@ -105,5 +106,49 @@ describe.skipIf(!hasPostgres)('split roles on Postgres', () => {
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(2);
     expect(err).toMatch(/--role api needs DATABASE_URL/);
+  });
+
+  it('maxConcurrency holds across two runner processes', async () => {
+    const emu = await startTasksApiEmulator();
+    emu.neverFinish = true;
+    const cfgDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-conc-'));
+    const configFile = path.join(cfgDir, 'reelay.config.json');
+    fs.writeFileSync(configFile, JSON.stringify({ providers: [{ id: 'slow', kind: 'tasks-api', baseUrl: emu.baseUrl, maxConcurrency: 2, pollIntervalMs: 100 }] }));
+    const concDb = await createTempDatabase();
+    const env = { DATABASE_URL: concDb.url, REELAY_DATA_DIR: cfgDir, REELAY_CONFIG: configFile, REELAY_LEASE_MS: '3000' };
+    const concApi = await startTestApp({ databaseUrl: concDb.url, dataDir: cfgDir, argv: ['--role', 'api'], env: { REELAY_CONFIG: configFile } });
+    const runners = [startRunnerProcess(env), startRunnerProcess(env)];
+    children.push(...runners);
+    try {
+      await Promise.all(runners.map((r) => waitForOutput(r, 'reelay ready')));
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await concApi.gql(`mutation($input: CreateVideoTaskInput!) { createVideoTask(input: $input) { ... on CreateVideoTaskSuccess { task { id } } } }`, { input: { prompt: `busy ${i}` } });
+        ids.push(res.data.createVideoTask.task.id);
+      }
+      const count = async () => (await concApi.gql(`{ stats { processing queued } }`)).data.stats as { processing: number; queued: number };
+      await expect.poll(count, { timeout: 20_000 }).toEqual({ processing: 2, queued: 3 });
+      // It stays that way while both runners keep claiming (several claim ticks pass).
+      for (let i = 0; i < 10; i++) {
+        expect(await count()).toEqual({ processing: 2, queued: 3 });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(emu.createRequests).toBe(2);
+      const q = await concApi.gql(`{ tasks(first: 10, orderBy: CREATED_AT_ASC) { edges { node { id status queuePosition } } } }`);
+      const nodes = q.data.tasks.edges.map((e: { node: { id: string; status: string; queuePosition: number | null } }) => e.node);
+      expect(nodes.map((n: { status: string }) => n.status)).toEqual(['PROCESSING', 'PROCESSING', 'QUEUED', 'QUEUED', 'QUEUED']);
+      expect(nodes.map((n: { queuePosition: number | null }) => n.queuePosition)).toEqual([null, null, 1, 2, 3]);
+      // Cancelling one frees a slot for the oldest queued task, and the upstream task is deleted.
+      await concApi.gql(`mutation($id: ID!) { cancelTask(id: $id) { __typename } }`, { id: ids[0] });
+      await expect.poll(async () => (await concApi.gql(`query($id: ID!) { task(id: $id) { status } }`, { id: ids[2] })).data.task.status, { timeout: 20_000 }).toBe('PROCESSING');
+      await expect.poll(() => emu.deleted.length, { timeout: 10_000 }).toBe(1);
+      expect(await count()).toEqual({ processing: 2, queued: 2 });
+    } finally {
+      for (const r of runners) r.kill('SIGKILL');
+      await concApi.stop();
+      await emu.close();
+      await concDb.drop();
+      fs.rmSync(cfgDir, { recursive: true, force: true });
+    }
   });
 });
