@@ -86,6 +86,28 @@ describe.each(kinds)('GraphQL API on %s', (kind) => {
     expect(bad.errors?.length).toBeGreaterThan(0);
   });
 
+  it('accepts an image as a GraphQL multipart upload and stores it with the task', async () => {
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8cfc0f01f0005000201e5273ede0000000049454e44ae426082', 'hex');
+    const form = new FormData();
+    form.set('operations', JSON.stringify({ query: CREATE.replace('task { id status queuePosition createdAt }', 'task { id inputImage { url contentType } }'), variables: { input: { prompt: 'from an upload', image: { file: null } } } }));
+    form.set('map', JSON.stringify({ 0: ['variables.input.image.file'] }));
+    form.set('0', new Blob([png], { type: 'image/png' }), 'tiny.png');
+    const res = await fetch(`${t.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}` }, body: form });
+    const body = (await res.json()) as any;
+    expect(body.errors).toBeUndefined();
+    const task = body.data.createVideoTask.task;
+    expect(task.inputImage.contentType).toBe('image/png');
+    const stored = await fetch(task.inputImage.url);
+    expect(Buffer.from(await stored.arrayBuffer()).equals(png)).toBe(true);
+
+    const bad = new FormData();
+    bad.set('operations', JSON.stringify({ query: CREATE, variables: { input: { prompt: 'not an image', image: { file: null } } } }));
+    bad.set('map', JSON.stringify({ 0: ['variables.input.image.file'] }));
+    bad.set('0', new Blob([Buffer.from('%PDF-1.4 not an image')], { type: 'image/png' }), 'fake.png');
+    const rejected = (await (await fetch(`${t.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}` }, body: bad })).json()) as any;
+    expect(rejected.data.createVideoTask).toMatchObject({ __typename: 'ValidationError', code: 'INVALID_IMAGE', field: 'image.file' });
+  });
+
   it('idempotency: the same key from the same owner gives the same task', async () => {
     const a = await create({ prompt: 'idem', idempotencyKey: 'k-1' });
     const b = await create({ prompt: 'idem', idempotencyKey: 'k-1' });
