@@ -23,8 +23,10 @@ interface ServerContext {
   connectionParams?: ConnectionInitMessage['payload'];
 }
 
+/** The key from connectionParams: `authorization`, or inside `headers` as GraphiQL sends it. */
 function headerOf(params: ConnectionInitMessage['payload'] | undefined): string | undefined {
-  const v = params?.authorization ?? params?.Authorization;
+  const headers = params?.headers && typeof params.headers === 'object' ? (params.headers as Record<string, unknown>) : {};
+  const v = params?.authorization ?? params?.Authorization ?? headers.authorization ?? headers.Authorization;
   return typeof v === 'string' ? v : undefined;
 }
 

@@ -222,6 +222,30 @@ describe.each(kinds)('GraphQL API on %s', (kind) => {
     expect(await h.json()).toMatchObject({ status: 'ok', db: true, providers: [{ id: 'local', healthy: true }] });
   });
 
+  it('subscriptions also work over SSE', async () => {
+    const task = (await create({ prompt: 'watched over SSE' })).task;
+    const res = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${ALICE}` },
+      body: JSON.stringify({ query: 'subscription($id: ID!) { taskUpdated(id: $id) { status } }', variables: { id: task.id } }),
+    });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = '';
+    const readUntil = async (needle: string) => {
+      while (!text.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString('utf8');
+      }
+    };
+    await readUntil('QUEUED');
+    await t.gql(`mutation($id: ID!) { cancelTask(id: $id) { __typename } }`, { id: task.id }, ALICE);
+    await readUntil('CANCELLED');
+    expect(text).toContain('"status":"CANCELLED"');
+    await reader.cancel();
+  });
+
   it('serves GraphiQL with the example operations', async () => {
     const res = await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(res.status).toBe(200);
