@@ -1,9 +1,9 @@
 // Input images as bytes for upstreams that want them inline (base64 data URLs,
 // multipart uploads): read from reelay's own storage or fetched from a URL with
-// a byte cap, and checked by content to be a PNG, JPEG or WebP.
+// a byte cap and the SSRF guard, and checked by content to be a PNG, JPEG or WebP.
 import fsp from 'node:fs/promises';
 import { UpstreamError, permanentError } from './errors.js';
-import { safeHost } from './http.js';
+import { safeFetchBytes } from '../net/safe-fetch.js';
 import type { ImageInput } from './types.js';
 
 export type ImageContentType = 'image/png' | 'image/jpeg' | 'image/webp';
@@ -19,6 +19,11 @@ export interface ReadImageOptions {
   maxBytes?: number;
   /** Deadline for fetching a URL image; 30 s when omitted. */
   timeoutMs?: number;
+  /**
+   * Hosts (names, `*.suffix`, IPs, CIDRs) a URL image may be fetched from even when
+   * they resolve to a private or local address: the provider's `allowHosts`. None when omitted.
+   */
+  allowHosts?: readonly string[];
 }
 
 export const DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024;
@@ -58,7 +63,11 @@ function checked(bytes: Buffer, maxBytes: number): ImageBytes {
   return { bytes, contentType };
 }
 
-/** Read an input image; fails with INVALID_IMAGE (permanent) when it is not a usable image. */
+/**
+ * Read an input image; fails with INVALID_IMAGE (permanent) when it is not a usable image,
+ * IMAGE_URL_FORBIDDEN (permanent) when its URL points at a private or local address not in
+ * `allowHosts`, and IMAGE_FETCH_FAILED (retryable) on network trouble.
+ */
 export async function readImageBytes(image: ImageInput, opts: ReadImageOptions): Promise<ImageBytes> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   if (image.kind === 'file') return checked(await readFile(image.path, maxBytes), maxBytes);
@@ -76,59 +85,45 @@ async function readFile(path: string, maxBytes: number): Promise<Buffer> {
   }
 }
 
-/** Fetch failures before anything reached the upstream: retryable, never "maybe created". */
-function fetchTrouble(message: string, cause?: unknown): UpstreamError {
-  return new UpstreamError({ code: 'IMAGE_FETCH_FAILED', message, retryable: true, maybeCreated: false, cause });
+/** Fetch an http(s) image through the SSRF guard; data: URLs are decoded in place. */
+async function fetchCapped(url: string, maxBytes: number, opts: ReadImageOptions): Promise<Buffer> {
+  if (/^data:/i.test(url.trim())) return decodeDataUrl(url.trim(), maxBytes);
+  const { bytes } = await safeFetchBytes(url, {
+    allowHosts: opts.allowHosts ?? [],
+    maxBytes,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    signal: opts.signal,
+    accept: 'image/png, image/jpeg, image/webp, */*;q=0.5',
+  });
+  return bytes;
 }
 
-async function fetchCapped(url: string, maxBytes: number, opts: ReadImageOptions): Promise<Buffer> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw permanentError('INVALID_IMAGE', 'input image URL is not a valid URL');
+function decodeDataUrl(url: string, maxBytes: number): Buffer {
+  const comma = url.indexOf(',');
+  if (comma < 0) throw permanentError('INVALID_IMAGE', 'input image data URL is malformed');
+  const meta = url.slice(5, comma);
+  const data = url.slice(comma + 1);
+  if (/;base64$/i.test(meta)) {
+    if (Math.floor((data.length * 3) / 4) - 2 > maxBytes) throw tooLarge(maxBytes);
+    return Buffer.from(data, 'base64');
   }
-  if (!['http:', 'https:', 'data:'].includes(parsed.protocol)) throw permanentError('INVALID_IMAGE', `input image URL scheme ${parsed.protocol} is not supported`);
-  const host = parsed.protocol === 'data:' ? 'data URL' : safeHost(url);
-  const timeoutMs = opts.timeoutMs ?? 30_000;
-  const signal = AbortSignal.any([opts.signal, AbortSignal.timeout(timeoutMs)]);
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: { accept: 'image/png, image/jpeg, image/webp, */*;q=0.5' }, signal, redirect: 'follow' });
-  } catch (err) {
-    if (opts.signal.aborted) throw opts.signal.reason ?? err;
-    throw fetchTrouble(`cannot fetch the input image from ${host}`, err);
+  if (data.length / 3 > maxBytes) throw tooLarge(maxBytes);
+  return percentDecode(data);
+}
+
+/** Percent-decoding to raw bytes (decodeURIComponent insists on UTF-8). */
+function percentDecode(s: string): Buffer {
+  const parts: Buffer[] = [];
+  let plain = '';
+  for (let i = 0; i < s.length; i++) {
+    const hex = s[i] === '%' ? s.slice(i + 1, i + 3) : '';
+    if (/^[0-9a-f]{2}$/i.test(hex)) {
+      if (plain) parts.push(Buffer.from(plain, 'utf8'));
+      plain = '';
+      parts.push(Buffer.from([parseInt(hex, 16)]));
+      i += 2;
+    } else plain += s[i];
   }
-  if (!res.ok) {
-    await res.body?.cancel().catch(() => {});
-    const transient = res.status === 408 || res.status === 429 || res.status >= 500;
-    if (transient) throw fetchTrouble(`the input image host ${host} answered HTTP ${res.status}`);
-    throw permanentError('INVALID_IMAGE', `the input image host ${host} answered HTTP ${res.status}`);
-  }
-  const declared = Number(res.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel().catch(() => {});
-    throw tooLarge(maxBytes);
-  }
-  if (!res.body) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const reader = res.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge(maxBytes);
-      }
-      chunks.push(Buffer.from(value));
-    }
-  } catch (err) {
-    if (err instanceof UpstreamError) throw err;
-    if (opts.signal.aborted) throw opts.signal.reason ?? err;
-    throw fetchTrouble(`reading the input image from ${host} failed`, err);
-  }
-  return Buffer.concat(chunks, total);
+  if (plain) parts.push(Buffer.from(plain, 'utf8'));
+  return Buffer.concat(parts);
 }

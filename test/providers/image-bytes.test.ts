@@ -17,6 +17,8 @@ let chunked: http.Server;
 let chunkedUrl: string;
 let tmp: string;
 const signal = () => new AbortController().signal;
+/** The emulators listen on loopback, which image URLs may only reach when allowed. */
+const LOOPBACK = ['127.0.0.1'];
 
 beforeAll(async () => {
   server = new EmulatorServer();
@@ -84,26 +86,44 @@ describe('image bytes', () => {
   });
 
   it('fetches URLs and trusts the bytes, not the declared type', async () => {
-    expect((await readImageBytes({ kind: 'url', url: `${server.url}/a.png` }, { signal: signal() })).contentType).toBe('image/png');
-    expect((await readImageBytes({ kind: 'url', url: `${server.url}/b.webp` }, { signal: signal() })).contentType).toBe('image/webp');
-    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/video.mp4` }, { signal: signal() }))).toMatchObject({ code: 'INVALID_IMAGE' });
+    expect((await readImageBytes({ kind: 'url', url: `${server.url}/a.png` }, { signal: signal(), allowHosts: LOOPBACK })).contentType).toBe('image/png');
+    expect((await readImageBytes({ kind: 'url', url: `${server.url}/b.webp` }, { signal: signal(), allowHosts: LOOPBACK })).contentType).toBe('image/webp');
+    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/video.mp4` }, { signal: signal(), allowHosts: LOOPBACK }))).toMatchObject({ code: 'INVALID_IMAGE' });
   });
 
   it('caps URL downloads by declared length and while streaming', async () => {
-    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/big.png` }, { signal: signal(), maxBytes: 1000 }))).toMatchObject({ code: 'INVALID_IMAGE', message: 'input image is larger than 1000 bytes' });
-    expect(await failure(readImageBytes({ kind: 'url', url: chunkedUrl }, { signal: signal(), maxBytes: 20_000 }))).toMatchObject({ code: 'INVALID_IMAGE', retryable: false });
+    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/big.png` }, { signal: signal(), allowHosts: LOOPBACK, maxBytes: 1000 }))).toMatchObject({ code: 'INVALID_IMAGE', message: 'input image is larger than 1000 bytes' });
+    expect(await failure(readImageBytes({ kind: 'url', url: chunkedUrl }, { signal: signal(), allowHosts: LOOPBACK, maxBytes: 20_000 }))).toMatchObject({ code: 'INVALID_IMAGE', retryable: false });
   });
 
   it('classifies URL trouble: 404 permanent, 503 and unreachable retryable, never "maybe created"', async () => {
-    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/missing.png` }, { signal: signal() }))).toMatchObject({ code: 'INVALID_IMAGE', retryable: false, maybeCreated: false });
-    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/busy.png` }, { signal: signal() }))).toMatchObject({ code: 'IMAGE_FETCH_FAILED', retryable: true, maybeCreated: false });
-    expect(await failure(readImageBytes({ kind: 'url', url: 'http://127.0.0.1:1/x.png' }, { signal: signal() }))).toMatchObject({ code: 'IMAGE_FETCH_FAILED', retryable: true, maybeCreated: false });
-    expect(await failure(readImageBytes({ kind: 'url', url: 'ftp://example.com/x.png' }, { signal: signal() }))).toMatchObject({ code: 'INVALID_IMAGE' });
+    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/missing.png` }, { signal: signal(), allowHosts: LOOPBACK }))).toMatchObject({ code: 'INVALID_IMAGE', retryable: false, maybeCreated: false });
+    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/busy.png` }, { signal: signal(), allowHosts: LOOPBACK }))).toMatchObject({ code: 'IMAGE_FETCH_FAILED', retryable: true, maybeCreated: false });
+    expect(await failure(readImageBytes({ kind: 'url', url: 'http://127.0.0.1:1/x.png' }, { signal: signal(), allowHosts: LOOPBACK }))).toMatchObject({ code: 'IMAGE_FETCH_FAILED', retryable: true, maybeCreated: false });
+    expect(await failure(readImageBytes({ kind: 'url', url: 'ftp://example.com/x.png' }, { signal: signal(), allowHosts: LOOPBACK }))).toMatchObject({ code: 'INVALID_IMAGE' });
+  });
+
+  it('refuses a loopback URL unless allowHosts lets it through, before connecting', async () => {
+    const before = server.requests.length;
+    for (const url of [`${server.url}/a.png`, `${server.url.replace('127.0.0.1', 'localhost')}/a.png`, 'http://169.254.169.254/latest/meta-data/']) {
+      const err = await failure(readImageBytes({ kind: 'url', url }, { signal: signal() }));
+      expect(err).toMatchObject({ code: 'IMAGE_URL_FORBIDDEN', retryable: false, maybeCreated: false });
+      expect(err.message).toMatch(/allowHosts/);
+    }
+    expect(server.requests.length).toBe(before);
+    expect((await readImageBytes({ kind: 'url', url: `${server.url}/a.png` }, { signal: signal(), allowHosts: ['127.0.0.1'] })).contentType).toBe('image/png');
+  });
+
+  it('decodes data: URLs without any network', async () => {
+    const got = await readImageBytes({ kind: 'url', url: toDataUrl(TINY_PNG, 'image/png') }, { signal: signal() });
+    expect(got.bytes.equals(TINY_PNG)).toBe(true);
+    expect(await failure(readImageBytes({ kind: 'url', url: toDataUrl(TINY_PNG, 'image/png') }, { signal: signal(), maxBytes: 10 }))).toMatchObject({ code: 'INVALID_IMAGE' });
+    expect(await failure(readImageBytes({ kind: 'url', url: 'data:text/plain,hello' }, { signal: signal() }))).toMatchObject({ code: 'INVALID_IMAGE' });
   });
 
   it('passes the caller abort through', async () => {
     const ac = new AbortController();
     ac.abort(new Error('cancelled by test'));
-    await expect(readImageBytes({ kind: 'url', url: `${server.url}/a.png` }, { signal: ac.signal })).rejects.toThrow('cancelled by test');
+    await expect(readImageBytes({ kind: 'url', url: `${server.url}/a.png` }, { signal: ac.signal, allowHosts: LOOPBACK })).rejects.toThrow('cancelled by test');
   });
 });

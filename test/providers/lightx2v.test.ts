@@ -38,7 +38,7 @@ async function another(opts: Lightx2vEmulatorOptions): Promise<Lightx2vEmulator>
 }
 
 function config(over: Partial<ProviderConfig> = {}, on: Lightx2vEmulator = emu): ProviderConfig {
-  return { id: 'lx', kind: 'lightx2v', baseUrl: on.url, models: [], maxConcurrency: 1, pollIntervalMs: 50, timeoutMs: 60_000, requestTimeoutMs: 2000, fallback: [], allowHosts: [], options: {}, ...over };
+  return { id: 'lx', kind: 'lightx2v', baseUrl: on.url, models: [], maxConcurrency: 1, pollIntervalMs: 50, timeoutMs: 60_000, requestTimeoutMs: 2000, fallback: [], allowHosts: ['127.0.0.1'], options: {}, ...over }; // the image emulator is on loopback
 }
 const provider = (over: Partial<ProviderConfig> = {}, on: Lightx2vEmulator = emu): Provider => createLightx2vProvider(config(over, on), { workDir: tmp });
 const ctx = () => ({ signal: new AbortController().signal });

@@ -14,7 +14,7 @@ import { buildFfmpegArgs, deriveSize, escapeFilterText, parseProgressLine, planR
 import type { GenerationRequest, Provider, ProviderConfig, Snapshot } from '../../src/providers/types.js';
 
 const config = (options: Record<string, unknown> = {}): ProviderConfig => ({
-  id: 'local', kind: 'local', models: [], maxConcurrency: 4, pollIntervalMs: 50, timeoutMs: 60_000, fallback: [], allowHosts: [], options,
+  id: 'local', kind: 'local', models: [], maxConcurrency: 4, pollIntervalMs: 50, timeoutMs: 60_000, fallback: [], allowHosts: ['127.0.0.1'], options, // the image server is on loopback
 });
 const ctx = () => ({ signal: new AbortController().signal });
 
@@ -243,6 +243,27 @@ describe('local provider', () => {
       expect(snap.message.length).toBeGreaterThan(5);
       expect(snap.message).toMatch(/invalid data/i);
       expect(snap.message).not.toMatch(/0x[0-9a-f]{6,}|\n/);
+    }
+  });
+
+  it('refuses a loopback image URL unless allowHosts lets it through', async () => {
+    let hits = 0;
+    const count = () => hits++;
+    server.on('request', count);
+    const strict = createLocalProvider({ ...config(), allowHosts: [] }, { workDir });
+    others.push(strict);
+    try {
+      for (const [taskId, url] of [['ssrf-ip', `${baseUrl}/img.png`], ['ssrf-name', `${baseUrl.replace('127.0.0.1', 'localhost')}/img.png?token=s3cret`]] as const) {
+        const { snap } = await render({ taskId, prompt: 'x', image: { kind: 'url', url }, ...small }, strict);
+        expect(snap).toMatchObject({ state: 'failed', code: 'IMAGE_URL_FORBIDDEN' });
+        if (snap.state === 'failed') {
+          expect(snap.message).toMatch(/private or local address.*allowHosts/);
+          expect(snap.message).not.toContain('s3cret');
+        }
+      }
+      expect(hits).toBe(0);
+    } finally {
+      server.off('request', count);
     }
   });
 

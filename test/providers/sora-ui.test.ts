@@ -32,7 +32,7 @@ afterEach(() => {
 });
 
 function config(over: Partial<ProviderConfig> = {}): ProviderConfig {
-  return { id: 'sora', kind: 'sora-ui', baseUrl: emu.url, apiKey: emu.token, models: [], maxConcurrency: 2, pollIntervalMs: 50, timeoutMs: 60_000, requestTimeoutMs: 2000, fallback: [], allowHosts: [], options: {}, ...over };
+  return { id: 'sora', kind: 'sora-ui', baseUrl: emu.url, apiKey: emu.token, models: [], maxConcurrency: 2, pollIntervalMs: 50, timeoutMs: 60_000, requestTimeoutMs: 2000, fallback: [], allowHosts: ['127.0.0.1'], options: {}, ...over }; // the image emulator is on loopback
 }
 const provider = (over: Partial<ProviderConfig> = {}): Provider => createSoraUiProvider(config(over), { workDir: tmp });
 const ctx = () => ({ signal: new AbortController().signal });

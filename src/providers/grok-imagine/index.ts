@@ -50,7 +50,7 @@ class GrokImagineProvider implements Provider {
 
   async submit(request: GenerationRequest, ctx: CallContext): Promise<SubmitOutcome> {
     if (!request.image) throw permanentError('IMAGE_REQUIRED', `${this.id} turns an image into a video: an input image is required`);
-    const body = { image_url: await imageUrl(request.image, ctx.signal), prompt: request.prompt, model: request.model || DEFAULT_MODEL };
+    const body = { image_url: await imageUrl(request.image, ctx.signal, this.config.allowHosts), prompt: request.prompt, model: request.model || DEFAULT_MODEL };
     let answer: unknown;
     try {
       answer = await upstreamJson(joinUrl(this.baseUrl, '/v1/videos/generations'), {
@@ -93,9 +93,9 @@ class GrokImagineProvider implements Provider {
 }
 
 /** http(s) (or data:) URLs go as they are; an uploaded file goes inline as a base64 data URL. */
-async function imageUrl(image: ImageInput, signal: AbortSignal): Promise<string> {
+async function imageUrl(image: ImageInput, signal: AbortSignal, allowHosts: readonly string[]): Promise<string> {
   if (image.kind === 'url') return image.url;
-  const { bytes, contentType } = await readImageBytes(image, { signal });
+  const { bytes, contentType } = await readImageBytes(image, { signal, allowHosts });
   return toDataUrl(bytes, contentType);
 }
 

@@ -38,6 +38,29 @@ const optionsSchema = z.looseObject({
 });
 export type Lightx2vOptions = z.infer<typeof optionsSchema>;
 
+/** Sizes for the common aspect ratios: LightX2V's own default (832×480) is its 16:9. */
+const SIZE_BY_RATIO: Readonly<Record<string, { width: number; height: number }>> = {
+  '16:9': { width: 832, height: 480 },
+  '9:16': { width: 480, height: 832 },
+};
+
+/**
+ * The output size: explicit width/height, else one derived from aspectRatio
+ * (long side 832, short side a multiple of 16), else the documented 832×480.
+ */
+export function lightx2vSize(request: Pick<GenerationRequest, 'width' | 'height' | 'aspectRatio'>): { width: number; height: number } {
+  if (request.width && request.height) return { width: request.width, height: request.height };
+  const m = request.aspectRatio ? /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(request.aspectRatio) : null;
+  const a = m ? Number(m[1]) : 0;
+  const b = m ? Number(m[2]) : 0;
+  if (!(a > 0 && b > 0)) return { width: LIGHTX2V_DEFAULTS.width, height: LIGHTX2V_DEFAULTS.height };
+  const known = SIZE_BY_RATIO[`${a}:${b}`];
+  if (known) return { ...known };
+  const long = LIGHTX2V_DEFAULTS.width;
+  const short = Math.max(16, Math.round((long * Math.min(a, b)) / Math.max(a, b) / 16) * 16);
+  return a >= b ? { width: long, height: short } : { width: short, height: long };
+}
+
 function sameOrigin(a: string, b: string): boolean {
   try {
     return new URL(a).origin === new URL(b).origin;
@@ -142,8 +165,7 @@ export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig):
             source: await locateResult(id, status, ctx),
             mediaType: 'VIDEO',
             contentType: 'video/mp4',
-            width: request.width ?? LIGHTX2V_DEFAULTS.width,
-            height: request.height ?? LIGHTX2V_DEFAULTS.height,
+            ...lightx2vSize(request),
             durationSeconds: videoDuration(request),
           },
         };
@@ -167,8 +189,9 @@ export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig):
     if (request.seed !== null && request.seed !== undefined) fields.seed = request.seed;
     fields.infer_steps = options.inferSteps ?? LIGHTX2V_DEFAULTS.inferSteps;
     fields.video_duration = videoDuration(request);
-    fields.height = request.height ?? LIGHTX2V_DEFAULTS.height;
-    fields.width = request.width ?? LIGHTX2V_DEFAULTS.width;
+    const size = lightx2vSize(request);
+    fields.height = size.height;
+    fields.width = size.width;
     fields.num_fragments = options.numFragments ?? LIGHTX2V_DEFAULTS.numFragments;
     return fields;
   }
@@ -183,7 +206,7 @@ export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig):
       let answer: unknown;
       if (request.image) {
         // Local files and URL images alike are uploaded: the server cannot see reelay's disk.
-        const img = await readImageBytes(request.image, { signal: ctx.signal, maxBytes: options.maxImageBytes, timeoutMs });
+        const img = await readImageBytes(request.image, { signal: ctx.signal, maxBytes: options.maxImageBytes, timeoutMs, allowHosts: config.allowHosts });
         const form = new FormData();
         for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
         form.append('image_file', new Blob([new Uint8Array(img.bytes)], { type: img.contentType }), `input.${imageExtension(img.contentType)}`);

@@ -3,16 +3,12 @@
 // after a restart a poll finds the finished file or simply renders again,
 // which is harmless because rendering is free and deterministic.
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { sniffContentType } from '../../media/probe.js';
+import { safeFetchBytes } from '../../net/safe-fetch.js';
 import { permanentError } from '../errors.js';
-import { upstreamFetch } from '../http.js';
 import type { GenerationRequest, Provider, ProviderCapabilities, ProviderFactory, Snapshot } from '../types.js';
 import { buildFfmpegArgs, parseProgressLine, planRender, type RenderPlan } from './render.js';
 
@@ -67,23 +63,11 @@ function capabilities(models: string[]): ProviderCapabilities {
   };
 }
 
-/** Stream an image URL to `dest`, refusing anything over 20 MB or not an image. */
-async function downloadImage(url: string, dest: string, signal: AbortSignal): Promise<void> {
-  const res = await upstreamFetch(url, { headers: { accept: 'image/*' }, timeoutMs: DOWNLOAD_TIMEOUT_MS, signal });
-  if (Number(res.headers.get('content-length') ?? 0) > MAX_IMAGE_BYTES) throw permanentError('IMAGE_TOO_LARGE', 'the input image is larger than 20 MB');
-  if (!res.body) throw permanentError('IMAGE_DOWNLOAD_FAILED', 'the image download had no body');
-  let seen = 0;
-  const limit = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      seen += chunk.length;
-      cb(seen > MAX_IMAGE_BYTES ? permanentError('IMAGE_TOO_LARGE', 'the input image is larger than 20 MB') : null, chunk);
-    },
-  });
-  await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), limit, fs.createWriteStream(dest), { signal });
-  const fh = await fsp.open(dest, 'r');
-  const head = Buffer.alloc(16);
-  await fh.read(head, 0, 16, 0).finally(() => fh.close());
-  if (!sniffContentType(head)?.startsWith('image/')) throw permanentError('INVALID_IMAGE', 'the input URL did not return a PNG, JPEG, WebP or GIF image');
+/** Fetch an image URL (SSRF-guarded) to `dest`, refusing anything over 20 MB or not an image. */
+async function downloadImage(url: string, dest: string, signal: AbortSignal, allowHosts: readonly string[]): Promise<void> {
+  const { bytes } = await safeFetchBytes(url, { allowHosts, maxBytes: MAX_IMAGE_BYTES, timeoutMs: DOWNLOAD_TIMEOUT_MS, signal, accept: 'image/*' });
+  if (!sniffContentType(bytes.subarray(0, 16))?.startsWith('image/')) throw permanentError('INVALID_IMAGE', 'the input URL did not return a PNG, JPEG, WebP or GIF image');
+  await fsp.writeFile(dest, bytes, { signal });
 }
 
 export const createLocalProvider: ProviderFactory = (config, deps) => {
@@ -149,13 +133,13 @@ export const createLocalProvider: ProviderFactory = (config, deps) => {
         job.state = 'downloading';
         downloaded = image = `${base}.input`;
         try {
-          await downloadImage(request.image.url, downloaded, AbortSignal.any([signal, job.abort.signal]));
+          await downloadImage(request.image.url, downloaded, AbortSignal.any([signal, job.abort.signal]), config.allowHosts);
         } catch (err) {
           if (job.abort.signal.aborted) return;
           // The caller went away (shutdown): forget the job so a later poll starts over.
           if (signal.aborted) return void (jobs.get(taskId) === job && jobs.delete(taskId));
           const e = err as { code?: string; message?: string };
-          return fail(e.code === 'IMAGE_TOO_LARGE' || e.code === 'INVALID_IMAGE' ? e.code : 'IMAGE_DOWNLOAD_FAILED', `could not download the input image: ${e.message ?? String(err)}`);
+          return fail(e.code === 'IMAGE_TOO_LARGE' || e.code === 'INVALID_IMAGE' || e.code === 'IMAGE_URL_FORBIDDEN' ? e.code : 'IMAGE_DOWNLOAD_FAILED', `could not download the input image: ${e.message ?? String(err)}`);
         }
       } else if (request.image?.kind === 'file') image = request.image.path;
       if (job.abort.signal.aborted) return;

@@ -181,7 +181,7 @@ export const createSoraUiProvider: ProviderFactory = (config: ProviderConfig): P
       if (request.aspectRatio) body.aspectRatio = request.aspectRatio;
       if (options.apiConfigId) body.apiConfigId = options.apiConfigId;
       if (request.image) {
-        const img = await readImageBytes(request.image, { signal: ctx.signal, maxBytes: options.maxImageBytes, timeoutMs });
+        const img = await readImageBytes(request.image, { signal: ctx.signal, maxBytes: options.maxImageBytes, timeoutMs, allowHosts: config.allowHosts });
         body.referenceImage = toDataUrl(img.bytes, img.contentType);
       }
       const answer = await call('api/video/tasks', ctx, 'POST', body);
