@@ -35,6 +35,7 @@ interface InFlight {
 export class Runner {
   readonly id = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly inflight = new Map<string, InFlight>();
+  private readonly drain = new AbortController();
   private running = false;
   private wake?: () => void;
   private loopDone?: Promise<void>;
@@ -65,15 +66,22 @@ export class Runner {
     this.wake?.();
   }
 
-  /** Stop claiming, hand back every held task and wait (bounded) for the workers to settle. */
+  /**
+   * Stop claiming and hand back every held task: waits and polls stop at once,
+   * submissions on the wire get up to `timeoutMs` to answer, then everything is aborted.
+   */
   async stop(timeoutMs = 10_000): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.unsubscribe.splice(0).forEach((u) => u());
     this.kick();
     await this.loopDone;
+    const settled = () => Promise.allSettled([...this.inflight.values()].map((f) => f.done));
+    const within = (ms: number) => Promise.race([settled(), new Promise((r) => setTimeout(r, ms).unref())]);
+    this.drain.abort(new TaskAbort('shutdown'));
+    await within(timeoutMs);
     for (const f of this.inflight.values()) f.ctrl.abort(new TaskAbort('shutdown'));
-    await Promise.race([Promise.allSettled([...this.inflight.values()].map((f) => f.done)), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    await within(2000);
     clearInterval(this.heartbeat);
   }
 
@@ -123,6 +131,7 @@ export class Runner {
       filesDir: this.opts.filesDir,
       maxAttempts: this.opts.maxAttempts,
       signal: ctrl.signal,
+      drain: this.drain.signal,
       log,
     })
       .catch((err) => log.error({ err }, 'task worker crashed'))

@@ -35,6 +35,12 @@ export interface WorkEnv {
   maxAttempts: number;
   /** Aborted by the runner (cancel, shutdown, lease lost). */
   signal: AbortSignal;
+  /**
+   * Aborted when the runner starts shutting down: waits and polls stop at once,
+   * but a submission already on the wire is left to finish (until `signal`),
+   * since an interrupted one could not be sent again.
+   */
+  drain: AbortSignal;
   log: Logger;
 }
 
@@ -62,6 +68,7 @@ export async function runTask(task: TaskRow, env: WorkEnv): Promise<void> {
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(new TaskAbort('timeout')), Math.max(0, started + config.timeoutMs - Date.now()));
   const signal = AbortSignal.any([env.signal, timeout.signal]);
+  const soft = AbortSignal.any([signal, env.drain]);
   let providerTaskId = task.providerTaskId;
   const must = <T>(row: T | null): T => {
     if (!row) throw new Lost();
@@ -72,15 +79,15 @@ export async function runTask(task: TaskRow, env: WorkEnv): Promise<void> {
     const request = requestFor(task, env.filesDir);
     let snap: Snapshot | undefined;
     if (!providerTaskId) {
-      const out = await submit(task, request, env, signal, must);
+      const out = await submit(task, request, env, signal, soft, must);
       if (!out) return;
       providerTaskId = out.providerTaskId;
       must(await recordSubmitted(env.db, task.id, env.owner, config.id, providerTaskId));
       snap = out.snapshot;
     }
-    await pollUntilDone(task, providerTaskId, request, snap, env, signal, must);
+    await pollUntilDone(task, providerTaskId, request, snap, env, soft, must);
   } catch (err) {
-    const reason = signal.aborted ? signal.reason : undefined;
+    const reason = signal.aborted ? signal.reason : soft.aborted ? soft.reason : undefined;
     if (reason instanceof TaskAbort) await onAbort(reason.kind, task, providerTaskId, env);
     else if (err instanceof Lost) await onLost(task, providerTaskId, env);
     else {
@@ -94,7 +101,7 @@ export async function runTask(task: TaskRow, env: WorkEnv): Promise<void> {
 
 type Must = <T>(row: T | null) => T;
 
-async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, signal: AbortSignal, must: Must): Promise<SubmitOutcome | undefined> {
+async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, signal: AbortSignal, soft: AbortSignal, must: Must): Promise<SubmitOutcome | undefined> {
   const { config, provider } = env.entry;
   const safe = provider.capabilities.resubmitSafe;
   if (task.attempts > 0 && !safe) {
@@ -105,8 +112,9 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
   if (!health.healthy && (await fallBack(task, env, `${config.id} is unhealthy${health.message ? ` (${health.message})` : ''}`, must))) return undefined;
 
   for (let attempt = task.attempts + 1; ; attempt++) {
+    await rateLimit(env, soft);
+    soft.throwIfAborted();
     must(await recordSubmitAttempt(env.db, task.id, env.owner, attempt));
-    await rateLimit(env, signal);
     try {
       const out = await provider.submit(request, { signal });
       void env.health.recordOutcome(config.id, true);
@@ -127,7 +135,7 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
       const wait = retryDelay(err, attempt, config.pollIntervalMs);
       env.log.warn({ taskId: task.id, provider: config.id, code: err.code, attempt }, 'submission failed, retrying');
       must(await recordProgress(env.db, task.id, env.owner, { progress: null }, `submission failed (${err.message}); retry ${attempt} in ${Math.ceil(wait / 1000)} s`));
-      await sleep(wait, signal);
+      await sleep(wait, soft);
     }
   }
 }

@@ -154,7 +154,7 @@ describe.each(kinds)('runner on %s', (kind) => {
     const tasks = [];
     for (let i = 0; i < 4; i++) tasks.push(await store.addTask({ prompt: `task ${i}` }));
     await store.waitFor(tasks[1]!.id, (t) => t.status === 'PROCESSING');
-    await store.waitFor(tasks[0]!.id, (t) => t.status === 'PROCESSING');
+    const first = await store.waitFor(tasks[0]!.id, (t) => t.status === 'PROCESSING' && t.providerTaskId !== null);
     expect((await store.get(tasks[2]!.id)).status).toBe('QUEUED');
     expect((await store.get(tasks[3]!.id)).status).toBe('QUEUED');
     // Cancelling a running one frees a slot for the oldest queued task.
@@ -162,7 +162,7 @@ describe.each(kinds)('runner on %s', (kind) => {
     expect(out.ok).toBe(true);
     await store.waitFor(tasks[2]!.id, (t) => t.status === 'PROCESSING');
     expect((await store.get(tasks[3]!.id)).status).toBe('QUEUED');
-    await expect.poll(() => p.cancels).toContain('up-1');
+    await expect.poll(() => p.cancels).toContain(first.providerTaskId);
   });
 
   it('two runners never claim the same task', async () => {
@@ -218,6 +218,22 @@ describe.each(kinds)('runner on %s', (kind) => {
     const released = await store.get(task.id);
     expect(released.leaseOwner).toBeNull();
     expect(released.status).toBe('PROCESSING');
+    p.pollScript = [fileResult(dir)];
+    startRunner(p);
+    await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
+    expect(p.submits).toHaveLength(1);
+  });
+
+  it('shutdown lets a submission on the wire finish instead of cutting it off', async () => {
+    const p = new FakeProvider();
+    p.submitScript = [{ delayMs: 800 }];
+    p.pollScript = [{ state: 'processing', progress: 0.1 }];
+    const r1 = startRunner(p);
+    const task = await store.addTask();
+    await store.waitFor(task.id, (t) => t.attempts === 1);
+    await r1.stop(5000);
+    const after = await store.get(task.id);
+    expect(after).toMatchObject({ status: 'PROCESSING', providerTaskId: 'up-1', leaseOwner: null });
     p.pollScript = [fileResult(dir)];
     startRunner(p);
     await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
