@@ -9,6 +9,7 @@ import { TaskEvents } from './events/bus.js';
 import { createLogger, type Logger } from './logger.js';
 import { HealthMonitor } from './providers/health.js';
 import { ProviderRegistry } from './providers/registry.js';
+import { releaseAllLeases } from './runner/claim.js';
 import { Runner } from './runner/runner.js';
 import { createHttpServer, type HttpServer } from './server/http.js';
 import type { Services } from './services.js';
@@ -62,6 +63,10 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       cleanups.unshift(() => http.close(config.shutdownTimeoutMs));
     }
     if (config.role !== 'api') {
+      if (database.driver === 'pglite') {
+        const resumed = await releaseAllLeases(database.db);
+        if (resumed) log.info({ tasks: resumed }, 'resuming tasks interrupted by the previous run');
+      }
       const runner = new Runner({
         db: database.db,
         events,

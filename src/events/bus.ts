@@ -14,6 +14,13 @@ export async function notifyTaskChanged(tx: DbOrTx, taskId: string): Promise<voi
   await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, ${taskId})`);
 }
 
+/** One round trip for many ids (a claim starts a whole batch). */
+export async function notifyTasksChanged(tx: DbOrTx, taskIds: string[]): Promise<void> {
+  if (!taskIds.length) return;
+  const ids = sql.join(taskIds.map((id) => sql`${id}`), sql`, `);
+  await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, id) from unnest(array[${ids}]::text[]) as id`);
+}
+
 export async function notifyWake(tx: DbOrTx): Promise<void> {
   await tx.execute(sql`select pg_notify(${WAKE_CHANNEL}, '')`);
 }

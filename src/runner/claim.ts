@@ -6,7 +6,7 @@
 import { and, asc, eq, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { taskEvents, tasks, type TaskRow } from '../db/schema.js';
-import { notifyTaskChanged } from '../events/bus.js';
+import { notifyTasksChanged } from '../events/bus.js';
 
 const CLAIM_LOCK = 7_270_002;
 
@@ -90,7 +90,7 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
         .returning();
       if (rows.length) {
         await tx.insert(taskEvents).values(rows.map((r) => ({ taskId: r.id, status: r.status, progress: r.progress, message: `started on ${p.id}` })));
-        for (const r of rows) await notifyTaskChanged(tx, r.id);
+        await notifyTasksChanged(tx, rows.map((r) => r.id));
       }
       claimed.push(...rows);
       room -= rows.length;
@@ -109,4 +109,17 @@ export async function renewLeases(db: Db, owner: string, ids: string[], leaseMs:
     .where(and(inArray(tasks.id, ids), eq(tasks.leaseOwner, owner), eq(tasks.status, 'PROCESSING')))
     .returning({ id: tasks.id });
   return new Set(rows.map((r) => r.id));
+}
+
+/**
+ * The embedded database has exactly one process: any lease found at start-up
+ * belongs to a process that died, so its tasks can resume at once.
+ */
+export async function releaseAllLeases(db: Db): Promise<number> {
+  const rows = await db
+    .update(tasks)
+    .set({ leaseOwner: null, leaseExpiresAt: null, nextPollAt: sql`now()` })
+    .where(and(eq(tasks.status, 'PROCESSING'), sql`${tasks.leaseOwner} is not null`))
+    .returning({ id: tasks.id });
+  return rows.length;
 }
