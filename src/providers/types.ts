@@ -8,6 +8,8 @@ export type MediaType = 'VIDEO' | 'IMAGE';
 export interface ProviderCapabilities {
   textToVideo: boolean;
   imageToVideo: boolean;
+  /** The upstream takes input images only as URLs (no uploads or base64). */
+  imageUrlOnly?: boolean;
   /** Can the upstream task be cancelled (or deleted) upstream? */
   cancel: boolean;
   /** Does the upstream report numeric progress? */

@@ -69,6 +69,16 @@ export async function runTask(task: TaskRow, env: WorkEnv): Promise<void> {
   const timer = setTimeout(() => timeout.abort(new TaskAbort('timeout')), Math.max(0, started + config.timeoutMs - Date.now()));
   const signal = AbortSignal.any([env.signal, timeout.signal]);
   const soft = AbortSignal.any([signal, env.drain]);
+  // A client's cancel must not cut a submission off mid-request: the upstream
+  // may be creating the task, and only its answer gives the id to cancel it.
+  const submitStop = new AbortController();
+  const followUnlessCancel = () => {
+    const r: unknown = env.signal.reason;
+    if (!(r instanceof TaskAbort && r.kind === 'cancelled')) submitStop.abort(r);
+  };
+  if (env.signal.aborted) followUnlessCancel();
+  else env.signal.addEventListener('abort', followUnlessCancel, { once: true });
+  const submitSignal = AbortSignal.any([submitStop.signal, timeout.signal]);
   let providerTaskId = task.providerTaskId;
   const must = <T>(row: T | null): T => {
     if (!row) throw new Lost();
@@ -79,8 +89,10 @@ export async function runTask(task: TaskRow, env: WorkEnv): Promise<void> {
     const request = requestFor(task, env.filesDir);
     let snap: Snapshot | undefined;
     if (!providerTaskId) {
-      const out = await submit(task, request, env, signal, soft, must);
+      const out = await submit(task, request, env, submitSignal, soft, must);
       if (!out) return;
+      // Recorded even when a cancel or shutdown arrived meanwhile: a cancelled
+      // task then fails this write and its upstream task is cancelled by id.
       providerTaskId = out.providerTaskId;
       must(await recordSubmitted(env.db, task.id, env.owner, config.id, providerTaskId));
       snap = out.snapshot;
@@ -96,6 +108,7 @@ export async function runTask(task: TaskRow, env: WorkEnv): Promise<void> {
     }
   } finally {
     clearTimeout(timer);
+    env.signal.removeEventListener('abort', followUnlessCancel);
   }
 }
 
@@ -143,7 +156,7 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
 /** Move a task that never reached its upstream to the first usable fallback provider. */
 async function fallBack(task: TaskRow, env: WorkEnv, reason: string, must: Must): Promise<boolean> {
   const tried = [...new Set([...task.triedProviders, task.providerId])];
-  const wants = { ...task.params, image: task.inputImage !== null, model: task.model, negativePrompt: task.negativePrompt };
+  const wants = { ...task.params, image: task.inputImage !== null, imageBytes: task.inputImage?.kind === 'file', model: task.model, negativePrompt: task.negativePrompt };
   for (const id of env.entry.config.fallback) {
     const candidate = env.registry.get(id);
     if (!candidate || tried.includes(id) || !env.health.get(id).healthy) continue;

@@ -132,6 +132,7 @@ const CapabilitiesRef = builder.objectRef<RegisteredProvider['provider']['capabi
   fields: (t) => ({
     textToVideo: t.exposeBoolean('textToVideo'),
     imageToVideo: t.exposeBoolean('imageToVideo'),
+    imageUrlOnly: t.boolean({ description: 'Input images only as image.url.', resolve: (c) => c.imageUrlOnly ?? false }),
     cancel: t.exposeBoolean('cancel'),
     progress: t.exposeBoolean('progress'),
     negativePrompt: t.exposeBoolean('negativePrompt'),

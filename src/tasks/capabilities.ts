@@ -4,6 +4,8 @@ import type { ProviderCapabilities } from '../providers/types.js';
 
 export interface Wants {
   image: boolean;
+  /** The image is stored bytes (upload or base64) rather than a URL. */
+  imageBytes?: boolean;
   model?: string | null;
   negativePrompt?: string | null;
   seed?: number | null;
@@ -18,8 +20,9 @@ export function capabilityProblem(caps: ProviderCapabilities, providerId: string
   const id = providerId;
   if (w.image && !caps.imageToVideo) return { field: 'image', message: `provider "${id}" does not accept an input image` };
   if (!w.image && !caps.textToVideo) return { field: 'image', message: `provider "${id}" needs an input image (image-to-video only)` };
-  if (w.model && caps.models.length && !caps.models.includes(w.model)) {
-    return { field: 'model', message: `provider "${id}" has no model "${w.model}"; available: ${caps.models.join(', ')}` };
+  if (w.image && w.imageBytes && caps.imageUrlOnly) return { field: 'image', message: `provider "${id}" takes input images only as URLs (image.url)` };
+  if (w.model && !caps.models.includes(w.model)) {
+    return { field: 'model', message: caps.models.length ? `provider "${id}" has no model "${w.model}"; available: ${caps.models.join(', ')}` : `provider "${id}" does not take a model` };
   }
   if (w.negativePrompt && !caps.negativePrompt) return { field: 'negativePrompt', message: `provider "${id}" does not support a negative prompt` };
   if (w.seed !== null && w.seed !== undefined && !caps.seed) return { field: 'seed', message: `provider "${id}" does not support a seed` };

@@ -59,9 +59,8 @@ describe('videogen-v1 end to end', () => {
   });
 
   it('image-to-video with image.base64: refused without acceptDataUrl, sent inline with it', async () => {
-    const { value: refused, delta } = await countDuring(creates, () => run(t, { prompt: 'Waves', image: { base64: PNG_DATA_URL } }));
-    expect(refused.final.status).toBe('FAILED');
-    expect(refused.final.error!.code).toBe('IMAGE_URL_REQUIRED');
+    const { value: refused, delta } = await countDuring(creates, () => create(t, { prompt: 'Waves', image: { base64: PNG_DATA_URL } }));
+    expect(refused).toMatchObject({ __typename: 'UnsupportedError', code: 'UNSUPPORTED', field: 'image' });
     expect(delta).toBe(0);
 
     const { final } = await run(t, { prompt: 'Waves', provider: 'vg-data', image: { base64: PNG_DATA_URL } });

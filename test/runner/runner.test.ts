@@ -240,6 +240,18 @@ describe.each(kinds)('runner on %s', (kind) => {
     expect(p.submits).toHaveLength(1);
   });
 
+  it('a cancel during a submission lets it answer, then cancels the upstream task', async () => {
+    const p = new FakeProvider();
+    p.submitScript = [{ delayMs: 600 }];
+    startRunner(p);
+    const task = await store.addTask();
+    await store.waitFor(task.id, (t) => t.attempts === 1);
+    const out = await cancelTask(store.database.db, ProviderRegistry.of([]), log, task.id, 'tester');
+    expect(out).toMatchObject({ ok: true, task: { status: 'CANCELLED' } });
+    await expect.poll(() => p.cancels, { timeout: 5000 }).toEqual(['up-1']);
+    expect((await store.get(task.id)).status).toBe('CANCELLED');
+  });
+
   it('terminal states never change again', async () => {
     const p = new FakeProvider();
     p.pollScript = [fileResult(dir)];

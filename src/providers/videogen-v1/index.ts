@@ -42,6 +42,7 @@ class VideogenV1Provider implements Provider {
     this.capabilities = {
       textToVideo: true,
       imageToVideo: true,
+      imageUrlOnly: !this.options.acceptDataUrl,
       cancel: false,
       progress: false,
       negativePrompt: false,
