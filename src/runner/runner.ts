@@ -56,6 +56,11 @@ export class Runner {
       this.opts.events.onTask((id) => {
         if (this.inflight.has(id)) void this.checkHeld(id);
       }),
+      // Notifications may have been missed while reconnecting: look at every held task.
+      this.opts.events.onResync(() => {
+        for (const id of this.activeTaskIds) void this.checkHeld(id);
+        this.kick();
+      }),
     );
     this.heartbeat = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.opts.leaseMs / 3)));
     this.loopDone = this.loop();

@@ -28,6 +28,8 @@ export interface TestAppOptions {
   defaultProvider?: string;
   argv?: string[];
   dataDir?: string;
+  /** Keep the embedded database on disk under dataDir (as `npm start` does) instead of in memory. */
+  persistent?: boolean;
   /** Adjust the loaded config, e.g. `role: 'api'` to run without a runner. */
   configure?: (config: Config) => void;
 }
@@ -49,7 +51,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   }
   const config = loadConfig(env, opts.argv ?? [], dataDir);
   opts.configure?.(config);
-  const app = await startApp(config, { log: createLogger(process.env.REELAY_TEST_LOG ?? 'silent'), inMemoryDb: !databaseUrl, runnerIdleMs: 200 });
+  const app = await startApp(config, { log: createLogger(process.env.REELAY_TEST_LOG ?? 'silent'), inMemoryDb: !databaseUrl && !opts.persistent, runnerIdleMs: 200 });
   const url = app.url!;
   return {
     app,
