@@ -1,5 +1,5 @@
 // Batched reads behind the API's DataLoaders: rows, histories and queue positions.
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from './client.js';
 import { execRows } from './client.js';
 import { taskEvents, tasks, type TaskEventRow, type TaskRow } from './schema.js';
@@ -34,4 +34,13 @@ export async function getQueuePositions(db: DbOrTx, ids: readonly string[]): Pro
         where q.status = 'QUEUED' and q.id in (${idList})`,
   );
   return new Map(rows.map((r) => [r.id, Number(r.position)]));
+}
+
+/** Upstream ids reelay already tracks at a provider (so a lookup never adopts another task's). */
+export async function knownProviderTaskIds(db: DbOrTx, providerId: string, since: Date): Promise<Set<string>> {
+  const rows = await db
+    .select({ id: tasks.providerTaskId })
+    .from(tasks)
+    .where(and(eq(tasks.providerId, providerId), isNotNull(tasks.providerTaskId), gte(tasks.createdAt, new Date(since.getTime() - 86_400_000))));
+  return new Set(rows.map((r) => r.id!));
 }

@@ -94,6 +94,12 @@ export interface Provider {
   readonly capabilities: ProviderCapabilities;
   submit(request: GenerationRequest, ctx: CallContext): Promise<SubmitOutcome>;
   poll(providerTaskId: string, ctx: PollContext): Promise<Snapshot>;
+  /**
+   * Kinds whose upstream lists tasks implement this: after a submission whose
+   * outcome is unknown (timeout, reset), find the task it created — or null
+   * when the list proves it created none. Tasks in `exclude` belong to others.
+   */
+  findSubmitted?(request: GenerationRequest, opts: { since: Date; exclude: ReadonlySet<string> }, ctx: CallContext): Promise<string | null>;
   /** Best effort; only called when `capabilities.cancel`. */
   cancel(providerTaskId: string, ctx: CallContext): Promise<void>;
   /** true/false from an upstream health endpoint; undefined when the kind has none. */

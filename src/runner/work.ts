@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { knownProviderTaskIds } from '../db/read-tasks.js';
 import { tasks, type TaskRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { isUpstreamError, type UpstreamError } from '../providers/errors.js';
@@ -46,6 +47,7 @@ export interface WorkEnv {
 
 const MAX_RESULT_BYTES = 4 * 1024 ** 3;
 const POLL_BACKOFF_CAP_MS = 60_000;
+const LOOKUP_DELAY_MS = 1000;
 
 /** Thrown when a write found the task no longer ours (cancelled, finished, or taken over). */
 class Lost extends Error {}
@@ -118,6 +120,9 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
   const { config, provider } = env.entry;
   const safe = provider.capabilities.resubmitSafe;
   if (task.attempts > 0 && !safe) {
+    // An earlier submission was interrupted before it answered: adopt what it created, if listed.
+    const seen = await lookUp(request, env, task.startedAt ?? task.createdAt, soft);
+    if (seen?.found) return { providerTaskId: seen.found };
     must(await failTask(env.db, task.id, 'UPSTREAM_UNCERTAIN', `a submission to ${config.id} was interrupted before it answered; it may have created an upstream task, so reelay did not submit it again`, env.owner));
     return undefined;
   }
@@ -128,6 +133,7 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
     await rateLimit(env, soft);
     soft.throwIfAborted();
     must(await recordSubmitAttempt(env.db, task.id, env.owner, attempt));
+    const sentAt = new Date();
     try {
       const out = await provider.submit(request, { signal });
       void env.health.recordOutcome(config.id, true);
@@ -136,7 +142,12 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
       if (signal.aborted || !isUpstreamError(err)) throw err;
       if (err.retryable) void env.health.recordOutcome(config.id, false, err.message);
       if (err.maybeCreated && !safe) {
-        must(await failTask(env.db, task.id, 'UPSTREAM_UNCERTAIN', `${err.message}; the upstream may have created the task, so reelay did not submit it again`, env.owner));
+        // Never pay twice: adopt the task it created when the upstream can list
+        // it; otherwise (or when the list shows none yet) give up rather than resubmit.
+        const seen = await lookUp(request, env, sentAt, soft);
+        if (seen?.found) return { providerTaskId: seen.found };
+        const why = seen ? `${config.id} lists no such task yet, but it may still appear` : 'the upstream may have created the task';
+        must(await failTask(env.db, task.id, 'UPSTREAM_UNCERTAIN', `${err.message}; ${why}, so reelay did not submit it again`, env.owner));
         return undefined;
       }
       if (!err.retryable || attempt >= env.maxAttempts) {
@@ -166,6 +177,30 @@ async function fallBack(task: TaskRow, env: WorkEnv, reason: string, must: Must)
     return true;
   }
   return false;
+}
+
+/**
+ * For kinds that can list their tasks: did a submission sent at `since` create
+ * one? `{ found }` (an id, or null when the list shows none), or undefined when it cannot tell.
+ */
+async function lookUp(request: GenerationRequest, env: WorkEnv, since: Date, signal: AbortSignal): Promise<{ found: string | null } | undefined> {
+  const { provider, config } = env.entry;
+  if (!provider.findSubmitted) return undefined;
+  const exclude = await knownProviderTaskIds(env.db, config.id, since);
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    // Give the upstream a moment to finish creating what it may have received.
+    await sleep(attempt === 1 ? LOOKUP_DELAY_MS : backoffMs(attempt, 1000, 10_000), signal);
+    await rateLimit(env, signal);
+    try {
+      const found = await provider.findSubmitted(request, { since, exclude }, { signal });
+      env.log.warn({ provider: config.id, found }, 'looked up a submission with an unknown outcome');
+      return { found };
+    } catch (err) {
+      if (signal.aborted || !isUpstreamError(err)) throw err;
+      if (!err.retryable) return undefined;
+    }
+  }
+  return undefined;
 }
 
 /** Wait for a request token when the provider has requestsPerMinute. */

@@ -10,7 +10,9 @@ export type Fault =
   | { type: 'reset' }
   | { type: 'malformed' }
   /** Read the request, then never answer (until the client gives up). */
-  | { type: 'hang' };
+  | { type: 'hang' }
+  /** Handle the request (e.g. create the task), then cut the connection instead of answering. */
+  | { type: 'drop' };
 
 export interface FaultRule {
   /** "METHOD /path/prefix" or "/path/prefix"; matched against the request. */
@@ -133,6 +135,7 @@ export class EmulatorServer {
       route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1]!)));
       try {
         const out = await route.handler({ method, path: u.pathname, params, query: u.searchParams, headers: req.headers, raw, json });
+        if (fault?.type === 'drop') return void req.socket.destroy();
         return send(res, out);
       } catch (err) {
         return send(res, { status: 500, json: { detail: `emulator error: ${(err as Error).message}` } });

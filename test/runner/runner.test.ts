@@ -224,6 +224,27 @@ describe.each(kinds)('runner on %s', (kind) => {
     expect(p.submits).toHaveLength(1);
   });
 
+  it('adopts the upstream task of an interrupted submission when the kind can list its tasks', async () => {
+    const p = new FakeProvider();
+    const seen: Array<{ since: Date; exclude: ReadonlySet<string> }> = [];
+    p.findSubmitted = async (_req, opts) => {
+      seen.push(opts);
+      return 'up-listed';
+    };
+    p.pollScript = [fileResult(dir)];
+    const { recordSubmitAttempt, transition } = await import('../../src/runner/transitions.js');
+    const other = await store.addTask();
+    await transition(store.database.db, other.id, { status: 'FAILED', providerTaskId: 'up-other' });
+    const task = await store.addTask();
+    await claimDueTasks(store.database.db, { owner: 'dead-runner', leaseMs: 300, limit: 1, providers: [{ id: 'fake', maxConcurrency: 4 }] });
+    await recordSubmitAttempt(store.database.db, task.id, 'dead-runner', 1);
+    startRunner(p);
+    const done = await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
+    expect(done.providerTaskId).toBe('up-listed');
+    expect(p.submits).toHaveLength(0);
+    expect([...seen[0]!.exclude]).toContain('up-other');
+  });
+
   it('shutdown lets a submission on the wire finish instead of cutting it off', async () => {
     const p = new FakeProvider();
     p.submitScript = [{ delayMs: 800 }];

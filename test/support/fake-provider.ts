@@ -21,6 +21,8 @@ export class FakeProvider implements Provider {
     resubmitSafe: false,
   };
   submits: GenerationRequest[] = [];
+  /** Set to make the fake a kind that can list its tasks. */
+  findSubmitted?: Provider['findSubmitted'];
   polls: string[] = [];
   cancels: string[] = [];
   /** Errors (or outcomes) for the next submits, in order; then a normal accept. */

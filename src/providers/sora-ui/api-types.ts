@@ -34,6 +34,14 @@ export const soraContentEnvelopeSchema = z.looseObject({
   data: z.looseObject({ videoId: nullableString, url: nullableString }),
 });
 
+/** GET /api/video/tasks?page&pageSize&orderBy&order: the user's tasks. */
+export const soraTaskListSchema = z.looseObject({
+  success: z.literal(true),
+  data: z.looseObject({
+    tasks: z.array(z.looseObject({ videoId: z.string().min(1), prompt: nullableString, model: nullableString, createdAt: nullableString })),
+  }),
+});
+
 /** The documented error envelope: {success:false, message, code}. */
 export const soraErrorSchema = z.looseObject({
   success: z.literal(false),

@@ -17,7 +17,8 @@ import type {
   Snapshot,
   SubmitOutcome,
 } from '../types.js';
-import { type SoraTask, soraContentEnvelopeSchema, soraErrorCode, soraErrorMessage, soraErrorSchema, soraTaskEnvelopeSchema } from './api-types.js';
+import { matchSubmitted, zonedTime } from '../lookup.js';
+import { type SoraTask, soraContentEnvelopeSchema, soraTaskListSchema, soraErrorCode, soraErrorMessage, soraErrorSchema, soraTaskEnvelopeSchema } from './api-types.js';
 import { mapStatus } from './status.js';
 
 export { statusMap } from './status.js';
@@ -201,6 +202,16 @@ export const createSoraUiProvider: ProviderFactory = (config: ProviderConfig): P
       if (refused) throw refused;
       const { data } = parseUpstream(soraTaskEnvelopeSchema, answer, 'task status', { maybeCreated: false });
       return toState(data, ctx.request, ctx);
+    },
+
+    /** The user's newest tasks, after a submission with an unknown outcome. */
+    async findSubmitted(request, opts, ctx): Promise<string | null> {
+      const answer = await call('api/video/tasks?page=1&pageSize=50&orderBy=createdAt&order=desc', ctx);
+      const { tasks } = parseUpstream(soraTaskListSchema, answer, 'task list', { maybeCreated: false }).data;
+      return matchSubmitted(
+        tasks.map((t) => ({ id: t.videoId, prompt: t.prompt, model: t.model, createdAt: zonedTime(t.createdAt) })),
+        { prompt: request.prompt, model: request.model || defaultModel, since: opts.since, exclude: opts.exclude },
+      );
     },
 
     async cancel(providerTaskId: string, ctx: CallContext): Promise<void> {

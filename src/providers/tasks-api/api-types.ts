@@ -20,3 +20,9 @@ export const healthSchema = z.looseObject({
   status: z.string(),
   message: nullableString,
 });
+
+/** GET /api/tasks/?skip&limit */
+export const taskListSchema = z.looseObject({
+  tasks: z.array(taskSchema),
+  total: z.number().optional(),
+});

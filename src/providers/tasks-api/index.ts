@@ -2,10 +2,11 @@
 // GET /api/tasks/{id}, cancel by DELETE /api/tasks/{id}, health at GET /health.
 // The finished video is a path relative to the upstream ("videos/<id>_final.mp4"),
 // resolved against baseUrl (keeping its path prefix). Text-to-video only.
+import { matchSubmitted, zonedTime } from '../lookup.js';
 import { isUpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamFetch, upstreamJson } from '../http.js';
 import type { CallContext, GenerationRequest, PollContext, Provider, ProviderCapabilities, ProviderConfig, ProviderFactory, ResultSource, Snapshot, SubmitOutcome } from '../types.js';
-import { healthSchema, taskSchema } from './api-types.js';
+import { healthSchema, taskListSchema, taskSchema } from './api-types.js';
 import { toSnapshot } from './status.js';
 
 export { statusMap } from './status.js';
@@ -66,6 +67,16 @@ class TasksApiProvider implements Provider {
       throw err;
     }
     return toSnapshot(parseUpstream(taskSchema, answer, 'task status', { maybeCreated: false }), (value) => this.resultSource(value));
+  }
+
+  /** The list (newest first) after a submission with an unknown outcome. */
+  async findSubmitted(request: GenerationRequest, opts: { since: Date; exclude: ReadonlySet<string> }, ctx: CallContext): Promise<string | null> {
+    const answer = await upstreamJson(joinUrl(this.baseUrl, '/api/tasks/?skip=0&limit=100'), { headers: this.headers(), timeoutMs: this.timeoutMs, signal: ctx.signal });
+    const listed = parseUpstream(taskListSchema, answer, 'task list', { maybeCreated: false }).tasks;
+    return matchSubmitted(
+      listed.map((t) => ({ id: t.task_id, prompt: t.prompt, createdAt: zonedTime(t.created_at) })),
+      { prompt: request.prompt, since: opts.since, exclude: opts.exclude },
+    );
   }
 
   /** Deletes the task upstream; a task that is already gone counts as cancelled. */
