@@ -156,8 +156,14 @@ const ProviderRef = builder.objectRef<RegisteredProvider>('Provider').implement(
   }),
 });
 
-const HealthProviderRef = builder.objectRef<{ id: string; healthy: boolean; message: string | null }>('ProviderHealth').implement({
-  fields: (t) => ({ id: t.exposeString('id'), healthy: t.exposeBoolean('healthy'), message: t.exposeString('message', { nullable: true }) }),
+const HealthProviderRef = builder.objectRef<{ id: string; kind: string; healthy: boolean; message: string | null; checkedAt: Date | null }>('ProviderHealth').implement({
+  fields: (t) => ({
+    id: t.exposeString('id'),
+    kind: t.exposeString('kind'),
+    healthy: t.exposeBoolean('healthy'),
+    message: t.exposeString('message', { nullable: true }),
+    checkedAt: t.field({ type: 'DateTime', nullable: true, resolve: (h) => h.checkedAt }),
+  }),
 });
 
 export async function healthReport(ctx: Pick<Context, 'services'>) {
@@ -167,7 +173,7 @@ export async function healthReport(ctx: Pick<Context, 'services'>) {
   } catch {
     db = false;
   }
-  const providers = ctx.services.registry.list().map((p) => ({ id: p.config.id, ...ctx.services.health.get(p.config.id) }));
+  const providers = ctx.services.registry.list().map((p) => ({ id: p.config.id, kind: p.config.kind, ...ctx.services.health.get(p.config.id) }));
   return { status: db ? 'ok' : 'degraded', db, providers };
 }
 

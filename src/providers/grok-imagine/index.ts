@@ -1,6 +1,7 @@
 // Adapter for the Grok Imagine video API (seed 001): one synchronous call,
 // POST /v1/videos/generations with a Bearer key, answering after 30–120 s with
 // the video URL. Image-to-video only; no task lookup, no cancel, no health.
+import { bearer, remoteCapabilities } from '../capabilities.js';
 import { UpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamJson } from '../http.js';
 import { readImageBytes, toDataUrl } from '../image-bytes.js';
@@ -29,23 +30,14 @@ class GrokImagineProvider implements Provider {
     this.id = config.id;
     this.baseUrl = config.baseUrl;
     this.timeoutMs = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.capabilities = {
-      textToVideo: false,
+    this.capabilities = remoteCapabilities({
       imageToVideo: true,
-      cancel: false,
-      progress: false,
-      negativePrompt: false,
-      seed: false,
-      durations: null,
-      customSize: false,
-      aspectRatios: [],
       models: [...new Set([DEFAULT_MODEL, ...config.models])],
-      resubmitSafe: false,
-    };
+    });
   }
 
   private headers(): Record<string, string> {
-    return this.config.apiKey ? { authorization: `Bearer ${this.config.apiKey}` } : {};
+    return bearer(this.config.apiKey);
   }
 
   async submit(request: GenerationRequest, ctx: CallContext): Promise<SubmitOutcome> {

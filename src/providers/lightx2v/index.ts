@@ -4,6 +4,7 @@
 // the /result endpoint (a JSON naming a file, or the video stream itself) or
 // the file download endpoint.
 import { z } from 'zod';
+import { bearer, remoteCapabilities } from '../capabilities.js';
 import { UpstreamError, isUpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamFetch, upstreamJson } from '../http.js';
 import { imageExtension, readImageBytes } from '../image-bytes.js';
@@ -82,9 +83,9 @@ export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig):
   const options = parsedOptions.data;
   const timeoutMs = config.requestTimeoutMs ?? 30_000;
   // The API has no auth of its own; a key is only sent for servers behind an authenticating proxy.
-  const authHeaders: Record<string, string> = config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {};
+  const authHeaders: Record<string, string> = bearer(config.apiKey);
 
-  const capabilities: ProviderCapabilities = {
+  const capabilities: ProviderCapabilities = remoteCapabilities({
     textToVideo: true,
     imageToVideo: true,
     cancel: options.stopEndpoint === true,
@@ -93,10 +94,8 @@ export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig):
     seed: true,
     durations: { min: 1, max: 30 },
     customSize: true,
-    aspectRatios: [],
     models: [...config.models],
-    resubmitSafe: false,
-  };
+  });
 
   const url = (path: string) => joinUrl(baseUrl, path);
   const taskPath = (id: string) => `v1/tasks/${encodeURIComponent(id)}`;

@@ -2,6 +2,7 @@
 // {success, data, message} envelopes, QUEUED → PROCESSING → COMPLETED/FAILED/
 // CANCELLED with 0–100 progress, and a content endpoint for the result URL.
 import { z } from 'zod';
+import { bearer, remoteCapabilities } from '../capabilities.js';
 import { UpstreamError, isUpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamJson } from '../http.js';
 import { readImageBytes, toDataUrl } from '../image-bytes.js';
@@ -68,21 +69,18 @@ export const createSoraUiProvider: ProviderFactory = (config: ProviderConfig): P
   const timeoutMs = config.requestTimeoutMs ?? 30_000;
   const defaultModel = options.defaultModel ?? 'sora_video2';
   const models = [...new Set<string>([...SORA_UI_MODELS, ...config.models, defaultModel])];
-  const authHeaders: Record<string, string> = config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {};
+  const authHeaders: Record<string, string> = bearer(config.apiKey);
 
-  const capabilities: ProviderCapabilities = {
+  const capabilities: ProviderCapabilities = remoteCapabilities({
     textToVideo: true,
     imageToVideo: true,
     cancel: true,
     progress: true,
-    negativePrompt: false,
-    seed: false,
     durations: { min: 1, max: 60 },
     customSize: true,
     aspectRatios: ['16:9', '9:16', '1:1'],
     models,
-    resubmitSafe: false,
-  };
+  });
 
   const url = (path: string) => joinUrl(baseUrl, path);
   const taskPath = (id: string) => `api/video/tasks/${encodeURIComponent(id)}`;

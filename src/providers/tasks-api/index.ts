@@ -3,6 +3,7 @@
 // The finished video is a path relative to the upstream ("videos/<id>_final.mp4"),
 // resolved against baseUrl (keeping its path prefix). Text-to-video only.
 import { matchSubmitted, zonedTime } from '../lookup.js';
+import { bearer, remoteCapabilities } from '../capabilities.js';
 import { isUpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamFetch, upstreamJson } from '../http.js';
 import type { CallContext, GenerationRequest, PollContext, Provider, ProviderCapabilities, ProviderConfig, ProviderFactory, ResultSource, Snapshot, SubmitOutcome } from '../types.js';
@@ -28,23 +29,15 @@ class TasksApiProvider implements Provider {
     this.id = config.id;
     this.baseUrl = config.baseUrl;
     this.timeoutMs = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.capabilities = {
+    this.capabilities = remoteCapabilities({
       textToVideo: true,
-      imageToVideo: false,
       cancel: true,
-      progress: false,
-      negativePrompt: false,
-      seed: false,
-      durations: null,
-      customSize: false,
-      aspectRatios: [],
       models: [...config.models],
-      resubmitSafe: false,
-    };
+    });
   }
 
   private headers(): Record<string, string> {
-    return this.config.apiKey ? { authorization: `Bearer ${this.config.apiKey}` } : {};
+    return bearer(this.config.apiKey);
   }
 
   private taskUrl(id: string): string {

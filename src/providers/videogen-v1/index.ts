@@ -2,6 +2,7 @@
 // {code, message, data} envelope. Create with POST /api/v1/videos/tasks, poll
 // GET /api/v1/videos/tasks/{id}, health at GET /api/v1/videos/health.
 // The doc has no auth and no cancel; an API key, when configured, is sent as Bearer.
+import { bearer, remoteCapabilities } from '../capabilities.js';
 import { isUpstreamError, permanentError } from '../errors.js';
 import { readImageBytes, toDataUrl } from '../image-bytes.js';
 import { joinUrl, parseUpstream, upstreamJson } from '../http.js';
@@ -39,24 +40,16 @@ class VideogenV1Provider implements Provider {
     this.baseUrl = config.baseUrl;
     this.timeoutMs = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.options = videogenV1Options(config.options);
-    this.capabilities = {
+    this.capabilities = remoteCapabilities({
       textToVideo: true,
       imageToVideo: true,
       imageUrlOnly: !this.options.acceptDataUrl,
-      cancel: false,
-      progress: false,
-      negativePrompt: false,
-      seed: false,
-      durations: null,
-      customSize: false,
-      aspectRatios: [],
       models: [...config.models],
-      resubmitSafe: false,
-    };
+    });
   }
 
   private headers(): Record<string, string> {
-    return this.config.apiKey ? { authorization: `Bearer ${this.config.apiKey}` } : {};
+    return bearer(this.config.apiKey);
   }
 
   private url(path: string): string {
