@@ -73,6 +73,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         registry,
         health,
         filesDir: config.filesDir,
+        publicUrl: config.publicUrl,
         log: log.child({ runner: true }),
         leaseMs: config.leaseMs,
         concurrency: config.runnerConcurrency,

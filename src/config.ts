@@ -124,7 +124,6 @@ export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
     const name = idx > 0 ? pair.slice(0, idx).trim() : '';
     const key = idx > 0 ? pair.slice(idx + 1).trim() : '';
     if (!name || !key) throw new ConfigError(`invalid configuration in REELAY_API_KEYS: entry ${i + 1} must look like name:key`);
-    if (key.length < 8) throw new ConfigError(`invalid configuration in REELAY_API_KEYS: the key of "${name}" must be at least 8 characters`);
     return { name, key };
   });
 }

@@ -34,7 +34,8 @@ export interface ProviderCapabilities {
 /** Input image as the runner hands it over: already validated by reelay. */
 export type ImageInput =
   | { kind: 'url'; url: string }
-  | { kind: 'file'; path: string; contentType: string };
+  /** `publicUrl`: where reelay itself serves the file, when REELAY_PUBLIC_URL is set. */
+  | { kind: 'file'; path: string; contentType: string; publicUrl?: string };
 
 export interface GenerationRequest {
   /** reelay's task id; useful for naming local files and logs. */

@@ -19,6 +19,7 @@ export interface RunnerOptions {
   registry: ProviderRegistry;
   health: HealthMonitor;
   filesDir: string;
+  publicUrl?: string;
   log: Logger;
   leaseMs: number;
   concurrency: number;
@@ -134,6 +135,7 @@ export class Runner {
       registry: this.opts.registry,
       health: this.opts.health,
       filesDir: this.opts.filesDir,
+      publicUrl: this.opts.publicUrl,
       maxAttempts: this.opts.maxAttempts,
       signal: ctrl.signal,
       drain: this.drain.signal,

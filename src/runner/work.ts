@@ -33,6 +33,8 @@ export interface WorkEnv {
   registry: ProviderRegistry;
   health: HealthMonitor;
   filesDir: string;
+  /** REELAY_PUBLIC_URL: lets upstreams that need image URLs fetch uploads from reelay. */
+  publicUrl?: string;
   maxAttempts: number;
   /** Aborted by the runner (cancel, shutdown, lease lost). */
   signal: AbortSignal;
@@ -52,14 +54,20 @@ const LOOKUP_DELAY_MS = 1000;
 /** Thrown when a write found the task no longer ours (cancelled, finished, or taken over). */
 class Lost extends Error {}
 
-export function requestFor(task: TaskRow, filesDir: string): GenerationRequest {
+export function requestFor(task: TaskRow, filesDir: string, publicUrl?: string): GenerationRequest {
   const img = task.inputImage;
+  const file = (f: string) => ({
+    kind: 'file' as const,
+    path: path.join(filesDir, f),
+    contentType: img?.contentType ?? 'application/octet-stream',
+    ...(publicUrl ? { publicUrl: `${publicUrl}/files/${f.split('/').map(encodeURIComponent).join('/')}` } : {}),
+  });
   return {
     taskId: task.id,
     prompt: task.prompt,
     negativePrompt: task.negativePrompt,
     model: task.model,
-    image: !img ? null : img.kind === 'url' ? { kind: 'url', url: img.url! } : { kind: 'file', path: path.join(filesDir, img.file!), contentType: img.contentType ?? 'application/octet-stream' },
+    image: !img ? null : img.kind === 'url' ? { kind: 'url', url: img.url! } : file(img.file!),
     ...task.params,
   };
 }
@@ -88,7 +96,7 @@ export async function runTask(task: TaskRow, env: WorkEnv): Promise<void> {
   };
 
   try {
-    const request = requestFor(task, env.filesDir);
+    const request = requestFor(task, env.filesDir, env.publicUrl);
     let snap: Snapshot | undefined;
     if (!providerTaskId) {
       const out = await submit(task, request, env, submitSignal, soft, must);
@@ -167,7 +175,7 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
 /** Move a task that never reached its upstream to the first usable fallback provider. */
 async function fallBack(task: TaskRow, env: WorkEnv, reason: string, must: Must): Promise<boolean> {
   const tried = [...new Set([...task.triedProviders, task.providerId])];
-  const wants = { ...task.params, image: task.inputImage !== null, imageBytes: task.inputImage?.kind === 'file', model: task.model, negativePrompt: task.negativePrompt };
+  const wants = { ...task.params, image: task.inputImage !== null, imageBytes: task.inputImage?.kind === 'file', publicFiles: !!env.publicUrl, model: task.model, negativePrompt: task.negativePrompt };
   for (const id of env.entry.config.fallback) {
     const candidate = env.registry.get(id);
     if (!candidate || tried.includes(id) || !env.health.get(id).healthy) continue;

@@ -6,6 +6,8 @@ export interface Wants {
   image: boolean;
   /** The image is stored bytes (upload or base64) rather than a URL. */
   imageBytes?: boolean;
+  /** reelay serves stored images at a public URL (REELAY_PUBLIC_URL). */
+  publicFiles?: boolean;
   model?: string | null;
   negativePrompt?: string | null;
   seed?: number | null;
@@ -20,7 +22,7 @@ export function capabilityProblem(caps: ProviderCapabilities, providerId: string
   const id = providerId;
   if (w.image && !caps.imageToVideo) return { field: 'image', message: `provider "${id}" does not accept an input image` };
   if (!w.image && !caps.textToVideo) return { field: 'image', message: `provider "${id}" needs an input image (image-to-video only)` };
-  if (w.image && w.imageBytes && caps.imageUrlOnly) return { field: 'image', message: `provider "${id}" takes input images only as URLs (image.url)` };
+  if (w.image && w.imageBytes && caps.imageUrlOnly && !w.publicFiles) return { field: 'image', message: `provider "${id}" takes input images only as URLs (image.url), or uploads when REELAY_PUBLIC_URL is set` };
   if (w.model && !caps.models.includes(w.model)) {
     return { field: 'model', message: caps.models.length ? `provider "${id}" has no model "${w.model}"; available: ${caps.models.join(', ')}` : `provider "${id}" does not take a model` };
   }

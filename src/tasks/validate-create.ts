@@ -91,7 +91,7 @@ export function validateCreate(input: CreateInput, registry: ProviderRegistry, c
   const hasW = v.width !== null && v.width !== undefined;
   const hasH = v.height !== null && v.height !== undefined;
   if (hasW !== hasH) throw new ValidationError(hasW ? 'height' : 'width', 'width and height must be given together');
-  const problem = capabilityProblem(caps, entry.config.id, { ...v, image: image !== null, imageBytes: image !== null && image.kind !== 'url' });
+  const problem = capabilityProblem(caps, entry.config.id, { ...v, image: image !== null, imageBytes: image !== null && image.kind !== 'url', publicFiles: !!config.publicUrl });
   if (problem) throw new UnsupportedError(problem.field, problem.message);
 
   const params: ValidCreate['params'] = {};

@@ -66,8 +66,10 @@ class VideogenV1Provider implements Provider {
 
   private async imageUrl(image: NonNullable<GenerationRequest['image']>, signal: AbortSignal): Promise<string> {
     if (image.kind === 'url') return image.url;
+    // An uploaded image: reelay's own public copy, else inline when the upstream takes data: URLs.
+    if (image.publicUrl) return image.publicUrl;
     if (!this.options.acceptDataUrl) {
-      throw permanentError('IMAGE_URL_REQUIRED', `${this.id} needs the input image as a public URL; pass an image URL (or enable options.acceptDataUrl if this upstream accepts data: URLs)`);
+      throw permanentError('IMAGE_URL_REQUIRED', `${this.id} needs the input image as a public URL; pass an image URL, set REELAY_PUBLIC_URL so reelay can serve uploads, or enable options.acceptDataUrl if this upstream accepts data: URLs`);
     }
     const { bytes, contentType } = await readImageBytes(image, { signal });
     return toDataUrl(bytes, contentType);
