@@ -332,6 +332,21 @@ describe.each(kinds)('runner on %s', (kind) => {
     expect(a.submits).toHaveLength(0);
   });
 
+  it('requestsPerMinute holds across two runners', async () => {
+    const a = new FakeProvider();
+    const b = new FakeProvider();
+    for (const p of [a, b]) p.pollScript = [{ state: 'processing', progress: 0.1 }];
+    // 6 per minute: a bucket of one request, refilled every 10 s.
+    startRunner(a, { requestsPerMinute: 6 });
+    startRunner(b, { requestsPerMinute: 6 });
+    const tasks = [await store.addTask(), await store.addTask(), await store.addTask()];
+    await expect.poll(() => a.submits.length + b.submits.length).toBe(1);
+    // Both runners hold tasks, yet no second request goes out within the window.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(a.submits.length + b.submits.length + a.polls.length + b.polls.length).toBe(1);
+    expect((await Promise.all(tasks.map((t) => store.get(t.id)))).filter((t) => t.status === 'PROCESSING').length).toBe(3);
+  });
+
   it('requestsPerMinute is one shared token bucket', async () => {
     // 60 per minute: a bucket of 6, refilled at one per second.
     const grants = [];
