@@ -29,6 +29,8 @@ export interface StartOptions {
   /** Use an in-memory PGlite (tests) instead of REELAY_DATA_DIR/db. */
   inMemoryDb?: boolean;
   runnerIdleMs?: number;
+  /** Sees every database query (tests count them). */
+  queryLogger?: { logQuery(query: string, params: unknown[]): void };
 }
 
 export async function startApp(config: Config, opts: StartOptions = {}): Promise<App> {
@@ -37,6 +39,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: opts.inMemoryDb ? undefined : path.join(config.dataDir, 'db'),
+    logger: opts.queryLogger,
   });
   const cleanups: Array<() => Promise<void> | void> = [() => database.close()];
   try {

@@ -38,13 +38,15 @@ export interface OpenOptions {
   dataDir?: string;
   /** Pool size for postgres.js. */
   maxConnections?: number;
+  /** Sees every query (tests count them; debugging). */
+  logger?: { logQuery(query: string, params: unknown[]): void };
 }
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
-  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10) : openPglite(opts.dataDir);
+  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.logger) : openPglite(opts.dataDir, opts.logger);
 }
 
-async function openPostgres(url: string, max: number): Promise<Database> {
+async function openPostgres(url: string, max: number, logger?: OpenOptions['logger']): Promise<Database> {
   // Migrate on a one-connection client so the session advisory lock covers it.
   const migrator = postgres(url, { max: 1, onnotice: () => {} });
   try {
@@ -55,7 +57,7 @@ async function openPostgres(url: string, max: number): Promise<Database> {
     await migrator.end({ timeout: 5 });
   }
   const client = postgres(url, { max, onnotice: () => {}, connection: { application_name: 'reelay' } });
-  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  const db = drizzlePostgres(client, { schema, logger }) as unknown as Db;
   return {
     db,
     driver: 'postgres',
@@ -67,11 +69,11 @@ async function openPostgres(url: string, max: number): Promise<Database> {
   };
 }
 
-async function openPglite(dataDir?: string): Promise<Database> {
+async function openPglite(dataDir?: string, logger?: OpenOptions['logger']): Promise<Database> {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
   const client = dataDir ? new PGlite(dataDir) : new PGlite();
   await client.waitReady;
-  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  const db = drizzlePglite(client, { schema, logger }) as unknown as Db;
   await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
   return {
     db,

@@ -206,11 +206,19 @@ describe.each(kinds)('GraphQL API on %s', (kind) => {
   });
 
   it('a page of tasks with events costs a constant number of queries', async () => {
-    const q = `{ tasks(first: 20) { edges { node { id queuePosition events { status message } } } } }`;
-    const res = await t.gql(q, {}, BOB);
-    expect(res.errors).toBeUndefined();
-    expect(res.data.tasks.edges.length).toBeGreaterThan(5);
-    expect(res.data.tasks.edges.every((e: any) => e.node.events.length >= 1)).toBe(true);
+    const page = async (n: number) => {
+      const before = t.queries.length;
+      const res = await t.gql(`query($n: Int) { tasks(first: $n) { totalCount edges { node { id queuePosition events { status message } } } } }`, { n }, BOB);
+      expect(res.errors).toBeUndefined();
+      expect(res.data.tasks.edges.every((e: any) => e.node.events.length >= 1)).toBe(true);
+      return { rows: res.data.tasks.edges.length, queries: t.queries.length - before };
+    };
+    const small = await page(2);
+    const large = await page(8);
+    expect(small.rows).toBe(2);
+    expect(large.rows).toBe(8);
+    expect(large.queries).toBe(small.queries);
+    expect(large.queries).toBeLessThanOrEqual(6);
   });
 
   it('providers, health and /health', async () => {

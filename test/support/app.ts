@@ -14,6 +14,8 @@ export interface TestApp {
   wsUrl: string;
   dataDir: string;
   tempDb?: TempDatabase;
+  /** Database queries issued so far (through Drizzle). */
+  queries: string[];
   /** POST a GraphQL operation; returns the parsed body. */
   gql<T = any>(query: string, variables?: Record<string, unknown>, key?: string): Promise<{ data?: T; errors?: Array<{ message: string; extensions?: Record<string, unknown> }>; status: number }>;
   stop(): Promise<void>;
@@ -51,7 +53,13 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   }
   const config = loadConfig(env, opts.argv ?? [], dataDir);
   opts.configure?.(config);
-  const app = await startApp(config, { log: createLogger(process.env.REELAY_TEST_LOG ?? 'silent'), inMemoryDb: !databaseUrl && !opts.persistent, runnerIdleMs: 200 });
+  const queries: string[] = [];
+  const app = await startApp(config, {
+    log: createLogger(process.env.REELAY_TEST_LOG ?? 'silent'),
+    inMemoryDb: !databaseUrl && !opts.persistent,
+    runnerIdleMs: 200,
+    queryLogger: { logQuery: (q) => void queries.push(q) },
+  });
   const url = app.url!;
   return {
     app,
@@ -60,6 +68,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     wsUrl: url.replace(/^http/, 'ws') + '/graphql',
     dataDir,
     tempDb,
+    queries,
     async gql(query, variables, key) {
       const res = await fetch(`${url}/graphql`, {
         method: 'POST',
