@@ -30,6 +30,8 @@ export interface TestAppOptions {
   defaultProvider?: string;
   argv?: string[];
   dataDir?: string;
+  /** Receive the server's log lines (at debug level) instead of silence. */
+  logSink?: (line: string) => void;
   /** Keep the embedded database on disk under dataDir (as `npm start` does) instead of in memory. */
   persistent?: boolean;
   /** Adjust the loaded config, e.g. `role: 'api'` to run without a runner. */
@@ -55,7 +57,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   opts.configure?.(config);
   const queries: string[] = [];
   const app = await startApp(config, {
-    log: createLogger(process.env.REELAY_TEST_LOG ?? 'silent'),
+    log: opts.logSink ? createLogger('debug', { write: (line: string) => opts.logSink!(line) }) : createLogger(process.env.REELAY_TEST_LOG ?? 'silent'),
     inMemoryDb: !databaseUrl && !opts.persistent,
     runnerIdleMs: 200,
     queryLogger: { logQuery: (q) => void queries.push(q) },
