@@ -6,17 +6,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
-import { Auth } from '../src/auth.js';
+import { startApp } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
-import { openDatabase, type Database } from '../src/db/client.js';
+import type { Database } from '../src/db/client.js';
 import { taskEvents, tasks, type TaskStatus } from '../src/db/schema.js';
-import { TaskEvents } from '../src/events/bus.js';
 import { createLogger } from '../src/logger.js';
-import { HealthMonitor } from '../src/providers/health.js';
 import { ProviderRegistry } from '../src/providers/registry.js';
 import type { CallContext, GenerationRequest, SubmitOutcome } from '../src/providers/types.js';
 import { Runner } from '../src/runner/runner.js';
-import { createHttpServer, type HttpServer } from '../src/server/http.js';
 import type { Services } from '../src/services.js';
 import { FakeProvider, fakeConfig } from '../test/support/fake-provider.js';
 import { createTempDatabase, postgresAvailable, type TempDatabase } from '../test/support/postgres.js';
@@ -91,18 +88,12 @@ export async function openBench(kind: DbKind): Promise<Bench> {
   config.role = 'api';
   fs.mkdirSync(config.filesDir, { recursive: true });
 
-  const database = await openDatabase({ databaseUrl: temp?.url });
-  const events = new TaskEvents(database);
-  await events.start();
   const provider = new InstantProvider(scratch);
   const registry = ProviderRegistry.of([{ config: providerConfig, provider }]);
-  const health = new HealthMonitor(registry, database.db, log);
-  health.start();
-  const auth = new Auth(database.db, []);
-  const services: Services = { config, database, events, registry, health, auth, log };
-  const http: HttpServer = createHttpServer(services);
-  const port = await http.listen();
-  const url = `http://127.0.0.1:${port}/graphql`;
+  const app = await startApp(config, { log, inMemoryDb: !temp, registry });
+  const { services } = app;
+  const { database, events, health } = services;
+  const url = `${app.url!}/graphql`;
   const db = database.db;
 
   const bench: Bench = {
@@ -166,10 +157,7 @@ export async function openBench(kind: DbKind): Promise<Bench> {
       return new Runner({ db, events, registry, health, filesDir: config.filesDir, log, leaseMs: config.leaseMs, concurrency, maxAttempts: config.maxAttempts, idleMs: 200 });
     },
     async close() {
-      await http.close(2000).catch(() => {});
-      health.stop();
-      await events.close().catch(() => {});
-      await database.close().catch(() => {});
+      await app.stop().catch(() => {});
       await temp?.drop().catch((err) => console.warn(`could not drop ${temp?.url}: ${(err as Error).message}`));
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

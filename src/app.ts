@@ -5,7 +5,9 @@ import path from 'node:path';
 import { Auth } from './auth.js';
 import { ConfigError, isLoopbackHost, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
+import { getTasksByIds } from './db/read-tasks.js';
 import { TaskEvents } from './events/bus.js';
+import { TaskFeed } from './events/task-feed.js';
 import { createLogger, type Logger } from './logger.js';
 import { HealthMonitor } from './providers/health.js';
 import { ProviderRegistry } from './providers/registry.js';
@@ -29,6 +31,8 @@ export interface StartOptions {
   /** Use an in-memory PGlite (tests) instead of REELAY_DATA_DIR/db. */
   inMemoryDb?: boolean;
   runnerIdleMs?: number;
+  /** Ready-made providers instead of the ones the config describes (tests, benchmarks, embedding). */
+  registry?: ProviderRegistry;
   /** Sees every database query (tests count them). */
   queryLogger?: { logQuery(query: string, params: unknown[]): void };
 }
@@ -46,13 +50,15 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     const events = new TaskEvents(database);
     await events.start();
     cleanups.unshift(() => events.close());
-    const registry = new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work') });
+    const registry = opts.registry ?? new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work') });
     cleanups.unshift(() => registry.close());
     const health = new HealthMonitor(registry, database.db, log);
     health.start();
     cleanups.unshift(() => health.stop());
     const auth = new Auth(database.db, config.apiKeys);
-    const services: Services = { config, database, events, registry, health, auth, log };
+    const feed = new TaskFeed(events, (ids) => getTasksByIds(database.db, ids), log);
+    cleanups.unshift(() => feed.close());
+    const services: Services = { config, database, events, feed, registry, health, auth, log };
 
     const app: App = { services, stop: async () => {} };
     if (config.role !== 'runner') {

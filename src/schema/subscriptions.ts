@@ -1,12 +1,11 @@
-// Live updates. taskUpdated: the current state first, then every change,
-// complete after a terminal state. tasksUpdated: every change of the
-// client's tasks matching a filter, for dashboards.
+// Live updates from the shared task feed. taskUpdated: the current state
+// first, then every change, complete after a terminal state. tasksUpdated:
+// every change of the client's tasks matching a filter, for dashboards.
 import { GraphQLError } from 'graphql';
 import { isUuid } from '../db/cursor.js';
-import { getTask, getTasksByIds } from '../db/read-tasks.js';
+import { getTask } from '../db/read-tasks.js';
 import { TERMINAL_STATUSES, type TaskRow } from '../db/schema.js';
 import type { TaskFilter } from '../db/task-filter.js';
-import { taskChanges } from '../events/changes.js';
 import { builder } from './builder.js';
 import type { Context } from './context.js';
 import { filterFrom } from './queries.js';
@@ -26,18 +25,19 @@ export function matchesFilter(r: TaskRow, f: TaskFilter): boolean {
 
 async function* watchTask(id: string, ctx: Context): AsyncGenerator<TaskRow> {
   const db = ctx.services.database.db;
-  // Listen before the first read so nothing between the two is missed.
-  const changes = taskChanges(ctx.services.events, (tid) => tid === id);
+  // Watch before the first read so nothing between the two is missed.
+  const changes = ctx.services.feed.watch((tid) => tid === id);
   try {
-    let row = isUuid(id) ? await getTask(db, id, ctx.owner) : undefined;
-    if (!row) throw new GraphQLError(`no task ${id}`, { extensions: { code: 'NOT_FOUND' } });
+    const first = isUuid(id) ? await getTask(db, id, ctx.owner) : undefined;
+    if (!first) throw new GraphQLError(`no task ${id}`, { extensions: { code: 'NOT_FOUND' } });
+    let row: TaskRow = first;
     yield row;
     let seen = versionOf(row);
     while (!TERMINAL_STATUSES.includes(row.status)) {
-      const { done } = await changes.next();
+      const { value: batch, done } = await changes.next();
       if (done) return;
-      const next = await getTask(db, id, ctx.owner);
-      if (!next) return;
+      const next: TaskRow | undefined = batch.rows.get(id) ?? (batch.resync ? await getTask(db, id, ctx.owner) : row);
+      if (!next || next.owner !== ctx.owner) return;
       row = next;
       if (versionOf(row) !== seen) {
         seen = versionOf(row);
@@ -50,13 +50,11 @@ async function* watchTask(id: string, ctx: Context): AsyncGenerator<TaskRow> {
 }
 
 async function* watchTasks(filter: TaskFilter, ctx: Context): AsyncGenerator<TaskRow> {
-  const db = ctx.services.database.db;
-  const changes = taskChanges(ctx.services.events, () => true);
+  const changes = ctx.services.feed.watch(() => true);
   const seen = new Map<string, string>();
   try {
     for await (const batch of changes) {
-      const rows = await getTasksByIds(db, [...batch.ids]);
-      for (const row of rows) {
+      for (const row of batch.rows.values()) {
         if (row.owner !== ctx.owner || !matchesFilter(row, filter)) continue;
         const v = versionOf(row);
         if (seen.get(row.id) === v) continue;

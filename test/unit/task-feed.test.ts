@@ -1,0 +1,53 @@
+// The shared feed loads each change once for every subscriber, in order.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { getTasksByIds } from '../../src/db/read-tasks.js';
+import { TaskFeed } from '../../src/events/task-feed.js';
+import { createLogger } from '../../src/logger.js';
+import { recordProgress, transition } from '../../src/runner/transitions.js';
+import { openTestStore, type TestStore } from '../support/store.js';
+
+describe('TaskFeed', () => {
+  let store: TestStore;
+  let loads: string[][];
+  let feed: TaskFeed;
+
+  beforeEach(async () => {
+    store = await openTestStore('pglite');
+    loads = [];
+    feed = new TaskFeed(store.events, (ids) => (loads.push(ids), getTasksByIds(store.database.db, ids)), createLogger('silent'));
+  });
+  afterEach(async () => {
+    feed.close();
+    await store.close();
+  });
+
+  it('one load per change however many subscribers watch the task', async () => {
+    const task = await store.addTask();
+    const watchers = Array.from({ length: 25 }, () => feed.watch((id) => id === task.id));
+    const next = watchers.map((w) => w.next());
+    await transition(store.database.db, task.id, { status: 'PROCESSING' });
+    const batches = await Promise.all(next);
+    expect(batches.every((b) => b.value!.rows.get(task.id)?.status === 'PROCESSING')).toBe(true);
+    expect(loads).toEqual([[task.id]]);
+    watchers.forEach((w) => w.close());
+  });
+
+  it('coalesces to the latest row while a subscriber is busy, and ignores unwatched tasks', async () => {
+    const task = await store.addTask();
+    const other = await store.addTask();
+    const w = feed.watch((id) => id === task.id);
+    await transition(store.database.db, task.id, { status: 'PROCESSING', leaseOwner: 'r' });
+    for (const p of [0.2, 0.5, 0.9]) await recordProgress(store.database.db, task.id, 'r', { progress: p }, false);
+    await transition(store.database.db, other.id, { status: 'PROCESSING' });
+    const seen: number[] = [];
+    while (seen.at(-1) !== 0.9) {
+      const { value } = await w.next();
+      const row = value!.rows.get(task.id);
+      if (row?.progress != null) seen.push(row.progress);
+    }
+    expect([...seen].sort()).toEqual(seen);
+    expect(loads.flat()).not.toContain(other.id);
+    w.close();
+    expect((await w.next()).done).toBe(true);
+  });
+});
