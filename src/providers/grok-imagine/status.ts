@@ -1,18 +1,15 @@
 // Grok Imagine answers synchronously; its only documented status word is "completed".
 // Also: how its error answers become UpstreamErrors.
+import { statusLookup, type StatusMap } from '../status-map.js';
 import { UpstreamError, isUpstreamError } from '../errors.js';
-import type { Snapshot } from '../types.js';
 
-export type NormalizedState = Snapshot['state'];
+export type { NormalizedState } from '../status-map.js';
 
-export const statusMap: Readonly<Record<string, NormalizedState>> = Object.freeze({
+export const statusMap: StatusMap = Object.freeze({
   completed: 'completed',
 });
 
-export function mapStatus(word: string): NormalizedState | undefined {
-  const key = word.trim().toLowerCase();
-  return Object.hasOwn(statusMap, key) ? statusMap[key] : undefined;
-}
+export const mapStatus = statusLookup(statusMap);
 
 /** HTTP statuses whose meaning does not depend on the body. */
 const CODE_BY_STATUS: Readonly<Record<number, string>> = { 401: 'unauthorized', 403: 'forbidden', 422: 'validation_error' };

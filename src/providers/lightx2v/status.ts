@@ -1,11 +1,11 @@
 // LightX2V status words and what they mean for reelay. The first four are the
 // documented ones (seed 003); the others are what the LightX2V server itself
 // reports (pending/processing/completed/cancelled), accepted for robustness.
-import type { Snapshot } from '../types.js';
+import { statusLookup, type StatusMap } from '../status-map.js';
 
-export type NormalizedState = Snapshot['state'];
+export type { NormalizedState } from '../status-map.js';
 
-export const statusMap: Readonly<Record<string, NormalizedState>> = Object.freeze({
+export const statusMap: StatusMap = Object.freeze({
   submitted: 'processing',
   running: 'processing',
   succeed: 'completed',
@@ -16,8 +16,4 @@ export const statusMap: Readonly<Record<string, NormalizedState>> = Object.freez
   cancelled: 'cancelled',
 });
 
-/** The normalized state of an upstream status word (case-insensitive), undefined when unknown. */
-export function mapStatus(word: string): NormalizedState | undefined {
-  const key = word.trim().toLowerCase();
-  return Object.hasOwn(statusMap, key) ? statusMap[key] : undefined;
-}
+export const mapStatus = statusLookup(statusMap);

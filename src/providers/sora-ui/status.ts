@@ -1,9 +1,9 @@
 // Sora UI task status words (seed 002) and what they mean for reelay.
-import type { Snapshot } from '../types.js';
+import { statusLookup, type StatusMap } from '../status-map.js';
 
-export type NormalizedState = Snapshot['state'];
+export type { NormalizedState } from '../status-map.js';
 
-export const statusMap: Readonly<Record<string, NormalizedState>> = Object.freeze({
+export const statusMap: StatusMap = Object.freeze({
   QUEUED: 'processing',
   PROCESSING: 'processing',
   COMPLETED: 'completed',
@@ -11,7 +11,4 @@ export const statusMap: Readonly<Record<string, NormalizedState>> = Object.freez
   CANCELLED: 'cancelled',
 });
 
-/** The normalized state of an upstream status word (case-insensitive), undefined when unknown. */
-export function mapStatus(word: string): NormalizedState | undefined {
-  return statusMap[word.trim().toUpperCase()];
-}
+export const mapStatus = statusLookup(statusMap);

@@ -1,11 +1,12 @@
 // Video-task API status words (seed 004) and what they mean for reelay.
+import { statusLookup, type StatusMap } from '../status-map.js';
 import { UpstreamError } from '../errors.js';
 import type { ResultSource, Snapshot } from '../types.js';
 import type { TasksApiTask } from './api-types.js';
 
-export type NormalizedState = Snapshot['state'];
+export type { NormalizedState } from '../status-map.js';
 
-export const statusMap: Readonly<Record<string, NormalizedState>> = Object.freeze({
+export const statusMap: StatusMap = Object.freeze({
   pending: 'processing',
   processing: 'processing',
   completed: 'completed',
@@ -14,10 +15,7 @@ export const statusMap: Readonly<Record<string, NormalizedState>> = Object.freez
 
 const PROCESSING_MESSAGES: Readonly<Record<string, string>> = { pending: 'queued upstream', processing: 'generating upstream' };
 
-export function mapStatus(word: string): NormalizedState | undefined {
-  const key = word.trim().toLowerCase();
-  return Object.hasOwn(statusMap, key) ? statusMap[key] : undefined;
-}
+export const mapStatus = statusLookup(statusMap);
 
 /** One upstream task → the normalized snapshot; `resolve` turns the result path into a fetchable source. */
 export function toSnapshot(task: TasksApiTask, resolve: (pathOrUrl: string) => ResultSource): Snapshot {

@@ -1,11 +1,12 @@
 // Video Generation API task status words (seed 000) and what they mean for reelay.
+import { statusLookup, type StatusMap } from '../status-map.js';
 import { UpstreamError } from '../errors.js';
 import type { ProviderResult, Snapshot } from '../types.js';
 import type { VideogenTask } from './api-types.js';
 
-export type NormalizedState = Snapshot['state'];
+export type { NormalizedState } from '../status-map.js';
 
-export const statusMap: Readonly<Record<string, NormalizedState>> = Object.freeze({
+export const statusMap: StatusMap = Object.freeze({
   pending: 'processing',
   processing: 'processing',
   completed: 'completed',
@@ -14,11 +15,7 @@ export const statusMap: Readonly<Record<string, NormalizedState>> = Object.freez
 
 const PROCESSING_MESSAGES: Readonly<Record<string, string>> = { pending: 'queued upstream', processing: 'generating upstream' };
 
-/** The normalized state of a status word, undefined when the word is unknown. */
-export function mapStatus(word: string): NormalizedState | undefined {
-  const key = word.trim().toLowerCase();
-  return Object.hasOwn(statusMap, key) ? statusMap[key] : undefined;
-}
+export const mapStatus = statusLookup(statusMap);
 
 /** "1920x1080" → {width, height}; nulls when absent or unreadable. */
 export function parseResolution(resolution: string | null | undefined): { width: number | null; height: number | null } {
