@@ -11,7 +11,7 @@ import { TaskFeed } from './events/task-feed.js';
 import { createLogger, type Logger } from './logger.js';
 import { HealthMonitor } from './providers/health.js';
 import { ProviderRegistry } from './providers/registry.js';
-import { releaseAllLeases } from './runner/claim.js';
+import { releaseAllLeases, strandedTasks } from './runner/claim.js';
 import { Runner } from './runner/runner.js';
 import { createHttpServer, type HttpServer } from './server/http.js';
 import type { Services } from './services.js';
@@ -75,6 +75,9 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       if (database.driver === 'pglite') {
         const resumed = await releaseAllLeases(database.db);
         if (resumed) log.info({ tasks: resumed }, 'resuming tasks interrupted by the previous run');
+      }
+      for (const s of await strandedTasks(database.db, registry.list().map((e) => e.config.id))) {
+        log.warn({ provider: s.provider, tasks: s.tasks }, `${s.tasks} unfinished task(s) wait for provider "${s.provider}", which this configuration does not have; they stay queued until it is configured again`);
       }
       const runner = new Runner({
         db: database.db,

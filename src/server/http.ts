@@ -84,8 +84,15 @@ export function createHttpServer(services: Services): HttpServer {
 
   const server = createServer((req, res) => void handle(req, res));
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+    res.once('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const entry = { method: req.method, path: pathname, status: res.statusCode, ms: Math.round(ms * 10) / 10 };
+      if (pathname === '/health') log.debug(entry, 'request');
+      else log.info(entry, 'request');
+    });
     try {
-      const pathname = new URL(req.url ?? '/', 'http://x').pathname;
       if (pathname === '/health') {
         const report = await healthReport({ services });
         const body = { status: report.status, db: report.db, providers: report.providers };

@@ -41,3 +41,23 @@ describe('lifecycle', () => {
     await expect(fetch(`${t.url}/health`)).rejects.toThrow();
   });
 });
+
+describe('configuration changes', () => {
+  it('warns at start about unfinished tasks of a provider the config no longer has', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-stranded-'));
+    try {
+      const first = await startTestApp({ dataDir, persistent: true, providers: [{ id: 'old', kind: 'local' }], configure: (c) => (c.role = 'api') });
+      await first.gql(`mutation { createVideoTask(input: { prompt: "left behind" }) { __typename } }`);
+      await first.stop();
+      const logs: string[] = [];
+      const second = await startTestApp({ dataDir, persistent: true, providers: [{ id: 'new', kind: 'local' }], logSink: (l) => logs.push(l) });
+      await second.stop();
+      expect(logs.join('\n')).toMatch(/1 unfinished task\(s\) wait for provider \\"old\\"/);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
