@@ -38,6 +38,8 @@ async function* watchTask(id: string, ctx: Context): AsyncGenerator<TaskRow> {
       if (done) return;
       const next: TaskRow | undefined = batch.rows.get(id) ?? (batch.resync ? await getTask(db, id, ctx.owner) : row);
       if (!next || next.owner !== ctx.owner) return;
+      // A row loaded before our first read may arrive after it: never go back in time.
+      if (next.updatedAt < row.updatedAt) continue;
       row = next;
       if (versionOf(row) !== seen) {
         seen = versionOf(row);
@@ -51,15 +53,15 @@ async function* watchTask(id: string, ctx: Context): AsyncGenerator<TaskRow> {
 
 async function* watchTasks(filter: TaskFilter, ctx: Context): AsyncGenerator<TaskRow> {
   const changes = ctx.services.feed.watch(() => true);
-  const seen = new Map<string, string>();
+  const seen = new Map<string, { version: string; at: Date }>();
   try {
     for await (const batch of changes) {
       for (const row of batch.rows.values()) {
         if (row.owner !== ctx.owner || !matchesFilter(row, filter)) continue;
-        const v = versionOf(row);
-        if (seen.get(row.id) === v) continue;
+        const last = seen.get(row.id);
+        if (last && (last.version === versionOf(row) || row.updatedAt < last.at)) continue;
         if (TERMINAL_STATUSES.includes(row.status)) seen.delete(row.id);
-        else seen.set(row.id, v);
+        else seen.set(row.id, { version: versionOf(row), at: row.updatedAt });
         yield row;
       }
     }

@@ -230,6 +230,31 @@ describe.each(kinds)('GraphQL API on %s', (kind) => {
     expect(await h.json()).toMatchObject({ status: 'ok', db: true, providers: [{ id: 'local', healthy: true }] });
   });
 
+  it('tasksUpdated streams the changes of the caller\'s tasks that match the filter', async () => {
+    const client = wsClient(t.wsUrl, ALICE);
+    const sub = subscribe(client, `subscription($f: TaskFilter) { tasksUpdated(filter: $f) { id status prompt } }`, { f: { status: ['CANCELLED'] } }, (d) => d.tasksUpdated);
+    // Wait until the subscription is live: a cancelled probe task shows up on it.
+    let probe = '';
+    await expect
+      .poll(async () => {
+        if (probe && sub.values.some((v) => v.id === probe)) return true;
+        probe = (await create({ prompt: 'dashboard: probe' })).task.id;
+        await t.gql(`mutation($id: ID!) { cancelTask(id: $id) { __typename } }`, { id: probe }, ALICE);
+        return sub.values.some((v) => v.id === probe);
+      })
+      .toBe(true);
+    const mine = (await create({ prompt: 'dashboard: mine' })).task;
+    const kept = (await create({ prompt: 'dashboard: kept' })).task;
+    const theirs = (await create({ prompt: 'dashboard: theirs' }, BOB)).task;
+    await t.gql(`mutation($id: ID!) { cancelTask(id: $id) { __typename } }`, { id: theirs.id }, BOB);
+    await t.gql(`mutation($id: ID!) { cancelTask(id: $id) { __typename } }`, { id: mine.id }, ALICE);
+    const got = await sub.waitFor((v) => v.id === mine.id);
+    expect(got.status).toBe('CANCELLED');
+    expect(sub.values.map((v) => v.id)).not.toContain(theirs.id);
+    expect(sub.values.map((v) => v.id)).not.toContain(kept.id);
+    await client.dispose();
+  });
+
   it('subscriptions also work over SSE', async () => {
     const task = (await create({ prompt: 'watched over SSE' })).task;
     const res = await fetch(`${t.url}/graphql`, {
