@@ -82,6 +82,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       const runner = new Runner({
         db: database.db,
         events,
+        feed,
         registry,
         health,
         filesDir: config.filesDir,

@@ -60,11 +60,12 @@ function typeFromFormat(formatName: string | undefined, codec: string | undefine
   return null;
 }
 
-async function readHead(path: string): Promise<Buffer> {
+/** The first `n` bytes of a file (fewer when it is shorter), for sniffing its type. */
+export async function readHead(path: string, n = 16): Promise<Buffer> {
   const fh = await fsp.open(path, 'r');
   try {
-    const buf = Buffer.alloc(16);
-    const { bytesRead } = await fh.read(buf, 0, 16, 0);
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
     return buf.subarray(0, bytesRead);
   } finally {
     await fh.close();

@@ -3,6 +3,7 @@
 // a byte cap and the SSRF guard, and checked by content to be a PNG, JPEG or WebP.
 import fsp from 'node:fs/promises';
 import { UpstreamError, permanentError } from './errors.js';
+import { sniffContentType } from '../media/probe.js';
 import { safeFetchBytes } from '../net/safe-fetch.js';
 import type { ImageInput } from './types.js';
 
@@ -32,15 +33,8 @@ const EXTENSIONS: Record<ImageContentType, string> = { 'image/png': 'png', 'imag
 
 /** The image type from the first bytes, or null when it is not a PNG, JPEG or WebP. */
 export function sniffImageType(bytes: Uint8Array): ImageContentType | null {
-  const b = bytes;
-  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a) return 'image/png';
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
-  if (b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP') return 'image/webp';
-  return null;
-}
-
-function ascii(b: Uint8Array, from: number, to: number): string {
-  return String.fromCharCode(...b.subarray(from, to));
+  const type = sniffContentType(Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 32)));
+  return type !== null && Object.hasOwn(EXTENSIONS, type) ? (type as ImageContentType) : null;
 }
 
 /** A file name extension for the type ("png", "jpg", "webp"). */

@@ -3,10 +3,11 @@
 // runners may share one Postgres.
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { tasks, TERMINAL_STATUSES, type TaskRow } from '../db/schema.js';
+import { getTasksByIds } from '../db/read-tasks.js';
+import { TERMINAL_STATUSES, type TaskRow } from '../db/schema.js';
 import type { TaskEvents } from '../events/bus.js';
+import { TaskFeed, type FeedWatcher } from '../events/task-feed.js';
 import type { Logger } from '../logger.js';
 import type { HealthMonitor } from '../providers/health.js';
 import type { ProviderRegistry } from '../providers/registry.js';
@@ -18,6 +19,8 @@ export interface RunnerOptions {
   events: TaskEvents;
   registry: ProviderRegistry;
   health: HealthMonitor;
+  /** The process's shared task feed; the runner makes its own when omitted. */
+  feed?: TaskFeed;
   filesDir: string;
   publicUrl?: string;
   log: Logger;
@@ -42,6 +45,8 @@ export class Runner {
   private loopDone?: Promise<void>;
   private heartbeat?: NodeJS.Timeout;
   private unsubscribe: Array<() => void> = [];
+  private ownFeed?: TaskFeed;
+  private watcher?: FeedWatcher;
 
   constructor(private readonly opts: RunnerOptions) {}
 
@@ -52,17 +57,12 @@ export class Runner {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.unsubscribe.push(
-      this.opts.events.onWake(() => this.kick()),
-      this.opts.events.onTask((id) => {
-        if (this.inflight.has(id)) void this.checkHeld(id);
-      }),
-      // Notifications may have been missed while reconnecting: look at every held task.
-      this.opts.events.onResync(() => {
-        for (const id of this.activeTaskIds) void this.checkHeld(id);
-        this.kick();
-      }),
-    );
+    this.unsubscribe.push(this.opts.events.onWake(() => this.kick()));
+    // Changes to held tasks (a client's cancel, a takeover) arrive as rows from
+    // the shared feed: one load per batch of changes, not one query per event.
+    const feed = this.opts.feed ?? (this.ownFeed = new TaskFeed(this.opts.events, (ids) => getTasksByIds(this.opts.db, ids), this.opts.log));
+    this.watcher = feed.watch((id) => this.inflight.has(id));
+    void this.watchHeld(this.watcher);
     this.heartbeat = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.opts.leaseMs / 3)));
     this.loopDone = this.loop();
   }
@@ -80,6 +80,8 @@ export class Runner {
     if (!this.running) return;
     this.running = false;
     this.unsubscribe.splice(0).forEach((u) => u());
+    this.watcher?.close();
+    this.ownFeed?.close();
     this.kick();
     await this.loopDone;
     const settled = () => Promise.allSettled([...this.inflight.values()].map((f) => f.done));
@@ -149,16 +151,31 @@ export class Runner {
     this.inflight.set(task.id, { ctrl, done });
   }
 
+  private async watchHeld(watcher: FeedWatcher): Promise<void> {
+    for await (const batch of watcher) {
+      for (const row of batch.rows.values()) this.react(row);
+      // Notifications may have been missed while reconnecting: look at every held task.
+      if (batch.resync) {
+        void this.checkHeld(this.activeTaskIds);
+        this.kick();
+      }
+    }
+  }
+
   /** A held task changed elsewhere (e.g. cancelled by a client): stop working on it. */
-  private async checkHeld(id: string): Promise<void> {
+  private react(row: Pick<TaskRow, 'id' | 'status' | 'leaseOwner'>): void {
+    const f = this.inflight.get(row.id);
+    if (!f) return;
+    if (row.status === 'CANCELLED') f.ctrl.abort(new TaskAbort('cancelled'));
+    else if (TERMINAL_STATUSES.includes(row.status) || (row.leaseOwner && row.leaseOwner !== this.id)) f.ctrl.abort(new TaskAbort('lease-lost'));
+  }
+
+  private async checkHeld(ids: string[]): Promise<void> {
+    if (!ids.length) return;
     try {
-      const [row] = await this.opts.db.select({ status: tasks.status, leaseOwner: tasks.leaseOwner }).from(tasks).where(eq(tasks.id, id));
-      const f = this.inflight.get(id);
-      if (!f || !row) return;
-      if (row.status === 'CANCELLED') f.ctrl.abort(new TaskAbort('cancelled'));
-      else if (TERMINAL_STATUSES.includes(row.status) || (row.leaseOwner && row.leaseOwner !== this.id)) f.ctrl.abort(new TaskAbort('lease-lost'));
+      for (const row of await getTasksByIds(this.opts.db, ids)) this.react(row);
     } catch (err) {
-      this.opts.log.warn({ err, taskId: id }, 'could not check a held task');
+      this.opts.log.warn({ err }, 'could not check held tasks');
     }
   }
 
@@ -167,7 +184,7 @@ export class Runner {
     if (!ids.length) return;
     try {
       const kept = await renewLeases(this.opts.db, this.id, ids, this.opts.leaseMs);
-      for (const id of ids) if (!kept.has(id) && this.inflight.has(id)) void this.checkHeld(id);
+      await this.checkHeld(ids.filter((id) => !kept.has(id) && this.inflight.has(id)));
     } catch (err) {
       this.opts.log.warn({ err }, 'lease heartbeat failed');
     }

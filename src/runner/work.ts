@@ -2,6 +2,7 @@
 // provably created nothing), poll at the provider's interval with backoff,
 // download the result, and record each step through the state machine.
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { knownProviderTaskIds } from '../db/read-tasks.js';
@@ -13,7 +14,7 @@ import type { ProviderRegistry, RegisteredProvider } from '../providers/registry
 import { capabilityProblem } from '../tasks/capabilities.js';
 import type { GenerationRequest, ProviderResult, Snapshot, SubmitOutcome } from '../providers/types.js';
 import { storeResult } from '../storage/results.js';
-import { backoffMs, sleep } from './backoff.js';
+import { backoffMs } from './backoff.js';
 import { takeToken } from './rate-limit.js';
 import { completeTask, failTask, markCancelledUpstream, moveToProvider, recordProgress, recordSubmitAttempt, recordSubmitted, releaseTask } from './transitions.js';
 
@@ -54,7 +55,7 @@ const LOOKUP_DELAY_MS = 1000;
 /** Thrown when a write found the task no longer ours (cancelled, finished, or taken over). */
 class Lost extends Error {}
 
-export function requestFor(task: TaskRow, filesDir: string, publicUrl?: string): GenerationRequest {
+function requestFor(task: TaskRow, filesDir: string, publicUrl?: string): GenerationRequest {
   const img = task.inputImage;
   const file = (f: string) => ({
     kind: 'file' as const,
@@ -167,7 +168,7 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
       const wait = retryDelay(err, attempt, config.pollIntervalMs);
       env.log.warn({ taskId: task.id, provider: config.id, code: err.code, attempt }, 'submission failed, retrying');
       must(await recordProgress(env.db, task.id, env.owner, { progress: null }, `submission failed (${err.message}); retry ${attempt} in ${Math.ceil(wait / 1000)} s`));
-      await sleep(wait, soft);
+      await sleep(wait, undefined, { signal: soft });
     }
   }
 }
@@ -197,7 +198,7 @@ async function lookUp(request: GenerationRequest, env: WorkEnv, since: Date, sig
   const exclude = await knownProviderTaskIds(env.db, config.id, since);
   for (let attempt = 1; attempt <= 3; attempt++) {
     // Give the upstream a moment to finish creating what it may have received.
-    await sleep(attempt === 1 ? LOOKUP_DELAY_MS : backoffMs(attempt, 1000, 10_000), signal);
+    await sleep(attempt === 1 ? LOOKUP_DELAY_MS : backoffMs(attempt, 1000, 10_000), undefined, { signal });
     await rateLimit(env, signal);
     try {
       const found = await provider.findSubmitted(request, { since, exclude }, { signal });
@@ -218,7 +219,7 @@ async function rateLimit(env: WorkEnv, signal: AbortSignal): Promise<void> {
   for (;;) {
     const wait = await takeToken(env.db, env.entry.config.id, rpm);
     if (!wait) return;
-    await sleep(wait, signal);
+    await sleep(wait, undefined, { signal });
   }
 }
 
@@ -245,7 +246,7 @@ async function pollUntilDone(
 
   for (;;) {
     if (!snap) {
-      await sleep(interval, signal);
+      await sleep(interval, undefined, { signal });
       await rateLimit(env, signal);
       try {
         snap = await provider.poll(providerTaskId, { signal, request });
@@ -312,7 +313,7 @@ async function finish(task: TaskRow, result: ProviderResult, upstreamStatus: str
         must(await failTask(env.db, task.id, err.code === 'RESULT_TOO_LARGE' ? err.code : 'DOWNLOAD_FAILED', `the result could not be downloaded: ${err.message}`, env.owner, upstreamStatus));
         return;
       }
-      await sleep(backoffMs(attempt, 1000, 30_000), signal);
+      await sleep(backoffMs(attempt, 1000, 30_000), undefined, { signal });
     }
   }
 }

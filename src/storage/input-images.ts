@@ -3,11 +3,9 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { TaskInputImage } from '../db/schema.js';
-import { sniffContentType } from '../media/probe.js';
+import { imageExtension, sniffImageType } from '../providers/image-bytes.js';
 import { ValidationError } from '../schema/errors.js';
 import type { ImageSource } from '../tasks/validate-create.js';
-
-const IMAGE_TYPES: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' };
 
 export function decodeBase64Image(data: string): Buffer {
   const m = /^data:([\w/+.-]+)?(;[\w=.-]+)*;base64,(.*)$/s.exec(data.trim());
@@ -16,10 +14,10 @@ export function decodeBase64Image(data: string): Buffer {
   return Buffer.from(body, body.includes('-') || body.includes('_') ? 'base64url' : 'base64');
 }
 
-function checkImage(bytes: Buffer, field: string, maxBytes: number): string {
+function checkImage(bytes: Buffer, field: string, maxBytes: number) {
   if (bytes.length > maxBytes) throw new ValidationError(field, `image is larger than ${maxBytes} bytes`, 'IMAGE_TOO_LARGE');
-  const type = sniffContentType(bytes.subarray(0, 32));
-  if (!type || !IMAGE_TYPES[type]) throw new ValidationError(field, 'is not a PNG, JPEG or WebP image', 'INVALID_IMAGE');
+  const type = sniffImageType(bytes);
+  if (!type) throw new ValidationError(field, 'is not a PNG, JPEG or WebP image', 'INVALID_IMAGE');
   return type;
 }
 
@@ -39,7 +37,7 @@ export async function storeInputImage(source: ImageSource, taskId: string, files
     bytes = Buffer.from(await source.file.arrayBuffer());
   }
   const contentType = checkImage(bytes, field, maxBytes);
-  const rel = `${taskId}/input.${IMAGE_TYPES[contentType]}`;
+  const rel = `${taskId}/input.${imageExtension(contentType)}`;
   await fsp.mkdir(path.join(filesDir, taskId), { recursive: true });
   await fsp.writeFile(path.join(filesDir, rel), bytes);
   return { kind: 'file', file: rel, contentType, sizeBytes: bytes.length };

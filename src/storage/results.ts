@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { probeMedia, sniffContentType } from '../media/probe.js';
+import { probeMedia, readHead, sniffContentType } from '../media/probe.js';
 import { UpstreamError } from '../providers/errors.js';
 import { upstreamFetch } from '../providers/http.js';
 import type { ProviderResult } from '../providers/types.js';
@@ -28,17 +28,6 @@ export interface StoreOptions {
   signal: AbortSignal;
   maxBytes: number;
   timeoutMs: number;
-}
-
-async function readHead(file: string): Promise<Buffer> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(32);
-    const { bytesRead } = await fh.read(buf, 0, 32, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
 }
 
 function byteLimit(maxBytes: number): Transform {
@@ -73,7 +62,7 @@ export async function storeResult(result: ProviderResult, opts: StoreOptions): P
       if (!res.body) throw new UpstreamError({ code: 'DOWNLOAD_FAILED', message: 'result download had no body', retryable: true, maybeCreated: false });
       await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), byteLimit(opts.maxBytes), fs.createWriteStream(tmp), { signal: opts.signal });
     }
-    const head = await readHead(tmp);
+    const head = await readHead(tmp, 32);
     if (head.length === 0) throw new UpstreamError({ code: 'DOWNLOAD_FAILED', message: 'the result file is empty', retryable: true, maybeCreated: false });
     const sniffed = sniffContentType(head);
     const contentType = sniffed ?? (headerType && headerType !== 'application/octet-stream' ? headerType : null) ?? result.contentType ?? 'application/octet-stream';

@@ -1,7 +1,7 @@
 // Adapter for the Grok Imagine video API (seed 001): one synchronous call,
 // POST /v1/videos/generations with a Bearer key, answering after 30–120 s with
 // the video URL. Image-to-video only; no task lookup, no cancel, no health.
-import { bearer, remoteCapabilities } from '../capabilities.js';
+import { bearer, downloadSource, remoteCapabilities, resolveAgainst } from '../remote.js';
 import { UpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamJson } from '../http.js';
 import { readImageBytes, toDataUrl } from '../image-bytes.js';
@@ -78,9 +78,7 @@ class GrokImagineProvider implements Provider {
   async cancel(): Promise<void> {}
 
   private resultSource(value: string): ResultSource {
-    const url = /^[a-z][a-z0-9+.-]*:/i.test(value) ? value : joinUrl(this.baseUrl, value);
-    const sameOrigin = originOf(url) !== null && originOf(url) === originOf(this.baseUrl);
-    return this.config.apiKey && sameOrigin ? { kind: 'url', url, headers: this.headers() } : { kind: 'url', url };
+    return downloadSource(resolveAgainst(this.baseUrl, value), this.baseUrl, this.config.apiKey);
   }
 }
 
@@ -91,10 +89,3 @@ async function imageUrl(image: ImageInput, signal: AbortSignal, allowHosts: read
   return toDataUrl(bytes, contentType);
 }
 
-function originOf(url: string): string | null {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return null;
-  }
-}

@@ -4,7 +4,7 @@
 // the /result endpoint (a JSON naming a file, or the video stream itself) or
 // the file download endpoint.
 import { z } from 'zod';
-import { bearer, remoteCapabilities } from '../capabilities.js';
+import { bearer, downloadSource, remoteCapabilities } from '../remote.js';
 import { UpstreamError, isUpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamFetch, upstreamJson } from '../http.js';
 import { imageExtension, readImageBytes } from '../image-bytes.js';
@@ -62,13 +62,6 @@ export function lightx2vSize(request: Pick<GenerationRequest, 'width' | 'height'
   return a >= b ? { width: long, height: short } : { width: short, height: long };
 }
 
-function sameOrigin(a: string, b: string): boolean {
-  try {
-    return new URL(a).origin === new URL(b).origin;
-  } catch {
-    return false;
-  }
-}
 
 /** Path segments encoded one by one; a leading "/" (absolute server path) is kept. */
 function encodeFilePath(path: string): string {
@@ -101,10 +94,8 @@ export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig):
   const taskPath = (id: string) => `v1/tasks/${encodeURIComponent(id)}`;
   const req = (ctx: CallContext) => ({ headers: authHeaders, timeoutMs, signal: ctx.signal });
 
-  function downloadSource(target: string): ResultSource {
-    return config.apiKey && sameOrigin(target, baseUrl) ? { kind: 'url', url: target, headers: { ...authHeaders } } : { kind: 'url', url: target };
-  }
-  const fileSource = (path: string) => downloadSource(url(`v1/files/download/${encodeFilePath(path)}`));
+  const source = (target: string): ResultSource => downloadSource(target, baseUrl, config.apiKey);
+  const fileSource = (path: string) => source(url(`v1/files/download/${encodeFilePath(path)}`));
 
   function notFound(id: string): UpstreamError {
     return permanentError('UPSTREAM_TASK_NOT_FOUND', `upstream task ${id} no longer exists`, 404);
@@ -127,7 +118,7 @@ export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig):
     if (type.startsWith('video/') || type === 'application/octet-stream') {
       // The endpoint streams the video itself: that URL is the result.
       await res.body?.cancel().catch(() => {});
-      return downloadSource(resultUrl);
+      return source(resultUrl);
     }
     let body: unknown;
     try {
@@ -138,7 +129,7 @@ export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig):
     const path = resultPathOf(body);
     if (path) return fileSource(path);
     const absolute = resultUrlOf(body);
-    if (absolute) return downloadSource(absolute);
+    if (absolute) return source(absolute);
     throw noResult(id);
   }
 

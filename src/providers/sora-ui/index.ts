@@ -2,7 +2,7 @@
 // {success, data, message} envelopes, QUEUED → PROCESSING → COMPLETED/FAILED/
 // CANCELLED with 0–100 progress, and a content endpoint for the result URL.
 import { z } from 'zod';
-import { bearer, remoteCapabilities } from '../capabilities.js';
+import { bearer, downloadSource, remoteCapabilities } from '../remote.js';
 import { UpstreamError, isUpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamJson } from '../http.js';
 import { readImageBytes, toDataUrl } from '../image-bytes.js';
@@ -48,13 +48,6 @@ function parseSize(size: string | null | undefined): { width: number | null; hei
   return m ? { width: Number(m[1]), height: Number(m[2]) } : { width: null, height: null };
 }
 
-function sameOrigin(a: string, b: string): boolean {
-  try {
-    return new URL(a).origin === new URL(b).origin;
-  } catch {
-    return false;
-  }
-}
 
 function failureMessage(task: SoraTask): string {
   return task.errorMessage || task.error || task.failReason || task.message || `upstream task ${task.videoId} failed`;
@@ -145,13 +138,11 @@ export const createSoraUiProvider: ProviderFactory = (config: ProviderConfig): P
     const declared = task.mediaType?.toUpperCase();
     const mediaType: MediaType = declared === 'IMAGE' || declared === 'VIDEO' ? declared : isImageModel(task.model ?? request.model ?? defaultModel) ? 'IMAGE' : 'VIDEO';
     const { width, height } = parseSize(task.size);
-    // The Bearer key only ever goes back to the upstream's own origin.
-    const headers = config.apiKey && sameOrigin(resolved, baseUrl) ? { ...authHeaders } : undefined;
     return {
       state: 'completed',
       upstreamStatus: task.status,
       result: {
-        source: headers ? { kind: 'url', url: resolved, headers } : { kind: 'url', url: resolved },
+        source: downloadSource(resolved, baseUrl, config.apiKey),
         mediaType,
         width,
         height,

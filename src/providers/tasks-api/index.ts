@@ -3,7 +3,7 @@
 // The finished video is a path relative to the upstream ("videos/<id>_final.mp4"),
 // resolved against baseUrl (keeping its path prefix). Text-to-video only.
 import { matchSubmitted, zonedTime } from '../lookup.js';
-import { bearer, remoteCapabilities } from '../capabilities.js';
+import { bearer, downloadSource, remoteCapabilities, resolveAgainst } from '../remote.js';
 import { isUpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamFetch, upstreamJson } from '../http.js';
 import type { CallContext, GenerationRequest, PollContext, Provider, ProviderCapabilities, ProviderConfig, ProviderFactory, ResultSource, Snapshot, SubmitOutcome } from '../types.js';
@@ -88,18 +88,9 @@ class TasksApiProvider implements Provider {
     return parseUpstream(healthSchema, answer, 'health answer', { maybeCreated: false }).status === 'ok';
   }
 
-  /** Absolute URLs stay as they are; relative paths go under baseUrl; the key goes along only to the upstream's own host. */
+  /** Absolute URLs stay as they are; relative paths go under baseUrl. */
   private resultSource(value: string): ResultSource {
-    const url = /^[a-z][a-z0-9+.-]*:/i.test(value) ? value : value.startsWith('//') ? new URL(value, this.baseUrl).toString() : joinUrl(this.baseUrl, value);
-    const sameOrigin = originOf(url) !== null && originOf(url) === originOf(this.baseUrl);
-    return this.config.apiKey && sameOrigin ? { kind: 'url', url, headers: this.headers() } : { kind: 'url', url };
+    return downloadSource(resolveAgainst(this.baseUrl, value), this.baseUrl, this.config.apiKey);
   }
 }
 
-function originOf(url: string): string | null {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return null;
-  }
-}

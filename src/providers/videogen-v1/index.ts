@@ -2,7 +2,8 @@
 // {code, message, data} envelope. Create with POST /api/v1/videos/tasks, poll
 // GET /api/v1/videos/tasks/{id}, health at GET /api/v1/videos/health.
 // The doc has no auth and no cancel; an API key, when configured, is sent as Bearer.
-import { bearer, remoteCapabilities } from '../capabilities.js';
+import { bearer, downloadSource, remoteCapabilities, resolveAgainst } from '../remote.js';
+export { resolveAgainst } from '../remote.js';
 import { isUpstreamError, permanentError } from '../errors.js';
 import { readImageBytes, toDataUrl } from '../image-bytes.js';
 import { joinUrl, parseUpstream, upstreamJson } from '../http.js';
@@ -95,9 +96,7 @@ class VideogenV1Provider implements Provider {
   }
 
   private resultSource(value: string): ResultSource {
-    const url = resolveAgainst(this.baseUrl, value);
-    const sameOrigin = origin(url) === origin(this.baseUrl);
-    return this.config.apiKey && sameOrigin ? { kind: 'url', url, headers: this.headers() } : { kind: 'url', url };
+    return downloadSource(resolveAgainst(this.baseUrl, value), this.baseUrl, this.config.apiKey);
   }
 }
 
@@ -110,17 +109,3 @@ function unwrap(answer: unknown, what: string, maybeCreated: boolean): VideogenT
   return parseUpstream(taskSchema, envelope.data, what, { maybeCreated });
 }
 
-/** Absolute URLs as they are; relative ones under the base URL (keeping its path prefix). */
-export function resolveAgainst(baseUrl: string, value: string): string {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(value)) return value;
-  if (value.startsWith('//')) return new URL(value, baseUrl).toString();
-  return joinUrl(baseUrl, value);
-}
-
-function origin(url: string): string | null {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return null;
-  }
-}
