@@ -178,3 +178,20 @@ export const TINY_PNG = Buffer.from(
   '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8cfc0f01f0005000201e5273ede0000000049454e44ae426082',
   'hex',
 );
+
+/** A task whose status follows the clock: pending → processing → completed (or failed), once final stays so. */
+export interface TimedTask {
+  createdAt: number;
+  final: 'completed' | 'failed' | null;
+  never: boolean;
+  failMessage: string | null;
+}
+
+export function timedStatus(task: TimedTask, t: { processingAfterMs: number; completeAfterMs: number; neverFinish: boolean }): 'pending' | 'processing' | 'completed' | 'failed' {
+  if (task.final) return task.final;
+  const age = Date.now() - task.createdAt;
+  if (age < t.processingAfterMs) return 'pending';
+  if (age < t.completeAfterMs || task.never || t.neverFinish) return 'processing';
+  task.final = task.failMessage !== null ? 'failed' : 'completed';
+  return task.final;
+}

@@ -8,7 +8,7 @@
 // neverFinish, vanish(id), healthy, and server.faults from common.ts.
 // `prefix` mounts everything under a path (an upstream behind a reverse proxy).
 import crypto from 'node:crypto';
-import { EmulatorServer, fakeMp4, type EmulatorRequest, type EmulatorResponse } from './common.js';
+import { EmulatorServer, fakeMp4, type EmulatorRequest, type EmulatorResponse, timedStatus } from './common.js';
 
 export interface TasksApiEmulatorOptions {
   /** pending → processing after this long (default 300 ms). */
@@ -157,12 +157,7 @@ export class TasksApiEmulator {
   }
 
   private statusOf(task: TasksApiEmulatedTask): 'pending' | 'processing' | 'completed' | 'failed' {
-    if (task.final) return task.final;
-    const age = Date.now() - task.createdAt;
-    if (age < this.processingAfterMs) return 'pending';
-    if (age < this.completeAfterMs || task.never || this.neverFinish) return 'processing';
-    task.final = task.failMessage !== null ? 'failed' : 'completed';
-    return task.final;
+    return timedStatus(task, this);
   }
 
   private view(task: TasksApiEmulatedTask): Record<string, unknown> {

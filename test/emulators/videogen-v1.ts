@@ -6,7 +6,7 @@
 // "[vanish]" (404 after the first poll); programmatically failNext(), neverFinish,
 // vanish(id), healthy, and server.faults from common.ts.
 import crypto from 'node:crypto';
-import { EmulatorServer, fakeMp4, type EmulatorRequest, type EmulatorResponse } from './common.js';
+import { EmulatorServer, fakeMp4, type EmulatorRequest, type EmulatorResponse, timedStatus } from './common.js';
 
 export interface VideogenV1EmulatorOptions {
   /** pending → processing after this long (default 300 ms). */
@@ -146,12 +146,7 @@ export class VideogenV1Emulator {
   }
 
   private statusOf(task: VideogenV1EmulatedTask): 'pending' | 'processing' | 'completed' | 'failed' {
-    if (task.final) return task.final;
-    const age = Date.now() - task.createdAt;
-    if (age < this.processingAfterMs) return 'pending';
-    if (age < this.completeAfterMs || task.never || this.neverFinish) return 'processing';
-    task.final = task.failMessage !== null ? 'failed' : 'completed';
-    return task.final;
+    return timedStatus(task, this);
   }
 
   private view(task: VideogenV1EmulatedTask): Record<string, unknown> {
