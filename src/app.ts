@@ -52,7 +52,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     cleanups.unshift(() => events.close());
     const registry = opts.registry ?? new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work') });
     cleanups.unshift(() => registry.close());
-    const health = new HealthMonitor(registry, database.db, log);
+    const health = new HealthMonitor(registry, database.db, log, { intervalMs: config.healthIntervalMs });
     health.start();
     cleanups.unshift(() => health.stop());
     const auth = new Auth(database.db, config.apiKeys);

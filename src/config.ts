@@ -80,6 +80,7 @@ const envSchema = z.object({
   REELAY_MAX_ATTEMPTS: envInt('REELAY_MAX_ATTEMPTS', 5, 1, 100),
   REELAY_MAX_IMAGE_BYTES: envInt('REELAY_MAX_IMAGE_BYTES', 10 * 1024 * 1024, 1024),
   REELAY_SHUTDOWN_TIMEOUT_MS: envInt('REELAY_SHUTDOWN_TIMEOUT_MS', 10_000, 0),
+  REELAY_HEALTH_INTERVAL_MS: envInt('REELAY_HEALTH_INTERVAL_MS', 30_000, 100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -106,6 +107,7 @@ export interface Config {
   maxAttempts: number;
   maxImageBytes: number;
   shutdownTimeoutMs: number;
+  healthIntervalMs: number;
   logLevel: string;
 }
 
@@ -195,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     maxAttempts: e.REELAY_MAX_ATTEMPTS,
     maxImageBytes: e.REELAY_MAX_IMAGE_BYTES,
     shutdownTimeoutMs: e.REELAY_SHUTDOWN_TIMEOUT_MS,
+    healthIntervalMs: e.REELAY_HEALTH_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
   };
 }
