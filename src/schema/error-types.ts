@@ -1,6 +1,6 @@
 // GraphQL types for the expected errors: all implement `Error { message code }`.
 import { builder } from './builder.js';
-import { InvalidStateError, NotFoundError, ReelayError, UnsupportedError, ValidationError } from './errors.js';
+import { InvalidStateError, NotFoundError, ReelayError, UnsupportedError, ValidationError } from '../errors.js';
 
 export const ErrorInterface = builder.interfaceRef<ReelayError>('Error').implement({
   description: 'Every expected failure: a readable message and a stable machine code.',

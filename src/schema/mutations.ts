@@ -10,7 +10,7 @@ import { removeTaskFiles } from '../storage/results.js';
 import { storeInputImage } from '../storage/input-images.js';
 import { validateCreate } from '../tasks/validate-create.js';
 import { builder } from './builder.js';
-import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from './errors.js';
+import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../errors.js';
 import { VideoTaskRef } from './task.js';
 
 const ImageInput = builder.inputType('ImageInput', {

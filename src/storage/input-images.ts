@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { TaskInputImage } from '../db/schema.js';
 import { imageExtension, sniffImageType } from '../providers/image-bytes.js';
-import { ValidationError } from '../schema/errors.js';
+import { ValidationError } from '../errors.js';
 import type { ImageSource } from '../tasks/validate-create.js';
 
 export function decodeBase64Image(data: string): Buffer {

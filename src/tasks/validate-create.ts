@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { ProviderRegistry, RegisteredProvider } from '../providers/registry.js';
-import { UnsupportedError, ValidationError } from '../schema/errors.js';
+import { UnsupportedError, ValidationError } from '../errors.js';
 import { capabilityProblem } from './capabilities.js';
 
 export interface CreateInput {

@@ -1,4 +1,5 @@
-// Expected failures, returned as data in result unions. Each has a stable `code`.
+// Expected failures of the domain (bad input, missing task, wrong state), shared by
+// the layers that detect them and the schema that returns them as data. Each has a stable `code`.
 export class ReelayError extends Error {
   constructor(
     readonly code: string,
