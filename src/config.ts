@@ -75,6 +75,7 @@ const envSchema = z.object({
   REELAY_CONFIG: z.string().optional(),
   REELAY_API_KEYS: z.string().optional(),
   REELAY_PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'REELAY_PUBLIC_URL must be an http(s) URL' }).optional(),
+  REELAY_CORS_ORIGINS: z.string().optional(),
   REELAY_LEASE_MS: envInt('REELAY_LEASE_MS', 30_000, 500),
   REELAY_RUNNER_CONCURRENCY: envInt('REELAY_RUNNER_CONCURRENCY', 64, 1, 10_000),
   REELAY_MAX_ATTEMPTS: envInt('REELAY_MAX_ATTEMPTS', 5, 1, 100),
@@ -98,6 +99,8 @@ export interface Config {
   dataDir: string;
   filesDir: string;
   publicUrl?: string;
+  /** Origins (scheme://host[:port]) whose pages may call the API from the browser (CORS, WebSocket). */
+  corsOrigins: string[];
   role: Role;
   providers: ProviderConfig[];
   defaultProvider: string;
@@ -128,6 +131,21 @@ export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
     if (!name || !key) throw new ConfigError(`invalid configuration in REELAY_API_KEYS: entry ${i + 1} must look like name:key`);
     return { name, key };
   });
+}
+
+/** `https://app.example.com,http://localhost:5173` → normalized origins; `*`, paths and credentials are refused. */
+export function parseCorsOrigins(raw: string | undefined): string[] {
+  if (!raw?.trim()) return [];
+  return raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const url = URL.canParse(entry) ? new URL(entry) : null;
+      const isOrigin = url && /^https?:$/.test(url.protocol) && !/^[a-z]+:\/\/[^/]*\/./i.test(entry) && !url.search && !url.hash && !url.username && !entry.includes('*');
+      if (!isOrigin) throw new ConfigError(`invalid configuration in REELAY_CORS_ORIGINS: ${JSON.stringify(entry)} is not an origin like https://app.example.com (scheme, host, optional port; no "*", no path)`);
+      return url.origin;
+    });
 }
 
 function normalizeProvider(p: z.infer<typeof providerSchema>): ProviderConfig {
@@ -188,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     dataDir,
     filesDir: path.join(dataDir, 'files'),
     publicUrl: e.REELAY_PUBLIC_URL?.replace(/\/+$/, ''),
+    corsOrigins: parseCorsOrigins(e.REELAY_CORS_ORIGINS),
     role,
     providers,
     defaultProvider,

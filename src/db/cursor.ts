@@ -1,4 +1,6 @@
 // Opaque keyset cursors: (createdAt, id) of the row, base64url-encoded JSON.
+import { isStorableTime } from './timestamps.js';
+
 export interface CursorKey {
   createdAt: Date;
   id: string;
@@ -10,13 +12,15 @@ export function encodeCursor(key: CursorKey): string {
   return Buffer.from(JSON.stringify([key.createdAt.getTime(), key.id])).toString('base64url');
 }
 
-/** null when the cursor is not one of ours. */
+/** null when the cursor is not one of ours (or names no storable key). */
 export function decodeCursor(cursor: string): CursorKey | null {
+  if (cursor.length > 256) return null; // ours are about 80 characters
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (!Array.isArray(value) || value.length !== 2) return null;
     const [ms, id] = value as unknown[];
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || typeof id !== 'string' || !UUID.test(id)) return null;
+    // Only keys a row can have: anything else would reach SQL as a value Postgres refuses.
+    if (typeof ms !== 'number' || !Number.isInteger(ms) || !isStorableTime(ms) || typeof id !== 'string' || !UUID.test(id)) return null;
     return { createdAt: new Date(ms), id };
   } catch {
     return null;

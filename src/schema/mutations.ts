@@ -75,6 +75,10 @@ builder.mutationFields((t) => ({
         params: v.params,
         inputImage,
         idempotencyKey: v.idempotencyKey,
+      }).catch(async (err: unknown) => {
+        // No task holds the image we just stored: do not leave it behind.
+        if (inputImage?.kind === 'file') await removeTaskFiles(config.filesDir, id);
+        throw err;
       });
       if (!created && inputImage?.kind === 'file') await removeTaskFiles(config.filesDir, id);
       return { task };

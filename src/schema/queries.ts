@@ -49,24 +49,28 @@ const TaskConnectionRef = builder.objectRef<Connection>('VideoTaskConnection').i
 
 const TaskOrderEnum = builder.enumType('TaskOrder', { values: ['CREATED_AT_DESC', 'CREATED_AT_ASC'] as const });
 
-function badInput(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
+function badInput(message: string, field?: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', ...(field ? { field } : {}) } });
 }
 
 function cursorArg(value: string | null | undefined, name: string) {
   if (value === null || value === undefined) return null;
   const key = decodeCursor(value);
-  if (!key) throw badInput(`"${name}" is not a valid cursor`);
+  if (!key) throw badInput(`"${name}" is not a valid cursor`, name);
   return key;
 }
 
 function pageSize(value: number | null | undefined, name: string): number | null {
   if (value === null || value === undefined) return null;
-  if (value < 0 || value > MAX_PAGE) throw badInput(`"${name}" must be between 0 and ${MAX_PAGE}`);
+  if (value < 0 || value > MAX_PAGE) throw badInput(`"${name}" must be between 0 and ${MAX_PAGE}`, name);
   return value;
 }
 
 export function filterFrom(input: { status?: TaskRow['status'][] | null; provider?: string | null; model?: string | null; createdAfter?: Date | null; createdBefore?: Date | null; search?: string | null } | null | undefined): TaskFilter {
+  // Postgres text cannot hold NUL: refuse it here rather than fail in SQL.
+  for (const key of ['provider', 'model', 'search'] as const) {
+    if (input?.[key]?.includes('\0')) throw badInput(`"filter.${key}" must not contain NUL characters`, `filter.${key}`);
+  }
   return { ...input };
 }
 
@@ -96,7 +100,7 @@ builder.queryFields((t) => ({
     resolve: async (_r, args, ctx) => {
       const first = pageSize(args.first, 'first');
       const last = pageSize(args.last, 'last');
-      if (first !== null && last !== null) throw badInput('pass either "first" or "last", not both');
+      if (first !== null && last !== null) throw badInput('pass either "first" or "last", not both', 'last');
       const after = cursorArg(args.after, 'after');
       const before = cursorArg(args.before, 'before');
       const backward = last !== null || (first === null && before !== null && after === null);

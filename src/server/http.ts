@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError } from 'graphql';
 import type { ConnectionInitMessage } from 'graphql-ws';
@@ -14,8 +15,14 @@ import { schema } from '../schema/index.js';
 import { createLoaders, type Context } from '../schema/context.js';
 import { healthReport } from '../schema/queries.js';
 import type { Services } from '../services.js';
+import { corsFor, CSRF_HEADERS, csrfPrevention } from './cross-site.js';
 import { serveFile } from './files.js';
 import { GRAPHIQL_TABS } from './graphiql.js';
+import { refuseRequest, refuseUpgrade } from './refuse.js';
+import { hostProblem, websocketOriginProblem } from './request-policy.js';
+
+/** Operations one WebSocket connection may run at once; the next `subscribe` gets an `error` message. */
+export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
 
 interface ServerContext {
   req?: IncomingMessage;
@@ -28,6 +35,12 @@ function headerOf(params: ConnectionInitMessage['payload'] | undefined): string 
   const headers = params?.headers && typeof params.headers === 'object' ? (params.headers as Record<string, unknown>) : {};
   const v = params?.authorization ?? params?.Authorization ?? headers.authorization ?? headers.Authorization;
   return typeof v === 'string' ? v : undefined;
+}
+
+/** graphql-js's own errors (syntax, validation, variable coercion) and ours: a GraphQLError all the way down. */
+function isOriginalGraphQLError(e: unknown): boolean {
+  if (!(e instanceof GraphQLError)) return false;
+  return e.originalError == null || isOriginalGraphQLError(e.originalError);
 }
 
 function originOf(services: Services, req?: IncomingMessage, request?: Request): string {
@@ -45,7 +58,7 @@ export interface HttpServer {
 }
 
 export function createHttpServer(services: Services): HttpServer {
-  const { auth, log } = services;
+  const { auth, log, config } = services;
   const unauthenticated = () =>
     new GraphQLError('missing or invalid API key: send "Authorization: Bearer <key>"', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 
@@ -60,15 +73,17 @@ export function createHttpServer(services: Services): HttpServer {
       warn: (...a) => log.warn({ yoga: a }, 'yoga'),
       error: (...a) => log.error({ yoga: a }, 'yoga'),
     },
-    graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS' },
-    plugins: [EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } })],
+    graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS', additionalHeaders: { [CSRF_HEADERS[0]!]: 'graphiql' } },
+    cors: corsFor(config),
+    plugins: [csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } })],
     maskedErrors: {
       maskError(error, message) {
-        // Errors we raise on purpose carry a code and go out as they are;
-        // anything else is logged with a request id and masked.
+        // Errors we raise on purpose carry a code, and graphql-js's own (a bad
+        // variable, an invalid query) keep their 400: both go out as they are.
+        // Anything else is logged with a request id and masked.
         const code = (e: unknown) => (e as { extensions?: { code?: unknown } } | null)?.extensions?.code;
         const original = (error as { originalError?: unknown })?.originalError ?? error;
-        if (code(original) || (error instanceof GraphQLError && !error.originalError)) return error as Error;
+        if (code(original) || isOriginalGraphQLError(error)) return error as Error;
         const requestId = randomUUID();
         log.error({ err: original, requestId }, 'unexpected error');
         return createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } });
@@ -82,6 +97,9 @@ export function createHttpServer(services: Services): HttpServer {
     },
   });
 
+  /** While no keys are required, only loopback Host names are served: a DNS-rebinding page cannot reach the API. */
+  const hostRefusal = async (host: string | undefined) => ((await auth.required()) ? null : hostProblem(host));
+
   const server = createServer((req, res) => void handle(req, res));
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
@@ -93,6 +111,8 @@ export function createHttpServer(services: Services): HttpServer {
       else log.info(entry, 'request');
     });
     try {
+      const refused = await hostRefusal(req.headers.host);
+      if (refused) return refuseRequest(res, refused);
       if (pathname === '/health') {
         const report = await healthReport({ services });
         const body = { status: report.status, db: report.db, providers: report.providers };
@@ -112,7 +132,22 @@ export function createHttpServer(services: Services): HttpServer {
     }
   }
 
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(req, socket, head));
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', (err) => log.debug({ err }, 'websocket upgrade socket error'));
+    try {
+      if (new URL(req.url ?? '/', 'http://x').pathname !== yoga.graphqlEndpoint) {
+        return refuseUpgrade(socket, { status: 404, code: 'NOT_FOUND', message: `WebSocket endpoint is ${yoga.graphqlEndpoint}` });
+      }
+      const refused = (await hostRefusal(req.headers.host)) ?? websocketOriginProblem(config, req.headers.origin, req.headers.host);
+      if (refused) return refuseUpgrade(socket, refused);
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    } catch (err) {
+      log.error({ err }, 'websocket upgrade failed');
+      refuseUpgrade(socket, { status: 500, code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' });
+    }
+  }
   const wsServer = useServer(
     {
       execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
@@ -125,14 +160,29 @@ export function createHttpServer(services: Services): HttpServer {
           return false;
         }
       },
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
+        // graphql-ws has already reserved this id in ctx.subscriptions.
+        if (Object.keys(ctx.subscriptions).length > MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+          return [
+            new GraphQLError(`at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} operations may run at once on one WebSocket connection; complete one before subscribing to ${id}`, {
+              extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' },
+            }),
+          ];
+        }
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
         });
-        const document = parse(params.query);
+        let document: ReturnType<typeof parse>;
+        try {
+          document = parse(params.query);
+        } catch (err) {
+          // A syntax error is an `error` message for this id, not a closed connection.
+          if (err instanceof GraphQLError) return [err];
+          throw err;
+        }
         const errors = validate(s, document);
         if (errors.length > 0) return errors;
         return {

@@ -32,17 +32,26 @@ export interface ValidCreate {
   idempotencyKey: string | null;
 }
 
+// Postgres text and jsonb cannot hold NUL (\u0000): refuse it as bad input.
+const text = () => z.string().refine((s) => !s.includes('\0'), 'must not contain NUL characters');
+
 const shape = z.object({
-  prompt: z.string().trim().min(1, 'must not be empty').max(4000, 'must be at most 4000 characters'),
-  negativePrompt: z.string().trim().max(2000, 'must be at most 2000 characters').nullish(),
-  provider: z.string().nullish(),
-  model: z.string().trim().min(1, 'must not be empty').max(200).nullish(),
+  prompt: text().trim().min(1, 'must not be empty').max(4000, 'must be at most 4000 characters'),
+  negativePrompt: text().trim().max(2000, 'must be at most 2000 characters').nullish(),
+  provider: text().max(200, 'must be at most 200 characters').nullish(),
+  model: text().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').nullish(),
   durationSeconds: z.number().positive('must be positive').max(600, 'must be at most 600').nullish(),
   width: z.number().int().min(64, 'must be at least 64').max(4096, 'must be at most 4096').nullish(),
   height: z.number().int().min(64, 'must be at least 64').max(4096, 'must be at most 4096').nullish(),
   aspectRatio: z.string().regex(/^\d{1,3}:\d{1,3}$/, 'must look like "16:9"').nullish(),
   seed: z.number().int().min(0, 'must not be negative').nullish(),
-  idempotencyKey: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters').nullish(),
+  idempotencyKey: text().min(1, 'must not be empty').max(200, 'must be at most 200 characters').nullish(),
+  image: z
+    .object({
+      url: text().max(8192, 'must be at most 8192 characters').nullish(),
+      base64: text().nullish(),
+    })
+    .nullish(),
 });
 
 function pickProvider(input: CreateInput, registry: ProviderRegistry, config: Config): RegisteredProvider {
@@ -62,14 +71,14 @@ function pickImage(image: CreateInput['image']): ImageSource | null {
   if (!image) return null;
   const given = (['url', 'base64', 'file'] as const).filter((k) => image[k] !== null && image[k] !== undefined);
   if (given.length !== 1) throw new ValidationError('image', 'give exactly one of image.url, image.base64 or image.file');
-  if (image.url) {
+  if (image.url !== null && image.url !== undefined) {
     let u: URL;
     try {
       u = new URL(image.url);
     } catch {
-      throw new ValidationError('image.url', 'is not a valid URL');
+      throw new ValidationError('image.url', 'image.url is not a valid URL');
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ValidationError('image.url', 'must be an http or https URL');
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ValidationError('image.url', 'image.url must be an http or https URL');
     return { kind: 'url', url: u.toString() };
   }
   if (image.base64 !== null && image.base64 !== undefined) return { kind: 'base64', data: image.base64 };

@@ -92,7 +92,7 @@ describe.each(kinds)('GraphQL API on %s', (kind) => {
     form.set('operations', JSON.stringify({ query: CREATE.replace('task { id status queuePosition createdAt }', 'task { id inputImage { url contentType } }'), variables: { input: { prompt: 'from an upload', image: { file: null } } } }));
     form.set('map', JSON.stringify({ 0: ['variables.input.image.file'] }));
     form.set('0', new Blob([png], { type: 'image/png' }), 'tiny.png');
-    const res = await fetch(`${t.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}` }, body: form });
+    const res = await fetch(`${t.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}`, 'x-graphql-yoga-csrf': '1' }, body: form });
     const body = (await res.json()) as any;
     expect(body.errors).toBeUndefined();
     const task = body.data.createVideoTask.task;
@@ -104,7 +104,7 @@ describe.each(kinds)('GraphQL API on %s', (kind) => {
     bad.set('operations', JSON.stringify({ query: CREATE, variables: { input: { prompt: 'not an image', image: { file: null } } } }));
     bad.set('map', JSON.stringify({ 0: ['variables.input.image.file'] }));
     bad.set('0', new Blob([Buffer.from('%PDF-1.4 not an image')], { type: 'image/png' }), 'fake.png');
-    const rejected = (await (await fetch(`${t.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}` }, body: bad })).json()) as any;
+    const rejected = (await (await fetch(`${t.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}`, 'x-graphql-yoga-csrf': '1' }, body: bad })).json()) as any;
     expect(rejected.data.createVideoTask).toMatchObject({ __typename: 'ValidationError', code: 'INVALID_IMAGE', field: 'image.file' });
   });
 

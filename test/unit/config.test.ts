@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseApiKeys, parseRole } from '../../src/config.js';
+import { ConfigError, loadConfig, parseApiKeys, parseCorsOrigins, parseRole } from '../../src/config.js';
 
 function withFile(content: unknown): { dir: string; file: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-config-'));
@@ -72,6 +72,18 @@ describe('config', () => {
     expect(err(() => parseApiKeys('alice'))).toMatch(/name:key/);
     expect(err(() => parseApiKeys('alice:'))).toMatch(/name:key/);
     expect(parseApiKeys('a:b:c')).toEqual([{ name: 'a', key: 'b:c' }]);
+  });
+
+  it('parses REELAY_CORS_ORIGINS into origins and refuses wildcards and paths', () => {
+    expect(loadConfig({}, [], os.tmpdir()).corsOrigins).toEqual([]);
+    expect(loadConfig({ REELAY_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173/,https://x.example:443' }, [], os.tmpdir()).corsOrigins).toEqual([
+      'https://app.example.com',
+      'http://localhost:5173',
+      'https://x.example',
+    ]);
+    for (const bad of ['*', 'https://*.example.com', 'https://app.example.com/path', 'app.example.com', 'ftp://app.example.com', 'https://u:p@app.example.com']) {
+      expect(err(() => parseCorsOrigins(bad)), bad).toMatch(/REELAY_CORS_ORIGINS/);
+    }
   });
 
   it('keeps API keys out of error messages', () => {

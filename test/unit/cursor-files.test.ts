@@ -16,6 +16,17 @@ describe('cursors', () => {
       expect(decodeCursor(bad)).toBeNull();
     }
   });
+
+  it('reject keys no row can have: timestamps Postgres cannot store, fractions, oversized cursors', () => {
+    const id = '0b7d2c5e-8f1a-4c3b-9d2e-123456789abc';
+    const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    for (const ms of [8.64e15 + 1, 8.64e15, -8.64e15, Date.parse('+010000-01-01T00:00:00Z'), Date.parse('0000-06-01T00:00:00Z'), 1.5, 1e300]) {
+      expect(decodeCursor(enc([ms, id])), String(ms)).toBeNull();
+    }
+    expect(decodeCursor(enc([Date.parse('9999-12-31T23:59:59.999Z'), id]))).not.toBeNull();
+    expect(decodeCursor(enc([Date.parse('0001-01-01T00:00:00Z'), id]))).not.toBeNull();
+    expect(decodeCursor(encodeCursor({ createdAt: new Date(0), id }) + 'A'.repeat(300))).toBeNull();
+  });
 });
 
 describe('Range parsing', () => {
