@@ -160,14 +160,11 @@ export function createHttpServer(services: Services): HttpServer {
           return false;
         }
       },
-      onSubscribe: async (ctx, id, params) => {
-        // graphql-ws has already reserved this id in ctx.subscriptions.
+      onSubscribe: async (ctx, _id, params) => {
+        // graphql-ws has already reserved this id in ctx.subscriptions: it counts too.
         if (Object.keys(ctx.subscriptions).length > MAX_SUBSCRIPTIONS_PER_CONNECTION) {
-          return [
-            new GraphQLError(`at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} operations may run at once on one WebSocket connection; complete one before subscribing to ${id}`, {
-              extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' },
-            }),
-          ];
+          const message = `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} operations may run at once on one WebSocket connection; complete one first`;
+          return [new GraphQLError(message, { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' } })];
         }
         const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
