@@ -1,10 +1,10 @@
 // Per-key create limits: tasks QUEUED or PROCESSING, and creates in the last
-// minute (a sliding window over the owner's tasks). Checked inside the create
+// minute (a sliding window kept in recent_creates). Checked inside the create
 // transaction after `lockOwner`, so concurrent creates of one key, in any API
 // process, count exactly.
 import { sql } from 'drizzle-orm';
 import { execRows, type DbOrTx } from './client.js';
-import { apiKeys, tasks } from './schema.js';
+import { apiKeys, recentCreates, tasks } from './schema.js';
 import { RateLimitedError } from '../errors.js';
 
 const OWNER_LOCK = 7_270_003;
@@ -25,7 +25,7 @@ export async function lockOwner(tx: DbOrTx, owner: string): Promise<void> {
  * apply unless the owner's stored key overrides them. Reads at most as many
  * rows as the limits, through the (owner, status) and (owner, created_at) indexes.
  */
-export async function checkCreateLimits(tx: DbOrTx, owner: string, defaults: KeyLimits): Promise<void> {
+export async function checkCreateLimits(tx: DbOrTx, owner: string, defaults: KeyLimits): Promise<KeyLimits> {
   const [row] = await execRows<{ max_active: number; per_minute: number; active: number | null; frees_in: number | null }>(
     tx,
     sql`with lim as (
@@ -41,7 +41,7 @@ export async function checkCreateLimits(tx: DbOrTx, owner: string, defaults: Key
         ) end as active,
         -- The per_minute-th newest create of the last minute, if any: the window frees up when it leaves.
         case when lim.per_minute > 0 then (
-          select extract(epoch from r.created_at + interval '1 minute' - now())::float8 from ${tasks} r
+          select extract(epoch from r.created_at + interval '1 minute' - now())::float8 from ${recentCreates} r
           where r.owner = ${owner} and r.created_at > now() - interval '1 minute'
           order by r.created_at desc offset (select per_minute from lim) - 1 limit 1
         ) end as frees_in
@@ -55,4 +55,13 @@ export async function checkCreateLimits(tx: DbOrTx, owner: string, defaults: Key
     const seconds = Math.min(60, Math.max(1, Math.ceil(Number(row!.frees_in))));
     throw new RateLimitedError('RATE_LIMITED', `this key created ${Number(row!.per_minute)} tasks in the last minute, its limit; retry in ${seconds} s`, seconds);
   }
+  return { maxActive, perMinute: Number(row!.per_minute) };
+}
+
+/** Count a create in the owner's per-minute window, dropping what has left it. */
+export async function recordCreate(tx: DbOrTx, owner: string): Promise<void> {
+  await tx.execute(
+    sql`with expired as (delete from ${recentCreates} where owner = ${owner} and created_at <= now() - interval '1 minute')
+        insert into ${recentCreates} (owner) values (${owner})`,
+  );
 }

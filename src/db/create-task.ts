@@ -1,7 +1,7 @@
 // Insert a QUEUED task with its first event, in one transaction that also
 // honours the request's idempotency key and the owner's per-key limits.
 import type { Db } from './client.js';
-import { checkCreateLimits, lockOwner, type KeyLimits } from './check-create-limits.js';
+import { checkCreateLimits, lockOwner, recordCreate, type KeyLimits } from './check-create-limits.js';
 import { findIdempotencyKey, rememberIdempotencyKey } from './idempotency-keys.js';
 import { taskEvents, tasks, type NewTaskRow, type TaskRow } from './schema.js';
 import { notifyTaskChanged, notifyWake } from '../events/bus.js';
@@ -31,13 +31,14 @@ export async function createTask(db: Db, values: NewTask, opts: CreateOptions = 
       if (prior && prior.fingerprint === idempotency.fingerprint) return { task: prior.task, created: false };
       if (prior) throw new IdempotencyConflictError(`idempotencyKey "${idempotency.key}" was used for a different request within the last 24 hours`);
     }
-    if (limits) await checkCreateLimits(tx, values.owner, limits);
+    const effective = limits ? await checkCreateLimits(tx, values.owner, limits) : undefined;
     const [task] = await tx
       .insert(tasks)
       .values({ ...values, idempotencyKey: idempotency?.key ?? null, status: 'QUEUED' })
       .returning();
     await tx.insert(taskEvents).values({ taskId: task!.id, status: 'QUEUED', progress: null, message: `queued for ${task!.providerId}` });
     if (idempotency) await rememberIdempotencyKey(tx, values.owner, idempotency.key, idempotency.fingerprint, task!.id);
+    if (effective && effective.perMinute > 0) await recordCreate(tx, values.owner);
     await notifyTaskChanged(tx, task!.id);
     await notifyWake(tx);
     return { task: task!, created: true };

@@ -79,7 +79,7 @@ export const tasks = pgTable(
     index('tasks_owner_created').on(t.owner, t.createdAt, t.id),
     index('tasks_created').on(t.createdAt, t.id),
     index('tasks_due').on(t.status, t.nextPollAt).where(sql`status in ('QUEUED', 'PROCESSING')`),
-    // Per-key limits: active tasks of an owner (the per-minute window uses tasks_owner_created).
+    // Per-key limits: active tasks of an owner (the per-minute window is in recent_creates).
     index('tasks_owner_active').on(t.owner, t.status).where(sql`status in ('QUEUED', 'PROCESSING')`),
     // Fair queue: owners of a provider's queue, each owner's queued tasks in creation order...
     index('tasks_queue_owner').on(t.providerId, t.owner, t.createdAt, t.id).where(sql`status = 'QUEUED'`),
@@ -131,6 +131,19 @@ export const idempotencyKeys = pgTable(
     expiresAt: ts('expires_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.owner, t.key] }), index('idempotency_keys_task').on(t.taskId)],
+);
+
+/**
+ * Task creates of the last minute per owner, the window of the per-minute limit
+ * (kept apart from tasks so that deleting a task does not give its create back).
+ */
+export const recentCreates = pgTable(
+  'recent_creates',
+  {
+    owner: text('owner').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('recent_creates_owner').on(t.owner, t.createdAt)],
 );
 
 /** Token bucket per provider for requestsPerMinute, shared by all runner processes. */

@@ -93,13 +93,28 @@ describe.each(kinds)('per-key limits on %s', (kind) => {
       expect(refused.retryAfterSeconds).toBeLessThanOrEqual(60);
       // Move time: the oldest create leaves the window, the others were 50, 40 and 30 s ago.
       const ages = [70, 50, 40, 30];
-      for (const [i, id] of ids.entries()) await db.execute(sql`update tasks set created_at = now() - make_interval(secs => ${ages[i]!}) where id = ${id}::uuid`);
+      await db.execute(
+        sql`update recent_creates r set created_at = now() - make_interval(secs => a.age)
+            from (select ctid, row_number() over (order by created_at) as n from recent_creates where owner = 'alice') o
+            join unnest(array[${sql.join(ages.map((a) => sql`${a}`), sql`, `)}]::int[]) with ordinality as a (age, n) on a.n = o.n
+            where r.ctid = o.ctid`,
+      );
       expect((await create(t, ALICE)).__typename).toBe('CreateVideoTaskSuccess');
       // Now 4 in the window again; the one from 50 s ago leaves in about 10 s.
       const again = await create(t, ALICE);
       expect(again.code).toBe('RATE_LIMITED');
       expect(again.retryAfterSeconds).toBeGreaterThanOrEqual(9);
       expect(again.retryAfterSeconds).toBeLessThanOrEqual(11);
+    });
+  });
+
+  it('deleting tasks does not give their creates back', async () => {
+    await withApp({ env: { REELAY_API_KEYS: `alice:${ALICE}`, REELAY_MAX_ACTIVE_TASKS_PER_KEY: '0', REELAY_CREATES_PER_MINUTE_PER_KEY: '3' } }, async (t) => {
+      for (const id of await createMany(t, 3, ALICE)) {
+        await cancelTaskRow(t.app.services.database.db, id);
+        expect((await t.gql(`mutation($id: ID!) { deleteTask(id: $id) { __typename } }`, { id }, ALICE)).data.deleteTask.__typename).toBe('DeleteTaskSuccess');
+      }
+      expect(await create(t, ALICE)).toMatchObject({ __typename: 'RateLimitedError', code: 'RATE_LIMITED' });
     });
   });
 
@@ -143,8 +158,11 @@ describe.each(kinds)('per-key limits on %s', (kind) => {
       const key = /\n(rly_[A-Za-z0-9_-]+)/.exec(out)?.[1];
       expect(key).toBeDefined();
       expect((await keys(env, 'list')).stdout).toMatch(/^carol\t.*\tactive\tmax-active 2, per-minute 1000$/m);
-      await expect(keys(env, 'create', 'dave', '--max-active', '-1')).rejects.toMatchObject({ stderr: expect.stringMatching(/max-active/) });
-      await expect(keys(env, 'create', 'dave', '--per-minute', 'many')).rejects.toMatchObject({ stderr: expect.stringMatching(/--per-minute must be a whole number/) });
+      if (kind === kinds.at(-1)) {
+        // Flag parsing is the same on every database: checked once.
+        await expect(keys(env, 'create', 'dave', '--max-active', '-1')).rejects.toMatchObject({ stderr: expect.stringMatching(/max-active/) });
+        await expect(keys(env, 'create', 'dave', '--per-minute', 'many')).rejects.toMatchObject({ stderr: expect.stringMatching(/--per-minute must be a whole number/) });
+      }
       await withApp({ dataDir, persistent: true, databaseUrl: temp?.url, env: { REELAY_MAX_ACTIVE_TASKS_PER_KEY: '50' } }, async (t) => {
         await createMany(t, 2, key);
         expect(await create(t, key)).toMatchObject({ code: 'TOO_MANY_ACTIVE_TASKS' });
