@@ -81,7 +81,9 @@ export async function openBench(kind: DbKind): Promise<Bench> {
   fs.mkdirSync(scratch, { recursive: true });
   let temp: TempDatabase | undefined;
   if (kind === 'postgres') temp = await createTempDatabase();
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', REELAY_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...(temp ? { DATABASE_URL: temp.url } : {}) }, [], dataDir);
+  // One client creates hundreds of tasks a minute here: the per-key limits are off.
+  const env = { PORT: '0', HOST: '127.0.0.1', REELAY_DATA_DIR: dataDir, LOG_LEVEL: 'silent', REELAY_MAX_ACTIVE_TASKS_PER_KEY: '0', REELAY_CREATES_PER_MINUTE_PER_KEY: '0' };
+  const config = loadConfig({ ...env, ...(temp ? { DATABASE_URL: temp.url } : {}) }, [], dataDir);
   const providerConfig = fakeConfig(PROVIDER, { maxConcurrency: 1000 });
   config.providers = [providerConfig];
   config.defaultProvider = PROVIDER;

@@ -6,7 +6,8 @@
 // Drizzle directly and no HTTP/GraphQL, to show what the database part costs.
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { execRows } from '../src/db/client.js';
-import { getEventsForTasks, getQueuePositions } from '../src/db/read-tasks.js';
+import { getQueuePositions } from '../src/db/fair-queue.js';
+import { getEventsForTasks } from '../src/db/read-tasks.js';
 import { taskEvents, tasks, type TaskStatus } from '../src/db/schema.js';
 import { OWNER, type Bench } from './harness.js';
 import { fmt, median, percentile, timed } from './stats.js';
@@ -40,6 +41,7 @@ function pageQuery(b: Bench) {
   return b.database.db.select().from(tasks).where(eq(tasks.owner, OWNER)).orderBy(desc(tasks.createdAt), desc(tasks.id)).limit(PAGE);
 }
 
+// One owner: the fair order is creation order, so a count of older queued tasks is the position.
 async function naive(b: Bench): Promise<PageNode[]> {
   const db = b.database.db;
   const page = await pageQuery(b);

@@ -82,6 +82,8 @@ const envSchema = z.object({
   REELAY_MAX_IMAGE_BYTES: envInt('REELAY_MAX_IMAGE_BYTES', 10 * 1024 * 1024, 1024),
   REELAY_SHUTDOWN_TIMEOUT_MS: envInt('REELAY_SHUTDOWN_TIMEOUT_MS', 10_000, 0),
   REELAY_HEALTH_INTERVAL_MS: envInt('REELAY_HEALTH_INTERVAL_MS', 30_000, 100),
+  REELAY_MAX_ACTIVE_TASKS_PER_KEY: envInt('REELAY_MAX_ACTIVE_TASKS_PER_KEY', 100, 0, 1_000_000),
+  REELAY_CREATES_PER_MINUTE_PER_KEY: envInt('REELAY_CREATES_PER_MINUTE_PER_KEY', 120, 0, 1_000_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -111,6 +113,9 @@ export interface Config {
   maxImageBytes: number;
   shutdownTimeoutMs: number;
   healthIntervalMs: number;
+  /** Default per-key limits (0: off); a stored key may override them. */
+  maxActiveTasksPerKey: number;
+  createsPerMinutePerKey: number;
   logLevel: string;
 }
 
@@ -217,6 +222,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     maxImageBytes: e.REELAY_MAX_IMAGE_BYTES,
     shutdownTimeoutMs: e.REELAY_SHUTDOWN_TIMEOUT_MS,
     healthIntervalMs: e.REELAY_HEALTH_INTERVAL_MS,
+    maxActiveTasksPerKey: e.REELAY_MAX_ACTIVE_TASKS_PER_KEY,
+    createsPerMinutePerKey: e.REELAY_CREATES_PER_MINUTE_PER_KEY,
     logLevel: e.LOG_LEVEL,
   };
 }

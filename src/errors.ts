@@ -40,3 +40,24 @@ export class UnsupportedError extends ValidationError {
     super(field, message, 'UNSUPPORTED');
   }
 }
+
+/** An idempotency key already used (within its 24 h) for a different request. */
+export class IdempotencyConflictError extends ReelayError {
+  constructor(message: string) {
+    super('IDEMPOTENCY_KEY_REUSED', message);
+  }
+}
+
+/**
+ * A key is over one of its limits: TOO_MANY_ACTIVE_TASKS (QUEUED + PROCESSING)
+ * or RATE_LIMITED (creates per minute; `retryAfterSeconds` says when the window frees up).
+ */
+export class RateLimitedError extends ReelayError {
+  constructor(
+    code: 'TOO_MANY_ACTIVE_TASKS' | 'RATE_LIMITED',
+    message: string,
+    readonly retryAfterSeconds: number | null,
+  ) {
+    super(code, message);
+  }
+}

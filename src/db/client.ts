@@ -56,7 +56,8 @@ async function openPostgres(url: string, max: number, logger?: OpenOptions['logg
   } finally {
     await migrator.end({ timeout: 5 });
   }
-  const client = postgres(url, { max, onnotice: () => {}, connection: { application_name: 'reelay' } });
+  // No JIT: reelay's queries are short, and compiling one (the fair-queue queries' estimates can pass jit_above_cost) costs far more than it saves.
+  const client = postgres(url, { max, onnotice: () => {}, connection: { application_name: 'reelay', jit: 'off' } });
   const db = drizzlePostgres(client, { schema, logger }) as unknown as Db;
   return {
     db,

@@ -1,7 +1,6 @@
-// Batched reads behind the API's DataLoaders: rows, histories and queue positions.
+// Batched reads behind the API's DataLoaders: rows and histories (queue positions: fair-queue.ts).
 import { and, asc, eq, gte, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { DbOrTx } from './client.js';
-import { execRows } from './client.js';
 import { taskEvents, tasks, type TaskEventRow, type TaskRow } from './schema.js';
 
 export async function getTasksByIds(db: DbOrTx, ids: readonly string[]): Promise<TaskRow[]> {
@@ -17,23 +16,6 @@ export async function getTask(db: DbOrTx, id: string, owner: string): Promise<Ta
 export async function getEventsForTasks(db: DbOrTx, ids: readonly string[]): Promise<TaskEventRow[]> {
   if (!ids.length) return [];
   return db.select().from(taskEvents).where(inArray(taskEvents.taskId, [...ids])).orderBy(asc(taskEvents.taskId), asc(taskEvents.id));
-}
-
-/** 1-based place among the QUEUED tasks of the same provider, in claim order. */
-export async function getQueuePositions(db: DbOrTx, ids: readonly string[]): Promise<Map<string, number>> {
-  if (!ids.length) return new Map();
-  const idList = sql.join(ids.map((id) => sql`${id}::uuid`), sql`, `);
-  const rows = await execRows<{ id: string; position: number }>(
-    db,
-    sql`select q.id, (
-          select count(*)::int from ${tasks} o
-          where o.status = 'QUEUED' and o.provider_id = q.provider_id
-            and (o.created_at, o.id) <= (q.created_at, q.id)
-        ) as position
-        from ${tasks} q
-        where q.status = 'QUEUED' and q.id in (${idList})`,
-  );
-  return new Map(rows.map((r) => [r.id, Number(r.position)]));
 }
 
 /** Upstream ids reelay already tracks at a provider (so a lookup never adopts another task's). */

@@ -1,7 +1,7 @@
 // Drizzle schema: the single source of truth for the tables; migrations in
 // drizzle/ are generated from it by drizzle-kit.
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, doublePrecision, index, integer, jsonb, pgEnum, pgTable, serial, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, doublePrecision, index, integer, jsonb, pgEnum, pgTable, primaryKey, serial, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 export const TASK_STATUSES = ['QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -28,6 +28,8 @@ export interface TaskInputImage {
   file?: string;
   contentType?: string;
   sizeBytes?: number;
+  /** SHA-256 (hex) of a stored image's bytes: part of the idempotency fingerprint. */
+  sha256?: string;
 }
 
 export interface TaskResult {
@@ -66,6 +68,7 @@ export const tasks = pgTable(
     leaseOwner: text('lease_owner'),
     leaseExpiresAt: ts('lease_expires_at'),
     nextPollAt: ts('next_poll_at').notNull().defaultNow(),
+    /** The key the task was created under (informational; idempotency_keys decides). */
     idempotencyKey: text('idempotency_key'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
@@ -73,11 +76,15 @@ export const tasks = pgTable(
     completedAt: ts('completed_at'),
   },
   (t) => [
-    uniqueIndex('tasks_owner_idempotency_key').on(t.owner, t.idempotencyKey),
     index('tasks_owner_created').on(t.owner, t.createdAt, t.id),
     index('tasks_created').on(t.createdAt, t.id),
     index('tasks_due').on(t.status, t.nextPollAt).where(sql`status in ('QUEUED', 'PROCESSING')`),
-    index('tasks_queue').on(t.providerId, t.createdAt, t.id).where(sql`status = 'QUEUED'`),
+    // Per-key limits: active tasks of an owner (the per-minute window is in recent_creates).
+    index('tasks_owner_active').on(t.owner, t.status).where(sql`status in ('QUEUED', 'PROCESSING')`),
+    // Fair queue: owners of a provider's queue, each owner's queued tasks in creation order...
+    index('tasks_queue_owner').on(t.providerId, t.owner, t.createdAt, t.id).where(sql`status = 'QUEUED'`),
+    // ...and when each owner was last served there (round-robin turn).
+    index('tasks_owner_started').on(t.providerId, t.owner, t.startedAt),
   ],
 );
 
@@ -102,7 +109,42 @@ export const apiKeys = pgTable('api_keys', {
   keyHash: text('key_hash').notNull().unique(),
   createdAt: ts('created_at').notNull().defaultNow(),
   revokedAt: ts('revoked_at'),
+  /** Per-key overrides of REELAY_MAX_ACTIVE_TASKS_PER_KEY / REELAY_CREATES_PER_MINUTE_PER_KEY; null: the default, 0: off. */
+  maxActiveTasks: integer('max_active_tasks'),
+  createsPerMinute: integer('creates_per_minute'),
 });
+
+/**
+ * Idempotency keys in use: a key maps to the request it was first used for
+ * (fingerprint) and its task until `expiresAt`; then it may be used again.
+ * Deleting the task frees its key.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    owner: text('owner').notNull(),
+    key: text('key').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    taskId: uuid('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.owner, t.key] }), index('idempotency_keys_task').on(t.taskId)],
+);
+
+/**
+ * Task creates of the last minute per owner, the window of the per-minute limit
+ * (kept apart from tasks so that deleting a task does not give its create back).
+ */
+export const recentCreates = pgTable(
+  'recent_creates',
+  {
+    owner: text('owner').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('recent_creates_owner').on(t.owner, t.createdAt)],
+);
 
 /** Token bucket per provider for requestsPerMinute, shared by all runner processes. */
 export const providerLimits = pgTable('provider_limits', {

@@ -1,10 +1,11 @@
 // Claiming work: due PROCESSING tasks whose lease lapsed (a runner died or
-// shut down) are resumed; QUEUED tasks start in creation order while their
-// provider has free slots. One advisory lock per claim keeps the per-provider
+// shut down) are resumed; QUEUED tasks start in the fair order (round-robin
+// across owners, see db/fair-queue.ts) while their provider has free slots. One advisory lock per claim keeps the per-provider
 // concurrency count exact across runner processes; SKIP LOCKED keeps claims
 // from blocking on rows someone else is updating.
 import { and, asc, eq, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { pickQueuedFairly } from '../db/fair-queue.js';
 import { taskEvents, tasks, type TaskRow } from '../db/schema.js';
 import { notifyTasksChanged } from '../events/bus.js';
 
@@ -69,13 +70,7 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
     for (const p of opts.providers) {
       const free = Math.min(room, p.maxConcurrency - (activeBy.get(p.id) ?? 0));
       if (free <= 0) continue;
-      const queued = await tx
-        .select({ id: tasks.id })
-        .from(tasks)
-        .where(and(eq(tasks.status, 'QUEUED'), eq(tasks.providerId, p.id), lte(tasks.nextPollAt, sql`now()`)))
-        .orderBy(asc(tasks.createdAt), asc(tasks.id))
-        .limit(free)
-        .for('update', { skipLocked: true });
+      const queued = await pickQueuedFairly(tx, p.id, free);
       if (!queued.length) continue;
       const rows = await tx
         .update(tasks)
@@ -86,7 +81,7 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
           leaseExpiresAt: leaseUntil,
           updatedAt: sql`now()`,
         })
-        .where(and(inArray(tasks.id, queued.map((q) => q.id)), eq(tasks.status, 'QUEUED')))
+        .where(and(inArray(tasks.id, queued), eq(tasks.status, 'QUEUED')))
         .returning();
       if (rows.length) {
         await tx.insert(taskEvents).values(rows.map((r) => ({ taskId: r.id, status: r.status, progress: r.progress, message: `started on ${p.id}` })));

@@ -1,7 +1,8 @@
 // Per-operation context: who is asking, the services, and batching loaders.
 import DataLoader from 'dataloader';
 import type { TaskEventRow, TaskRow } from '../db/schema.js';
-import { getEventsForTasks, getQueuePositions, getTasksByIds } from '../db/read-tasks.js';
+import { getQueuePositions } from '../db/fair-queue.js';
+import { getEventsForTasks, getTasksByIds } from '../db/read-tasks.js';
 import type { Services } from '../services.js';
 
 export interface Loaders {

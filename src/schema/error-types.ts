@@ -1,6 +1,6 @@
 // GraphQL types for the expected errors: all implement `Error { message code }`.
 import { builder } from './builder.js';
-import { InvalidStateError, NotFoundError, ReelayError, UnsupportedError, ValidationError } from '../errors.js';
+import { IdempotencyConflictError, InvalidStateError, NotFoundError, RateLimitedError, ReelayError, UnsupportedError, ValidationError } from '../errors.js';
 
 export const ErrorInterface = builder.interfaceRef<ReelayError>('Error').implement({
   description: 'Every expected failure: a readable message and a stable machine code.',
@@ -38,4 +38,25 @@ builder.objectType(InvalidStateError, {
   description: 'The task is in a state that does not allow this (e.g. TASK_FINISHED, TASK_NOT_FINISHED).',
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof InvalidStateError,
+});
+
+builder.objectType(IdempotencyConflictError, {
+  name: 'IdempotencyConflictError',
+  description: 'The idempotencyKey was used within the last 24 hours for a different request (code IDEMPOTENCY_KEY_REUSED).',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof IdempotencyConflictError,
+});
+
+builder.objectType(RateLimitedError, {
+  name: 'RateLimitedError',
+  description: 'The key is over a limit: TOO_MANY_ACTIVE_TASKS (tasks QUEUED or PROCESSING) or RATE_LIMITED (creates per minute).',
+  interfaces: [ErrorInterface],
+  isTypeOf: (e) => e instanceof RateLimitedError,
+  fields: (t) => ({
+    retryAfterSeconds: t.int({
+      nullable: true,
+      description: 'For RATE_LIMITED: seconds until the per-minute window frees up; null for TOO_MANY_ACTIVE_TASKS.',
+      resolve: (e) => e.retryAfterSeconds,
+    }),
+  }),
 });

@@ -8,9 +8,10 @@ import type { TaskRow } from '../db/schema.js';
 import { cancelTask } from '../runner/cancel.js';
 import { removeTaskFiles } from '../storage/results.js';
 import { storeInputImage } from '../storage/input-images.js';
+import { requestFingerprint } from '../tasks/fingerprint.js';
 import { validateCreate } from '../tasks/validate-create.js';
 import { builder } from './builder.js';
-import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../errors.js';
+import { IdempotencyConflictError, InvalidStateError, NotFoundError, RateLimitedError, UnsupportedError, ValidationError } from '../errors.js';
 import { VideoTaskRef } from './task.js';
 
 const ImageInput = builder.inputType('ImageInput', {
@@ -34,7 +35,10 @@ const CreateVideoTaskInput = builder.inputType('CreateVideoTaskInput', {
     height: t.int({ required: false }),
     aspectRatio: t.string({ required: false, description: 'e.g. "16:9", "9:16", "1:1".' }),
     seed: t.int({ required: false }),
-    idempotencyKey: t.string({ required: false, description: 'Same key from the same client → the same task.' }),
+    idempotencyKey: t.string({
+      required: false,
+      description: 'Same key and same request from the same client within 24 hours → the same task; a different request → IdempotencyConflictError.',
+    }),
   }),
 });
 
@@ -58,30 +62,26 @@ function requireTaskId(id: string | number): string {
 builder.mutationFields((t) => ({
   createVideoTask: t.field({
     type: CreateVideoTaskSuccess,
-    errors: { types: [ValidationError, UnsupportedError], directResult: true, union: { name: 'CreateVideoTaskResult' } },
+    errors: { types: [ValidationError, UnsupportedError, IdempotencyConflictError, RateLimitedError], directResult: true, union: { name: 'CreateVideoTaskResult' } },
     args: { input: t.arg({ type: CreateVideoTaskInput, required: true }) },
     resolve: async (_r, { input }, ctx) => {
       const { config, registry, database } = ctx.services;
       const v = validateCreate(input, registry, config);
       const id = randomUUID();
       const inputImage = v.image ? await storeInputImage(v.image, id, config.filesDir, config.maxImageBytes) : null;
-      const { task, created } = await createTask(database.db, {
-        id,
-        owner: ctx.owner,
-        providerId: v.entry.config.id,
-        model: v.model,
-        prompt: v.prompt,
-        negativePrompt: v.negativePrompt,
-        params: v.params,
-        inputImage,
-        idempotencyKey: v.idempotencyKey,
-      }).catch(async (err: unknown) => {
-        // No task holds the image we just stored: do not leave it behind.
+      const values = { id, owner: ctx.owner, providerId: v.entry.config.id, model: v.model, prompt: v.prompt, negativePrompt: v.negativePrompt, params: v.params, inputImage };
+      const idempotency = v.idempotencyKey ? { key: v.idempotencyKey, fingerprint: requestFingerprint(values) } : undefined;
+      const limits = { maxActive: config.maxActiveTasksPerKey, perMinute: config.createsPerMinutePerKey };
+      let outcome: Awaited<ReturnType<typeof createTask>>;
+      try {
+        outcome = await createTask(database.db, values, { idempotency, limits });
+      } catch (err) {
+        // Refused (idempotency conflict, over a limit): keep nothing of this request.
         if (inputImage?.kind === 'file') await removeTaskFiles(config.filesDir, id);
         throw err;
-      });
-      if (!created && inputImage?.kind === 'file') await removeTaskFiles(config.filesDir, id);
-      return { task };
+      }
+      if (!outcome.created && inputImage?.kind === 'file') await removeTaskFiles(config.filesDir, id);
+      return { task: outcome.task };
     },
   }),
   cancelTask: t.field({

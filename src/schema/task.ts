@@ -58,7 +58,8 @@ export const VideoTaskRef = builder.objectRef<TaskRow>('VideoTask').implement({
     progress: t.float({ nullable: true, description: '0..1, null when the upstream reports none.', resolve: (r) => r.progress }),
     queuePosition: t.int({
       nullable: true,
-      description: '1-based place among the QUEUED tasks of the same provider; null unless QUEUED.',
+      description:
+        "1-based place in the fair order of its provider's queue: free slots go round-robin across owners (each owner's tasks in creation order), so it is not the count of older tasks. Null unless QUEUED.",
       resolve: (r, _a, ctx) => (r.status === 'QUEUED' ? ctx.loaders.queuePosition.load(r.id) : null),
     }),
     prompt: t.exposeString('prompt'),

@@ -1,5 +1,6 @@
 // Input images given as base64 or multipart upload: checked by content (PNG,
 // JPEG, WebP) and size, then stored with the task.
+import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { TaskInputImage } from '../db/schema.js';
@@ -40,5 +41,5 @@ export async function storeInputImage(source: ImageSource, taskId: string, files
   const rel = `${taskId}/input.${imageExtension(contentType)}`;
   await fsp.mkdir(path.join(filesDir, taskId), { recursive: true });
   await fsp.writeFile(path.join(filesDir, rel), bytes);
-  return { kind: 'file', file: rel, contentType, sizeBytes: bytes.length };
+  return { kind: 'file', file: rel, contentType, sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }

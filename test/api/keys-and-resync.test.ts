@@ -30,7 +30,7 @@ describe('npm run keys', () => {
       const out = keys(dataDir, 'create', 'dana');
       const key = /\n(rly_[A-Za-z0-9_-]+)/.exec(out)?.[1];
       expect(key).toBeDefined();
-      expect(keys(dataDir, 'list')).toMatch(/^dana\tcreated .*\tactive$/m);
+      expect(keys(dataDir, 'list')).toMatch(/^dana\tcreated .*\tactive\t/m);
       expect(() => keys(dataDir, 'create', 'dana')).toThrow(/active key named "dana"/);
 
       const t = await startTestApp({ dataDir, persistent: true, configure: (c) => (c.role = 'api') });

@@ -57,6 +57,13 @@ describe('config', () => {
     expect(loadConfig({ PORT: '5001', REELAY_LEASE_MS: '2000' }, [], os.tmpdir())).toMatchObject({ port: 5001, leaseMs: 2000 });
   });
 
+  it('per-key limits: 100 active and 120 creates per minute by default, 0 turns them off', () => {
+    expect(loadConfig({}, [], os.tmpdir())).toMatchObject({ maxActiveTasksPerKey: 100, createsPerMinutePerKey: 120 });
+    expect(loadConfig({ REELAY_MAX_ACTIVE_TASKS_PER_KEY: '0', REELAY_CREATES_PER_MINUTE_PER_KEY: '0' }, [], os.tmpdir())).toMatchObject({ maxActiveTasksPerKey: 0, createsPerMinutePerKey: 0 });
+    expect(err(() => loadConfig({ REELAY_MAX_ACTIVE_TASKS_PER_KEY: '-1' }, [], os.tmpdir()))).toMatch(/REELAY_MAX_ACTIVE_TASKS_PER_KEY must be >= 0/);
+    expect(err(() => loadConfig({ REELAY_CREATES_PER_MINUTE_PER_KEY: 'many' }, [], os.tmpdir()))).toMatch(/REELAY_CREATES_PER_MINUTE_PER_KEY must be a number/);
+  });
+
   it('split roles need DATABASE_URL', () => {
     expect(parseRole(['--role', 'api'])).toBe('api');
     expect(parseRole(['--role=runner'])).toBe('runner');
