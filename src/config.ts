@@ -79,6 +79,9 @@ const envSchema = z.object({
   REELAY_RUNNER_CONCURRENCY: envInt('REELAY_RUNNER_CONCURRENCY', 64, 1, 10_000),
   REELAY_MAX_ATTEMPTS: envInt('REELAY_MAX_ATTEMPTS', 5, 1, 100),
   REELAY_MAX_IMAGE_BYTES: envInt('REELAY_MAX_IMAGE_BYTES', 10 * 1024 * 1024, 1024),
+  REELAY_MAX_IMAGE_PIXELS: envInt('REELAY_MAX_IMAGE_PIXELS', 40_000_000, 1),
+  REELAY_MAX_RESULT_BYTES: envInt('REELAY_MAX_RESULT_BYTES', 2 * 1024 ** 3, 1024),
+  REELAY_RENDER_STALL_MS: envInt('REELAY_RENDER_STALL_MS', 30_000, 100),
   REELAY_SHUTDOWN_TIMEOUT_MS: envInt('REELAY_SHUTDOWN_TIMEOUT_MS', 10_000, 0),
   REELAY_HEALTH_INTERVAL_MS: envInt('REELAY_HEALTH_INTERVAL_MS', 30_000, 100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -106,6 +109,12 @@ export interface Config {
   runnerConcurrency: number;
   maxAttempts: number;
   maxImageBytes: number;
+  /** Largest width × height of an image reelay decodes (inputs, image results). */
+  maxImagePixels: number;
+  /** Largest result stored; a larger one fails the task with RESULT_TOO_LARGE. */
+  maxResultBytes: number;
+  /** A local render without progress this long is killed (RENDER_STALLED). */
+  renderStallMs: number;
   shutdownTimeoutMs: number;
   healthIntervalMs: number;
   logLevel: string;
@@ -196,6 +205,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     runnerConcurrency: e.REELAY_RUNNER_CONCURRENCY,
     maxAttempts: e.REELAY_MAX_ATTEMPTS,
     maxImageBytes: e.REELAY_MAX_IMAGE_BYTES,
+    maxImagePixels: e.REELAY_MAX_IMAGE_PIXELS,
+    maxResultBytes: e.REELAY_MAX_RESULT_BYTES,
+    renderStallMs: e.REELAY_RENDER_STALL_MS,
     shutdownTimeoutMs: e.REELAY_SHUTDOWN_TIMEOUT_MS,
     healthIntervalMs: e.REELAY_HEALTH_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,

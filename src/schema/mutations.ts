@@ -64,7 +64,7 @@ builder.mutationFields((t) => ({
       const { config, registry, database } = ctx.services;
       const v = validateCreate(input, registry, config);
       const id = randomUUID();
-      const inputImage = v.image ? await storeInputImage(v.image, id, config.filesDir, config.maxImageBytes) : null;
+      const inputImage = v.image ? await storeInputImage(v.image, id, config.filesDir, config.maxImageBytes, config.maxImagePixels) : null;
       const { task, created } = await createTask(database.db, {
         id,
         owner: ctx.owner,
