@@ -15,6 +15,7 @@ import { ProviderRegistry } from '../src/providers/registry.js';
 import type { CallContext, GenerationRequest, SubmitOutcome } from '../src/providers/types.js';
 import { Runner } from '../src/runner/runner.js';
 import type { Services } from '../src/services.js';
+import { fakeMp4 } from '../test/emulators/media.js';
 import { FakeProvider, fakeConfig } from '../test/support/fake-provider.js';
 import { createTempDatabase, postgresAvailable, type TempDatabase } from '../test/support/postgres.js';
 
@@ -23,8 +24,8 @@ export const OWNER = 'anonymous'; // no API keys configured: every request runs 
 export const PROVIDER = 'fake';
 const log = createLogger('silent');
 
-// A tiny MP4-looking file ("ftyp" box) so the stored result sniffs as video/mp4.
-const SMALL_MP4 = Buffer.concat([Buffer.from('000000186674797069736f6d0000020069736f6d69736f32', 'hex'), Buffer.alloc(100, 1)]);
+// A tiny real MP4: reelay stores only results that ffprobe reads as video.
+const SMALL_MP4 = fakeMp4('bench');
 
 /** The test FakeProvider, answering every submission at once with a finished small file. */
 export class InstantProvider extends FakeProvider {

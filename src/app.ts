@@ -50,7 +50,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     const events = new TaskEvents(database);
     await events.start();
     cleanups.unshift(() => events.close());
-    const registry = opts.registry ?? new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work') });
+    const registry = opts.registry ?? new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work'), maxImagePixels: config.maxImagePixels, renderStallMs: config.renderStallMs });
     cleanups.unshift(() => registry.close());
     const health = new HealthMonitor(registry, database.db, log, { intervalMs: config.healthIntervalMs });
     health.start();
@@ -91,6 +91,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         leaseMs: config.leaseMs,
         concurrency: config.runnerConcurrency,
         maxAttempts: config.maxAttempts,
+        maxResultBytes: config.maxResultBytes,
+        maxImagePixels: config.maxImagePixels,
         idleMs: opts.runnerIdleMs,
       });
       runner.start();

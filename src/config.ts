@@ -80,6 +80,9 @@ const envSchema = z.object({
   REELAY_RUNNER_CONCURRENCY: envInt('REELAY_RUNNER_CONCURRENCY', 64, 1, 10_000),
   REELAY_MAX_ATTEMPTS: envInt('REELAY_MAX_ATTEMPTS', 5, 1, 100),
   REELAY_MAX_IMAGE_BYTES: envInt('REELAY_MAX_IMAGE_BYTES', 10 * 1024 * 1024, 1024),
+  REELAY_MAX_IMAGE_PIXELS: envInt('REELAY_MAX_IMAGE_PIXELS', 40_000_000, 1),
+  REELAY_MAX_RESULT_BYTES: envInt('REELAY_MAX_RESULT_BYTES', 2 * 1024 ** 3, 1024),
+  REELAY_RENDER_STALL_MS: envInt('REELAY_RENDER_STALL_MS', 30_000, 100),
   REELAY_SHUTDOWN_TIMEOUT_MS: envInt('REELAY_SHUTDOWN_TIMEOUT_MS', 10_000, 0),
   REELAY_HEALTH_INTERVAL_MS: envInt('REELAY_HEALTH_INTERVAL_MS', 30_000, 100),
   REELAY_MAX_ACTIVE_TASKS_PER_KEY: envInt('REELAY_MAX_ACTIVE_TASKS_PER_KEY', 100, 0, 1_000_000),
@@ -111,6 +114,12 @@ export interface Config {
   runnerConcurrency: number;
   maxAttempts: number;
   maxImageBytes: number;
+  /** Largest width × height of an image reelay decodes (inputs, image results). */
+  maxImagePixels: number;
+  /** Largest result stored; a larger one fails the task with RESULT_TOO_LARGE. */
+  maxResultBytes: number;
+  /** A local render without progress this long is killed (RENDER_STALLED). */
+  renderStallMs: number;
   shutdownTimeoutMs: number;
   healthIntervalMs: number;
   /** Default per-key limits (0: off); a stored key may override them. */
@@ -220,6 +229,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     runnerConcurrency: e.REELAY_RUNNER_CONCURRENCY,
     maxAttempts: e.REELAY_MAX_ATTEMPTS,
     maxImageBytes: e.REELAY_MAX_IMAGE_BYTES,
+    maxImagePixels: e.REELAY_MAX_IMAGE_PIXELS,
+    maxResultBytes: e.REELAY_MAX_RESULT_BYTES,
+    renderStallMs: e.REELAY_RENDER_STALL_MS,
     shutdownTimeoutMs: e.REELAY_SHUTDOWN_TIMEOUT_MS,
     healthIntervalMs: e.REELAY_HEALTH_INTERVAL_MS,
     maxActiveTasksPerKey: e.REELAY_MAX_ACTIVE_TASKS_PER_KEY,

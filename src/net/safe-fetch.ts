@@ -1,30 +1,85 @@
-// Fetch a user-supplied URL without letting it reach reelay's own network (SSRF):
-// every hop is checked (scheme, host, and the addresses DNS actually returns, in
-// the socket's own lookup so a rebinding DNS answer cannot slip through), the body
-// is capped and the whole fetch has one deadline.
+// The one fetch for URLs that come from outside (input images, upstream results),
+// so they cannot reach reelay's own network (SSRF): every hop is checked (scheme,
+// host, and the addresses DNS actually returns, in the socket's own lookup so a
+// rebinding DNS answer cannot slip through), the body is capped and the whole
+// fetch, body included, has one deadline. Bodies are read into memory
+// (safeFetchBytes) or streamed to a file (safeFetchToFile), never both.
 import dns from 'node:dns';
+import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { UpstreamError, permanentError } from '../providers/errors.js';
 import { hostAllowed, isMetadataHostname, isPublicAddress, normalizeHost } from './address-policy.js';
+
+/** What is fetched: the words of messages and the codes of failures. */
+export interface FetchPurpose {
+  /** "input image", "result". */
+  noun: string;
+  /** What lets a private host through, for the refusal message. */
+  allowHint: string;
+  codes: {
+    /** A private, local or metadata address that is not allowed. */
+    forbidden: string;
+    /** Not a valid http(s) URL (also after a redirect), or one with credentials. */
+    badUrl: string;
+    /** A permanent refusal: 4xx, too many redirects, a broken redirect. */
+    refused: string;
+    /** Larger than maxBytes. */
+    tooLarge: string;
+    /** Network trouble, timeout, 5xx, 408, 429: retryable. */
+    trouble: string;
+  };
+}
+
+export const IMAGE_FETCH: FetchPurpose = {
+  noun: 'input image',
+  allowHint: "unless the provider's allowHosts lists the host",
+  codes: { forbidden: 'IMAGE_URL_FORBIDDEN', badUrl: 'INVALID_IMAGE', refused: 'INVALID_IMAGE', tooLarge: 'INVALID_IMAGE', trouble: 'IMAGE_FETCH_FAILED' },
+};
+
+export const RESULT_FETCH: FetchPurpose = {
+  noun: 'result',
+  allowHint: "unless the URL is on the provider's own baseUrl origin or its allowHosts lists the host",
+  codes: { forbidden: 'RESULT_URL_FORBIDDEN', badUrl: 'RESULT_URL_FORBIDDEN', refused: 'DOWNLOAD_FAILED', tooLarge: 'RESULT_TOO_LARGE', trouble: 'DOWNLOAD_FAILED' },
+};
 
 export interface SafeFetchOptions {
   /** Host names, `*.suffix` wildcards, IPs or CIDRs that may be fetched even when private. */
   allowHosts: readonly string[];
-  /** Largest accepted body; larger answers fail with INVALID_IMAGE. */
+  /**
+   * Origins (scheme://host:port) the operator configured, e.g. a provider's baseUrl:
+   * URLs on them may resolve to any address. Every other origin follows allowHosts.
+   */
+  trustedOrigins?: readonly string[];
+  /** Largest accepted body. */
   maxBytes: number;
-  /** Deadline for the whole fetch, redirects included. */
+  /** Deadline for the whole fetch, redirects and body included. */
   timeoutMs: number;
   signal?: AbortSignal;
   /** Accept header; images by default. */
   accept?: string;
+  /**
+   * Extra request headers (e.g. the upstream's Authorization). Sent only to the
+   * origin of the first URL: a redirect to another origin drops them for good.
+   */
+  headers?: Record<string, string>;
+  /** Codes and wording of failures; input images by default. */
+  purpose?: FetchPurpose;
 }
 
 export interface SafeFetchResult {
   bytes: Buffer;
   contentType: string | null;
   /** The URL the bytes came from after redirects (may carry a query: do not log it as is). */
+  finalUrl: string;
+}
+
+export interface SafeFileResult {
+  sizeBytes: number;
+  contentType: string | null;
   finalUrl: string;
 }
 
@@ -45,51 +100,49 @@ export function redactUrl(url: URL | string): string {
   }
 }
 
-function forbidden(host: string): UpstreamError {
-  return permanentError(
-    'IMAGE_URL_FORBIDDEN',
-    `image URL host ${host} resolves to a private or local address; reelay does not fetch from such addresses unless the provider's allowHosts lists the host`,
-  );
-}
-
-function tooLarge(maxBytes: number): UpstreamError {
-  return permanentError('INVALID_IMAGE', `input image is larger than ${maxBytes} bytes`);
-}
-
-/** Trouble on the way (network, timeout, 5xx): retryable, and nothing reached an upstream. */
-function fetchTrouble(message: string, status?: number, cause?: unknown): UpstreamError {
-  return new UpstreamError({ code: 'IMAGE_FETCH_FAILED', message, status, retryable: true, maybeCreated: false, cause });
-}
-
 function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
 }
 
+/** The failures of one fetch, worded and coded for its purpose. */
+function failures(p: FetchPurpose) {
+  return {
+    forbidden: (host: string) =>
+      permanentError(p.codes.forbidden, `${p.noun} URL host ${host} resolves to a private or local address; reelay does not fetch from such addresses ${p.allowHint}`),
+    badUrl: (message: string) => permanentError(p.codes.badUrl, message),
+    refused: (message: string, status?: number) => permanentError(p.codes.refused, message, status),
+    tooLarge: (maxBytes: number) => permanentError(p.codes.tooLarge, `${p.noun} is larger than ${maxBytes} bytes`),
+    /** Trouble on the way: retryable, and nothing reached an upstream. */
+    trouble: (message: string, status?: number, cause?: unknown) =>
+      new UpstreamError({ code: p.codes.trouble, message, status, retryable: true, maybeCreated: false, cause }),
+  };
+}
+type Failures = ReturnType<typeof failures>;
+
 /** Refuse a URL before connecting: scheme, credentials, IP literals and metadata names. */
-function checkTarget(u: URL, allowHosts: readonly string[]): void {
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw permanentError('INVALID_IMAGE', `input image URL scheme ${u.protocol} is not supported (http and https only)`);
-  }
-  if (u.username || u.password) throw permanentError('INVALID_IMAGE', 'input image URLs must not carry credentials');
+function checkTarget(u: URL, opts: SafeFetchOptions, trusted: boolean, fail: Failures, noun: string): void {
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw fail.badUrl(`${noun} URL scheme ${u.protocol} is not supported (http and https only)`);
+  if (u.username || u.password) throw fail.badUrl(`${noun} URLs must not carry credentials`);
+  if (trusted) return;
   const host = normalizeHost(u.hostname);
-  if (hostAllowed(host, allowHosts)) return;
+  if (hostAllowed(host, opts.allowHosts)) return;
   // IP literals never go through DNS, so they are judged here; names are judged at lookup.
-  if (isIP(host) ? !isPublicAddress(host) : isMetadataHostname(host)) throw forbidden(host);
+  if (isIP(host) ? !isPublicAddress(host) : isMetadataHostname(host)) throw fail.forbidden(host);
 }
 
 /**
  * The socket's DNS lookup: resolves every address and refuses the connection unless
  * all of them are public (or allowed), so the address checked is the one connected to.
  */
-function guardedLookup(allowHosts: readonly string[]): LookupFunction {
+function guardedLookup(allowHosts: readonly string[], fail: Failures): LookupFunction {
   return (hostname, options, callback) => {
     dns.lookup(hostname, { all: true, family: options.family, hints: options.hints }, (err, addresses) => {
       if (err) return callback(err, '');
       if (addresses.length === 0) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '');
       if (!hostAllowed(hostname, allowHosts)) {
         const refused = addresses.some((a) => !isPublicAddress(a.address) && !hostAllowed(a.address, allowHosts));
-        if (refused) return callback(forbidden(normalizeHost(hostname)), '');
+        if (refused) return callback(fail.forbidden(normalizeHost(hostname)), '');
       }
       if (options.all) callback(null, addresses);
       else callback(null, addresses[0].address, addresses[0].family);
@@ -97,14 +150,29 @@ function guardedLookup(allowHosts: readonly string[]): LookupFunction {
   };
 }
 
-type Hop = { kind: 'redirect'; location: string } | { kind: 'body'; bytes: Buffer; contentType: string | null };
+/** Reads a 2xx body; throws `tooLarge()` past the cap. */
+type BodyReader<T> = (res: http.IncomingMessage, maxBytes: number, tooLarge: () => UpstreamError) => Promise<T>;
 
-/** One request: a redirect target or the capped body. */
-function hop(u: URL, opts: SafeFetchOptions, signal: AbortSignal, abortError: (where: string) => unknown): Promise<Hop> {
+type Hop<T> = { kind: 'redirect'; location: string } | { kind: 'body'; value: T; contentType: string | null };
+
+interface HopContext {
+  opts: SafeFetchOptions;
+  signal: AbortSignal;
+  abortError: (where: string) => unknown;
+  fail: Failures;
+  noun: string;
+  trusted: boolean;
+  sendHeaders: boolean;
+}
+
+/** One request: a redirect target or the body as `read` takes it. */
+function hop<T>(u: URL, ctx: HopContext, read: BodyReader<T>): Promise<Hop<T>> {
+  const { opts, signal, fail, noun } = ctx;
   const where = redactUrl(u);
-  return new Promise<Hop>((resolve, reject) => {
+  return new Promise<Hop<T>>((resolve, reject) => {
     let settled = false;
-    const finish = (err: unknown, value?: Hop) => {
+    let body: http.IncomingMessage | undefined;
+    const finish = (err: unknown, value?: Hop<T>) => {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
@@ -112,8 +180,14 @@ function hop(u: URL, opts: SafeFetchOptions, signal: AbortSignal, abortError: (w
       if (err !== undefined) reject(err);
       else resolve(value!);
     };
-    const onAbort = () => finish(abortError(where));
-    const failed = (err: unknown) => finish(err instanceof UpstreamError ? err : fetchTrouble(`cannot fetch the input image from ${where}${errorCode(err) ? ` (${errorCode(err)})` : ''}`, undefined, err));
+    // While a body is read, destroying it makes the reader fail, so the caller
+    // only hears of the abort once the reader (and any file it writes) has stopped.
+    const onAbort = () => (body ? body.destroy(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' })) : finish(ctx.abortError(where)));
+    const failed = (err: unknown) => {
+      if (signal.aborted) return finish(ctx.abortError(where));
+      const code = errorCode(err);
+      finish(err instanceof UpstreamError ? err : fail.trouble(`cannot fetch the ${noun} from ${where}${code ? ` (${code})` : ''}`, undefined, err));
+    };
 
     const client = u.protocol === 'https:' ? https : http;
     const req = client.request(
@@ -123,33 +197,27 @@ function hop(u: URL, opts: SafeFetchOptions, signal: AbortSignal, abortError: (w
         port: u.port || undefined,
         path: `${u.pathname}${u.search}`,
         method: 'GET',
-        headers: { accept: opts.accept ?? DEFAULT_ACCEPT, 'accept-encoding': 'identity', 'user-agent': 'reelay' },
+        headers: { ...(ctx.sendHeaders ? opts.headers : {}), accept: opts.accept ?? DEFAULT_ACCEPT, 'accept-encoding': 'identity', 'user-agent': 'reelay' },
         agent: false, // a fresh connection per hop: always through the guarded lookup
-        lookup: guardedLookup(opts.allowHosts),
+        // A trusted origin is the operator's own upstream: any address, as configured.
+        ...(ctx.trusted ? {} : { lookup: guardedLookup(opts.allowHosts, fail) }),
       },
       (res) => {
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
         if (REDIRECT_STATUSES.has(status) && location) return finish(undefined, { kind: 'redirect', location });
         if (status < 200 || status >= 300) {
-          const message = `the input image host answered HTTP ${status} for ${where}`;
+          const message = `the ${noun} host answered HTTP ${status} for ${where}`;
           const transient = status === 408 || status === 429 || status >= 500;
-          return finish(transient ? fetchTrouble(message, status) : permanentError('INVALID_IMAGE', message, status));
+          return finish(transient ? fail.trouble(message, status) : fail.refused(message, status));
         }
         const declared = Number(res.headers['content-length']);
-        if (Number.isFinite(declared) && declared > opts.maxBytes) return finish(tooLarge(opts.maxBytes));
-        const chunks: Buffer[] = [];
-        let total = 0;
-        res.on('data', (chunk: Buffer) => {
-          total += chunk.length;
-          if (total > opts.maxBytes) return finish(tooLarge(opts.maxBytes));
-          chunks.push(chunk);
-        });
-        res.on('end', () => finish(undefined, { kind: 'body', bytes: Buffer.concat(chunks, total), contentType: res.headers['content-type'] ?? null }));
-        res.on('error', failed);
-        res.on('close', () => {
-          if (!res.complete) failed(Object.assign(new Error('connection closed before the end of the body'), { code: 'ECONNRESET' }));
-        });
+        if (Number.isFinite(declared) && declared > opts.maxBytes) return finish(fail.tooLarge(opts.maxBytes));
+        body = res;
+        read(res, opts.maxBytes, () => fail.tooLarge(opts.maxBytes)).then(
+          (value) => finish(undefined, { kind: 'body', value, contentType: res.headers['content-type'] ?? null }),
+          failed,
+        );
       },
     );
     req.on('error', failed);
@@ -159,37 +227,105 @@ function hop(u: URL, opts: SafeFetchOptions, signal: AbortSignal, abortError: (w
   });
 }
 
-/**
- * GET a user-supplied http(s) URL with SSRF protection, a byte cap and a deadline.
- * Throws UpstreamError: IMAGE_URL_FORBIDDEN (private/local target), INVALID_IMAGE
- * (bad URL or scheme, too large, 4xx, too many redirects; permanent) or
- * IMAGE_FETCH_FAILED (network trouble, timeout, 5xx, 408, 429; retryable). A
- * caller abort rethrows `signal.reason`.
- */
-export async function safeFetchBytes(url: string, opts: SafeFetchOptions): Promise<SafeFetchResult> {
+/** The redirect loop shared by both variants: checks every hop, one deadline for all. */
+async function guardedGet<T>(url: string, opts: SafeFetchOptions, read: BodyReader<T>): Promise<{ value: T; contentType: string | null; finalUrl: string }> {
+  const purpose = opts.purpose ?? IMAGE_FETCH;
+  const fail = failures(purpose);
+  const noun = purpose.noun;
   let current: URL;
   try {
     current = new URL(url);
   } catch {
-    throw permanentError('INVALID_IMAGE', 'input image URL is not a valid URL');
+    throw fail.badUrl(`${noun} URL is not a valid URL`);
   }
   const deadline = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
   const abortError = (where: string): unknown => {
     if (opts.signal?.aborted) return opts.signal.reason ?? new Error('aborted');
-    return fetchTrouble(`the input image from ${where} did not arrive within ${Math.round(opts.timeoutMs / 100) / 10} s`);
+    return fail.trouble(`the ${noun} from ${where} did not arrive within ${Math.round(opts.timeoutMs / 100) / 10} s`);
   };
+  const trustedOrigins = new Set((opts.trustedOrigins ?? []).map(originOf).filter((o): o is string => o !== null));
+  const firstOrigin = current.origin;
+  let stayed = true; // still on the first URL's origin: headers may go along
 
   for (let redirects = 0; ; redirects++) {
-    checkTarget(current, opts.allowHosts);
+    stayed &&= current.origin === firstOrigin;
+    const trusted = trustedOrigins.has(current.origin);
+    checkTarget(current, opts, trusted, fail, noun);
     if (signal.aborted) throw abortError(redactUrl(current));
-    const answer = await hop(current, opts, signal, abortError);
-    if (answer.kind === 'body') return { bytes: answer.bytes, contentType: answer.contentType, finalUrl: current.href };
-    if (redirects >= MAX_REDIRECTS) throw permanentError('INVALID_IMAGE', `too many redirects (more than ${MAX_REDIRECTS}) fetching the input image from ${redactUrl(url)}`);
+    const answer = await hop(current, { opts, signal, abortError, fail, noun, trusted, sendHeaders: stayed }, read);
+    if (answer.kind === 'body') return { value: answer.value, contentType: answer.contentType, finalUrl: current.href };
+    if (redirects >= MAX_REDIRECTS) throw fail.refused(`too many redirects (more than ${MAX_REDIRECTS}) fetching the ${noun} from ${redactUrl(url)}`);
     try {
       current = new URL(answer.location, current);
     } catch {
-      throw permanentError('INVALID_IMAGE', `the input image host redirected ${redactUrl(current)} to an invalid URL`);
+      throw fail.refused(`the ${noun} host redirected ${redactUrl(current)} to an invalid URL`);
     }
   }
+}
+
+function originOf(url: string): string | null {
+  try {
+    const o = new URL(url).origin;
+    return o === 'null' ? null : o;
+  } catch {
+    return null;
+  }
+}
+
+const readIntoMemory: BodyReader<Buffer> = async (res, maxBytes, tooLarge) => {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > maxBytes) throw tooLarge();
+    chunks.push(chunk);
+  }
+  if (!res.complete) throw Object.assign(new Error('connection closed before the end of the body'), { code: 'ECONNRESET' });
+  return Buffer.concat(chunks, total);
+};
+
+/** Counts bytes on their way through and fails past the cap. */
+function byteCap(maxBytes: number, tooLarge: () => Error): Transform & { seen: number } {
+  const cap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      cap.seen += chunk.length;
+      if (cap.seen > maxBytes) cb(tooLarge());
+      else cb(null, chunk);
+    },
+  }) as Transform & { seen: number };
+  cap.seen = 0;
+  return cap;
+}
+
+function writeToFile(dest: string): BodyReader<number> {
+  return async (res, maxBytes, tooLarge) => {
+    const cap = byteCap(maxBytes, tooLarge);
+    await pipeline(res, cap, fs.createWriteStream(dest));
+    if (!res.complete) throw Object.assign(new Error('connection closed before the end of the body'), { code: 'ECONNRESET' });
+    return cap.seen;
+  };
+}
+
+/**
+ * GET a URL from outside into memory, with SSRF protection, a byte cap and a
+ * deadline. Throws UpstreamError with the purpose's codes (input images by
+ * default: IMAGE_URL_FORBIDDEN for a private/local target, INVALID_IMAGE for a
+ * bad URL or scheme, too large, 4xx, too many redirects, all permanent;
+ * IMAGE_FETCH_FAILED, retryable, for network trouble, timeout, 5xx, 408, 429).
+ * A caller abort rethrows `signal.reason`.
+ */
+export async function safeFetchBytes(url: string, opts: SafeFetchOptions): Promise<SafeFetchResult> {
+  const got = await guardedGet(url, opts, readIntoMemory);
+  return { bytes: got.value, contentType: got.contentType, finalUrl: got.finalUrl };
+}
+
+/**
+ * The streaming variant: the same guarded connection and redirect handling, the
+ * body streamed into `dest` (never held in memory). On failure `dest` may hold a
+ * partial body: the caller removes it.
+ */
+export async function safeFetchToFile(url: string, dest: string, opts: SafeFetchOptions): Promise<SafeFileResult> {
+  const got = await guardedGet(url, opts, writeToFile(dest));
+  return { sizeBytes: got.value, contentType: got.contentType, finalUrl: got.finalUrl };
 }

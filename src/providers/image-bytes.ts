@@ -1,13 +1,13 @@
 // Input images as bytes for upstreams that want them inline (base64 data URLs,
-// multipart uploads): read from reelay's own storage or fetched from a URL with
-// a byte cap and the SSRF guard, and checked by content to be a PNG, JPEG or WebP.
+// multipart uploads): read from reelay's own storage (checked when the task was
+// created) or fetched from a URL with a byte cap and the SSRF guard, and then
+// decoded under the pixel limit like an upload, since reelay holds these bytes too.
 import fsp from 'node:fs/promises';
 import { UpstreamError, permanentError } from './errors.js';
-import { sniffContentType } from '../media/probe.js';
+import { InvalidMediaError } from '../media/errors.js';
+import { DEFAULT_MAX_IMAGE_PIXELS, inspectImageBytes, sniffImageType, type ImageContentType } from '../media/image.js';
 import { safeFetchBytes } from '../net/safe-fetch.js';
 import type { ImageInput } from './types.js';
-
-export type ImageContentType = 'image/png' | 'image/jpeg' | 'image/webp';
 
 export interface ImageBytes {
   bytes: Buffer;
@@ -18,6 +18,8 @@ export interface ReadImageOptions {
   signal: AbortSignal;
   /** Largest accepted image; 10 MB when omitted. */
   maxBytes?: number;
+  /** Largest accepted width × height of a fetched image (REELAY_MAX_IMAGE_PIXELS); 40 MP when omitted. */
+  maxPixels?: number;
   /** Deadline for fetching a URL image; 30 s when omitted. */
   timeoutMs?: number;
   /**
@@ -28,19 +30,6 @@ export interface ReadImageOptions {
 }
 
 export const DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024;
-
-const EXTENSIONS: Record<ImageContentType, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' };
-
-/** The image type from the first bytes, or null when it is not a PNG, JPEG or WebP. */
-export function sniffImageType(bytes: Uint8Array): ImageContentType | null {
-  const type = sniffContentType(Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 32)));
-  return type !== null && Object.hasOwn(EXTENSIONS, type) ? (type as ImageContentType) : null;
-}
-
-/** A file name extension for the type ("png", "jpg", "webp"). */
-export function imageExtension(contentType: ImageContentType): string {
-  return EXTENSIONS[contentType];
-}
 
 export function toDataUrl(bytes: Uint8Array, contentType: ImageContentType): string {
   return `data:${contentType};base64,${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
@@ -57,15 +46,28 @@ function checked(bytes: Buffer, maxBytes: number): ImageBytes {
   return { bytes, contentType };
 }
 
+/** A fetched image, decoded under the pixel limit: INVALID_IMAGE or IMAGE_TOO_MANY_PIXELS otherwise. */
+async function decoded(bytes: Buffer, maxBytes: number, opts: ReadImageOptions): Promise<ImageBytes> {
+  if (bytes.length > maxBytes) throw tooLarge(maxBytes);
+  try {
+    const { contentType } = await inspectImageBytes(bytes, { maxPixels: opts.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS, signal: opts.signal });
+    return { bytes, contentType: contentType as ImageContentType };
+  } catch (err) {
+    if (err instanceof InvalidMediaError) throw permanentError(err.code, `input image ${err.message}`);
+    throw err;
+  }
+}
+
 /**
  * Read an input image; fails with INVALID_IMAGE (permanent) when it is not a usable image,
+ * IMAGE_TOO_MANY_PIXELS (permanent) when a fetched one is above the pixel limit,
  * IMAGE_URL_FORBIDDEN (permanent) when its URL points at a private or local address not in
  * `allowHosts`, and IMAGE_FETCH_FAILED (retryable) on network trouble.
  */
 export async function readImageBytes(image: ImageInput, opts: ReadImageOptions): Promise<ImageBytes> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   if (image.kind === 'file') return checked(await readFile(image.path, maxBytes), maxBytes);
-  return checked(await fetchCapped(image.url, maxBytes, opts), maxBytes);
+  return decoded(await fetchCapped(image.url, maxBytes, opts), maxBytes, opts);
 }
 
 async function readFile(path: string, maxBytes: number): Promise<Buffer> {

@@ -128,6 +128,10 @@ export interface ProviderConfig {
 export interface ProviderDeps {
   /** Scratch directory the provider may write into (renders, temp files). */
   workDir: string;
+  /** REELAY_MAX_IMAGE_PIXELS: largest input image (width × height) reelay decodes; 40 MP when omitted. */
+  maxImagePixels?: number;
+  /** REELAY_RENDER_STALL_MS: a local render without progress this long is killed; 30 s when omitted. */
+  renderStallMs?: number;
 }
 
 export type ProviderFactory = (config: ProviderConfig, deps: ProviderDeps) => Provider;

@@ -12,6 +12,8 @@ import type { Logger } from '../logger.js';
 import type { HealthMonitor } from '../providers/health.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { claimDueTasks, renewLeases } from './claim.js';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../media/image.js';
+import { DEFAULT_MAX_RESULT_BYTES } from '../storage/results.js';
 import { runTask, TaskAbort } from './work.js';
 
 export interface RunnerOptions {
@@ -27,6 +29,10 @@ export interface RunnerOptions {
   leaseMs: number;
   concurrency: number;
   maxAttempts: number;
+  /** REELAY_MAX_RESULT_BYTES; 2 GiB when omitted. */
+  maxResultBytes?: number;
+  /** REELAY_MAX_IMAGE_PIXELS, for checking image results; 40 MP when omitted. */
+  maxImagePixels?: number;
   /** Fallback tick when nothing wakes the runner (lapsed leases, retries). */
   idleMs?: number;
 }
@@ -139,6 +145,8 @@ export class Runner {
       filesDir: this.opts.filesDir,
       publicUrl: this.opts.publicUrl,
       maxAttempts: this.opts.maxAttempts,
+      maxResultBytes: this.opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
+      maxImagePixels: this.opts.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
       signal: ctrl.signal,
       drain: this.drain.signal,
       log,

@@ -37,6 +37,10 @@ export interface WorkEnv {
   /** REELAY_PUBLIC_URL: lets upstreams that need image URLs fetch uploads from reelay. */
   publicUrl?: string;
   maxAttempts: number;
+  /** Largest result stored (REELAY_MAX_RESULT_BYTES). */
+  maxResultBytes: number;
+  /** Largest frame of an image result decoded (REELAY_MAX_IMAGE_PIXELS). */
+  maxImagePixels: number;
   /** Aborted by the runner (cancel, shutdown, lease lost). */
   signal: AbortSignal;
   /**
@@ -48,7 +52,9 @@ export interface WorkEnv {
   log: Logger;
 }
 
-const MAX_RESULT_BYTES = 4 * 1024 ** 3;
+const DOWNLOAD_TIMEOUT_MS = 10 * 60_000;
+/** Result failures that keep their own code; anything else that cannot be stored is DOWNLOAD_FAILED. */
+const RESULT_CODES = new Set(['RESULT_TOO_LARGE', 'RESULT_URL_FORBIDDEN', 'INVALID_RESULT']);
 const POLL_BACKOFF_CAP_MS = 60_000;
 const LOOKUP_DELAY_MS = 1000;
 
@@ -302,15 +308,28 @@ function bucketOf(progress: number | null): number {
 }
 
 async function finish(task: TaskRow, result: ProviderResult, upstreamStatus: string | null, env: WorkEnv, signal: AbortSignal, must: Must): Promise<void> {
+  const { baseUrl, allowHosts } = env.entry.config;
   for (let attempt = 1; ; attempt++) {
     try {
-      const stored = await storeResult(result, { filesDir: env.filesDir, taskId: task.id, signal, maxBytes: MAX_RESULT_BYTES, timeoutMs: 10 * 60_000 });
+      const stored = await storeResult(result, {
+        filesDir: env.filesDir,
+        taskId: task.id,
+        signal,
+        maxBytes: env.maxResultBytes,
+        maxPixels: env.maxImagePixels,
+        timeoutMs: DOWNLOAD_TIMEOUT_MS,
+        provider: { baseUrl, allowHosts },
+      });
       must(await completeTask(env.db, task.id, env.owner, stored, result.mediaType, upstreamStatus));
       return;
     } catch (err) {
       if (signal.aborted || err instanceof Lost || !isUpstreamError(err)) throw err;
+      // Only transient trouble (network, 5xx, a write error) is tried again; a refused URL,
+      // a result that is too large or not real media fails at once, with its own code.
       if (!err.retryable || attempt >= env.maxAttempts) {
-        must(await failTask(env.db, task.id, err.code === 'RESULT_TOO_LARGE' ? err.code : 'DOWNLOAD_FAILED', `the result could not be downloaded: ${err.message}`, env.owner, upstreamStatus));
+        const own = RESULT_CODES.has(err.code);
+        const suffix = err.retryable ? ` (gave up after ${attempt} attempts)` : '';
+        must(await failTask(env.db, task.id, own ? err.code : 'DOWNLOAD_FAILED', own ? err.message : `the result could not be downloaded: ${err.message}${suffix}`, env.owner, upstreamStatus));
         return;
       }
       await sleep(backoffMs(attempt, 1000, 30_000), undefined, { signal });

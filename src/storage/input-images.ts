@@ -1,10 +1,12 @@
 // Input images given as base64 or multipart upload: checked by content (PNG,
-// JPEG, WebP) and size, then stored with the task.
+// JPEG, WebP), size in bytes and in pixels, and decoded once (bounded) before
+// they are stored with the task, so no render or upstream ever gets a broken one.
 import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { TaskInputImage } from '../db/schema.js';
-import { imageExtension, sniffImageType } from '../providers/image-bytes.js';
+import { InvalidMediaError } from '../media/errors.js';
+import { DEFAULT_MAX_IMAGE_PIXELS, imageExtension, inspectImageFile } from '../media/image.js';
 import { ValidationError } from '../errors.js';
 import type { ImageSource } from '../tasks/validate-create.js';
 
@@ -15,31 +17,42 @@ export function decodeBase64Image(data: string): Buffer {
   return Buffer.from(body, body.includes('-') || body.includes('_') ? 'base64url' : 'base64');
 }
 
-function checkImage(bytes: Buffer, field: string, maxBytes: number) {
-  if (bytes.length > maxBytes) throw new ValidationError(field, `image is larger than ${maxBytes} bytes`, 'IMAGE_TOO_LARGE');
-  const type = sniffImageType(bytes);
-  if (!type) throw new ValidationError(field, 'is not a PNG, JPEG or WebP image', 'INVALID_IMAGE');
-  return type;
-}
+const tooLarge = (field: string, maxBytes: number) => new ValidationError(field, `image is larger than ${maxBytes} bytes`, 'IMAGE_TOO_LARGE');
 
-/** Check and store an uploaded or base64 image; URL images are kept as given. */
-export async function storeInputImage(source: ImageSource, taskId: string, filesDir: string, maxBytes: number): Promise<TaskInputImage> {
+/**
+ * Check and store an uploaded or base64 image; URL images are kept as given (and
+ * checked the same way when a provider fetches them). Throws ValidationError with
+ * IMAGE_TOO_LARGE (bytes), IMAGE_TOO_MANY_PIXELS or INVALID_IMAGE (does not decode).
+ */
+export async function storeInputImage(source: ImageSource, taskId: string, filesDir: string, maxBytes: number, maxPixels = DEFAULT_MAX_IMAGE_PIXELS): Promise<TaskInputImage> {
   if (source.kind === 'url') return { kind: 'url', url: source.url };
   let bytes: Buffer;
   let field: string;
   if (source.kind === 'base64') {
     field = 'image.base64';
     // Base64 is 4/3 of the bytes: refuse oversized strings before decoding them.
-    if (source.data.length > Math.ceil((maxBytes * 4) / 3) + 256) throw new ValidationError(field, `image is larger than ${maxBytes} bytes`, 'IMAGE_TOO_LARGE');
+    if (source.data.length > Math.ceil((maxBytes * 4) / 3) + 256) throw tooLarge(field, maxBytes);
     bytes = decodeBase64Image(source.data);
   } else {
     field = 'image.file';
-    if (source.file.size > maxBytes) throw new ValidationError(field, `image is larger than ${maxBytes} bytes`, 'IMAGE_TOO_LARGE');
+    if (source.file.size > maxBytes) throw tooLarge(field, maxBytes);
     bytes = Buffer.from(await source.file.arrayBuffer());
   }
-  const contentType = checkImage(bytes, field, maxBytes);
-  const rel = `${taskId}/input.${imageExtension(contentType)}`;
-  await fsp.mkdir(path.join(filesDir, taskId), { recursive: true });
-  await fsp.writeFile(path.join(filesDir, rel), bytes);
-  return { kind: 'file', file: rel, contentType, sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  if (bytes.length > maxBytes) throw tooLarge(field, maxBytes);
+
+  const dir = path.join(filesDir, taskId);
+  const checking = path.join(dir, '.input-check');
+  await fsp.mkdir(dir, { recursive: true });
+  try {
+    await fsp.writeFile(checking, bytes);
+    const { contentType } = await inspectImageFile(checking, { maxPixels });
+    const rel = `${taskId}/input.${imageExtension(contentType)}`;
+    await fsp.rename(checking, path.join(filesDir, rel));
+    return { kind: 'file', file: rel, contentType, sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  } catch (err) {
+    // The task id is new: nothing else lives in its directory yet.
+    await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
+    if (err instanceof InvalidMediaError) throw new ValidationError(field, `image ${err.message}`, err.code);
+    throw err;
+  }
 }

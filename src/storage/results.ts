@@ -1,14 +1,16 @@
 // Brings a finished result into reelay's own storage (upstream URLs expire):
-// streamed to a temporary file, renamed into place, then probed.
+// streamed to a temporary file through the SSRF-guarded fetch, checked to be
+// the media it claims to be, then renamed into place.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { probeMedia, readHead, sniffContentType } from '../media/probe.js';
-import { UpstreamError } from '../providers/errors.js';
-import { upstreamFetch } from '../providers/http.js';
+import { InvalidMediaError } from '../media/errors.js';
+import { validateMedia } from '../media/probe.js';
+import { readHead } from '../media/sniff.js';
+import { RESULT_FETCH, safeFetchToFile } from '../net/safe-fetch.js';
+import { UpstreamError, permanentError } from '../providers/errors.js';
 import type { ProviderResult } from '../providers/types.js';
 import type { TaskResult } from '../db/schema.js';
 
@@ -16,18 +18,31 @@ const EXT: Record<string, string> = {
   'video/mp4': 'mp4',
   'video/quicktime': 'mov',
   'video/webm': 'webm',
+  'video/mp2t': 'ts',
+  'video/x-msvideo': 'avi',
+  'video/x-flv': 'flv',
   'image/png': 'png',
   'image/jpeg': 'jpg',
   'image/webp': 'webp',
   'image/gif': 'gif',
 };
 
+export const DEFAULT_MAX_RESULT_BYTES = 2 * 1024 ** 3;
+
 export interface StoreOptions {
   filesDir: string;
   taskId: string;
   signal: AbortSignal;
+  /** REELAY_MAX_RESULT_BYTES: a larger result fails with RESULT_TOO_LARGE. */
   maxBytes: number;
+  /** REELAY_MAX_IMAGE_PIXELS: the largest frame probed or decoded. */
+  maxPixels: number;
   timeoutMs: number;
+  /**
+   * Where a result URL may point besides public addresses: the provider's own
+   * `baseUrl` origin (self-hosted upstreams sit on private addresses) and its `allowHosts`.
+   */
+  provider: { baseUrl?: string; allowHosts: readonly string[] };
 }
 
 function byteLimit(maxBytes: number): Transform {
@@ -35,52 +50,60 @@ function byteLimit(maxBytes: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
-      if (seen > maxBytes) cb(new UpstreamError({ code: 'RESULT_TOO_LARGE', message: `result is larger than ${maxBytes} bytes`, retryable: false, maybeCreated: false }));
+      if (seen > maxBytes) cb(permanentError('RESULT_TOO_LARGE', `result is larger than ${maxBytes} bytes`));
       else cb(null, chunk);
     },
   });
 }
 
-/** Download or move the result into filesDir/<taskId>/; returns the stored result's description. */
+/** Fetch a result URL into `dest`; a refused URL is named in full, since it belongs to the task's owner. */
+async function download(source: { url: string; headers?: Record<string, string> }, dest: string, opts: StoreOptions): Promise<string | null> {
+  try {
+    const got = await safeFetchToFile(source.url, dest, {
+      purpose: RESULT_FETCH,
+      allowHosts: opts.provider.allowHosts,
+      trustedOrigins: opts.provider.baseUrl ? [opts.provider.baseUrl] : [],
+      headers: source.headers,
+      accept: '*/*',
+      maxBytes: opts.maxBytes,
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+    });
+    return got.contentType?.split(';')[0]?.trim().toLowerCase() ?? null;
+  } catch (err) {
+    if (err instanceof UpstreamError && err.code === RESULT_FETCH.codes.forbidden) {
+      throw permanentError(err.code, `reelay refused to download the result from ${source.url}: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+/** Download or move the result into filesDir/<taskId>/, check it, and describe it. */
 export async function storeResult(result: ProviderResult, opts: StoreOptions): Promise<TaskResult> {
   const dir = path.join(opts.filesDir, opts.taskId);
   await fsp.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.download-${process.pid}-${Date.now()}`);
+  const upstreamUrl = result.source.kind === 'url' ? result.source.url : null;
   let headerType: string | null = null;
-  let upstreamUrl: string | null = null;
   try {
     if (result.source.kind === 'file') {
       await pipeline(fs.createReadStream(result.source.path), byteLimit(opts.maxBytes), fs.createWriteStream(tmp), { signal: opts.signal });
     } else {
-      upstreamUrl = result.source.url;
-      const res = await upstreamFetch(result.source.url, {
-        headers: { accept: '*/*', ...result.source.headers },
-        timeoutMs: opts.timeoutMs,
-        signal: opts.signal,
-      });
-      headerType = res.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() ?? null;
-      if (!res.body) throw new UpstreamError({ code: 'DOWNLOAD_FAILED', message: 'result download had no body', retryable: true, maybeCreated: false });
-      await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), byteLimit(opts.maxBytes), fs.createWriteStream(tmp), { signal: opts.signal });
+      headerType = await download(result.source, tmp, opts);
     }
-    const head = await readHead(tmp, 32);
-    if (head.length === 0) throw new UpstreamError({ code: 'DOWNLOAD_FAILED', message: 'the result file is empty', retryable: true, maybeCreated: false });
-    const sniffed = sniffContentType(head);
-    const contentType = sniffed ?? (headerType && headerType !== 'application/octet-stream' ? headerType : null) ?? result.contentType ?? 'application/octet-stream';
+    if ((await readHead(tmp, 1)).length === 0) throw new UpstreamError({ code: 'DOWNLOAD_FAILED', message: 'the result file is empty', retryable: true, maybeCreated: false });
+    const facts = await validateMedia(tmp, result.mediaType, { maxPixels: opts.maxPixels, signal: opts.signal }).catch((err: unknown) => {
+      if (!(err instanceof InvalidMediaError)) throw err;
+      throw permanentError('INVALID_RESULT', `the result${upstreamUrl ? ` downloaded from ${upstreamUrl}` : ''} ${err.message}`);
+    });
+    const claimed = [headerType, result.contentType].find((t) => t && t.startsWith(result.mediaType === 'VIDEO' ? 'video/' : 'image/'));
+    const contentType = facts.contentType ?? claimed ?? 'application/octet-stream';
     const name = `result.${EXT[contentType] ?? 'bin'}`;
     const finalPath = path.join(dir, name);
     await fsp.rename(tmp, finalPath);
     const { size } = await fsp.stat(finalPath);
-    const probed = await probeMedia(finalPath, opts.signal);
     if (result.source.kind === 'file') await fsp.rm(result.source.path, { force: true }).catch(() => {});
-    return {
-      file: `${opts.taskId}/${name}`,
-      upstreamUrl,
-      contentType,
-      sizeBytes: size,
-      durationSeconds: probed.durationSeconds ?? result.durationSeconds ?? null,
-      width: probed.width ?? result.width ?? null,
-      height: probed.height ?? result.height ?? null,
-    };
+    return { file: `${opts.taskId}/${name}`, upstreamUrl, contentType, sizeBytes: size, durationSeconds: facts.durationSeconds, width: facts.width, height: facts.height };
   } catch (err) {
     await fsp.rm(tmp, { force: true }).catch(() => {});
     if (err instanceof UpstreamError) throw err;

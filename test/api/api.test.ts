@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, revokeApiKey } from '../../src/db/api-keys.js';
 import { cancelTaskRow, failTask, transition } from '../../src/runner/transitions.js';
+import { TINY_PNG } from '../emulators/media.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { databaseKinds } from '../support/postgres.js';
 import { subscribe, wsClient } from '../support/ws.js';
@@ -87,11 +88,11 @@ describe.each(kinds)('GraphQL API on %s', (kind) => {
   });
 
   it('accepts an image as a GraphQL multipart upload and stores it with the task', async () => {
-    const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8cfc0f01f0005000201e5273ede0000000049454e44ae426082', 'hex');
+    const png = TINY_PNG;
     const form = new FormData();
     form.set('operations', JSON.stringify({ query: CREATE.replace('task { id status queuePosition createdAt }', 'task { id inputImage { url contentType } }'), variables: { input: { prompt: 'from an upload', image: { file: null } } } }));
     form.set('map', JSON.stringify({ 0: ['variables.input.image.file'] }));
-    form.set('0', new Blob([png], { type: 'image/png' }), 'tiny.png');
+    form.set('0', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'tiny.png');
     const res = await fetch(`${t.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${ALICE}`, 'x-graphql-yoga-csrf': '1' }, body: form });
     const body = (await res.json()) as any;
     expect(body.errors).toBeUndefined();

@@ -4,6 +4,7 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { TINY_PNG, fakeMp4 } from '../emulators/common.js';
 import { LIGHTX2V_FAIL_MESSAGE, startLightx2vEmulator, type Lightx2vEmulator } from '../emulators/lightx2v.js';
 import { PNG_DATA_URL, cancel, countDuring, create, createOk, expectStoredBytes, providerEntry, run, startImageServer, watchUntil } from './helpers.js';
+import { SAMPLE_VIDEO } from '../emulators/media.js';
 
 const timing = { processingAfterMs: 150, completeAfterMs: 600 };
 let emu: Lightx2vEmulator;
@@ -62,7 +63,8 @@ describe('lightx2v end to end', () => {
     expect(final.upstreamStatus).toBe('succeed');
     expect(final.result!.upstreamUrl).toBe(`${emu.url}/v1/files/download/outputs/videos/${taskId}.mp4`);
     await expectStoredBytes(t, final, fakeMp4(taskId));
-    expect(final.result).toMatchObject({ width: 640, height: 368, durationSeconds: 3 });
+    // The stored facts are the file's own (ffprobe), not what was asked or claimed.
+    expect(final.result).toMatchObject({ width: SAMPLE_VIDEO.width, height: SAMPLE_VIDEO.height, durationSeconds: SAMPLE_VIDEO.durationSeconds });
     const progress = values.filter((v) => v.status === 'PROCESSING').map((v) => v.progress).filter((p): p is number => p !== null);
     expect(progress.some((p) => p > 0 && p < 1)).toBe(true);
     expect(values.some((v) => v.upstreamStatus === 'running')).toBe(true);
@@ -71,7 +73,7 @@ describe('lightx2v end to end', () => {
   it('an aspect ratio without a size becomes width/height', async () => {
     const [{ final }, square] = await Promise.all([run(t, { prompt: 'Portrait', aspectRatio: '9:16' }), run(t, { prompt: 'Square', aspectRatio: '1:1' })]);
     expect(emu.tasks.get(final.providerTaskId!)).toMatchObject({ width: 480, height: 832 });
-    expect(final.result).toMatchObject({ width: 480, height: 832 });
+    expect(final.result).toMatchObject({ width: SAMPLE_VIDEO.width, height: SAMPLE_VIDEO.height });
     expect(emu.tasks.get(square.final.providerTaskId!)).toMatchObject({ width: 832, height: 832 });
   });
 

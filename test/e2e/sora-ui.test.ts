@@ -4,6 +4,7 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { TINY_PNG, fakeMp4 } from '../emulators/common.js';
 import { SORA_UI_FAIL_MESSAGE, SORA_UI_TEST_TOKEN, startSoraUiEmulator, type SoraUiEmulator } from '../emulators/sora-ui.js';
 import { PNG_DATA_URL, cancel, countDuring, create, createOk, expectStoredBytes, providerEntry, run, startImageServer, watchUntil } from './helpers.js';
+import { SAMPLE_VIDEO } from '../emulators/media.js';
 
 const TASKS = '/api/video/tasks';
 let emu: SoraUiEmulator;
@@ -52,7 +53,8 @@ describe('sora-ui end to end', () => {
     expect(final.mediaType).toBe('VIDEO');
     expect(final.result!.upstreamUrl).toBe(`${emu.url}/v1/videos/${videoId}/content`);
     await expectStoredBytes(t, final, fakeMp4(videoId));
-    expect(final.result).toMatchObject({ durationSeconds: 4, width: 1280, height: 720 });
+    // The upstream claims 1280x720 and 4 s; the stored facts are the file's own (ffprobe).
+    expect(final.result).toMatchObject({ durationSeconds: SAMPLE_VIDEO.durationSeconds, width: SAMPLE_VIDEO.width, height: SAMPLE_VIDEO.height });
     const progress = values.filter((v) => v.status === 'PROCESSING').map((v) => v.progress).filter((p): p is number => p !== null);
     expect(progress.some((p) => p > 0 && p < 1)).toBe(true);
     expect(values.some((v) => v.upstreamStatus === 'PROCESSING')).toBe(true);

@@ -4,6 +4,7 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { fakeMp4 } from '../emulators/common.js';
 import { DEFAULT_FAIL_MESSAGE, startVideogenV1Emulator, type VideogenV1Emulator } from '../emulators/videogen-v1.js';
 import { PNG_DATA_URL, cancel, countDuring, create, createOk, expectStoredBytes, providerEntry, read, run, startImageServer, watchUntil } from './helpers.js';
+import { SAMPLE_VIDEO } from '../emulators/media.js';
 
 const TASKS = '/api/v1/videos/tasks';
 let emu: VideogenV1Emulator;
@@ -42,7 +43,8 @@ describe('videogen-v1 end to end', () => {
     expect(final.result!.upstreamUrl).toBe(emu.videoUrl(upstreamId));
     await expectStoredBytes(t, final, fakeMp4(upstreamId));
     // Not a real MP4 for ffprobe: duration and size come from the upstream's result.
-    expect(final.result).toMatchObject({ durationSeconds: 5, width: 1920, height: 1080 });
+    // The upstream claims 1920x1080 and 5 s; the stored facts are the file's own (ffprobe).
+    expect(final.result).toMatchObject({ durationSeconds: SAMPLE_VIDEO.durationSeconds, width: SAMPLE_VIDEO.width, height: SAMPLE_VIDEO.height });
     // The subscription showed the upstream's own words while it ran; no numeric progress.
     const words = values.filter((v) => v.status === 'PROCESSING').map((v) => v.upstreamStatus);
     expect(words).toContain('processing');

@@ -157,27 +157,8 @@ function send(res: http.ServerResponse, out: EmulatorResponse): void {
   res.end(body);
 }
 
-/** A small, valid-looking MP4 (ftyp + free + mdat boxes), unique per seed, for download tests. */
-export function fakeMp4(seed: string, size = 4096): Buffer {
-  const ftyp = Buffer.from('000000186674797069736f6d0000020069736f6d69736f32', 'hex');
-  const payload = Buffer.alloc(Math.max(64, size - ftyp.length - 8));
-  let h = 2166136261;
-  for (const ch of seed) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
-  for (let i = 0; i < payload.length; i++) {
-    h = Math.imul(h ^ i, 16777619) >>> 0;
-    payload[i] = h & 0xff;
-  }
-  const mdatHeader = Buffer.alloc(8);
-  mdatHeader.writeUInt32BE(payload.length + 8, 0);
-  mdatHeader.write('mdat', 4, 'ascii');
-  return Buffer.concat([ftyp, mdatHeader, payload]);
-}
-
-/** A 1x1 PNG, for image-to-video tests. */
-export const TINY_PNG = Buffer.from(
-  '89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8cfc0f01f0005000201e5273ede0000000049454e44ae426082',
-  'hex',
-);
+// Real media (a playable MP4 per seed, a decodable PNG) live in media.ts.
+export { fakeMp4, TINY_PNG } from './media.js';
 
 /** A task whose status follows the clock: pending → processing → completed (or failed), once final stays so. */
 export interface TimedTask {

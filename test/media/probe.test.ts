@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeMedia, sniffContentType } from '../../src/media/probe.js';
+import { InvalidMediaError } from '../../src/media/errors.js';
+import { validateMedia } from '../../src/media/probe.js';
+import { sniffContentType } from '../../src/media/sniff.js';
+import { makePng } from '../emulators/media.js';
 
 const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
 
@@ -30,49 +33,83 @@ describe('sniffContentType', () => {
   });
 });
 
-describe('probeMedia', () => {
+describe('validateMedia', () => {
   let dir: string;
   const ff = (...args: string[]) => execFileSync(ffmpegInstaller.path, ['-v', 'error', '-y', ...args]);
+  const at = (name: string) => path.join(dir, name);
+  const opts = { maxPixels: 40_000_000 };
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-probe-'));
-    ff('-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=24', '-t', '1', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'ultrafast', path.join(dir, 'a.mp4'));
-    ff('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-t', '0.5', '-c:v', 'libvpx', path.join(dir, 'a.webm'));
-    ff('-f', 'lavfi', '-i', 'testsrc=size=200x100', '-frames:v', '1', path.join(dir, 'a.png'));
-    ff('-f', 'lavfi', '-i', 'testsrc=size=200x100', '-frames:v', '1', path.join(dir, 'a.jpg'));
+    ff('-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=24', '-t', '1', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'ultrafast', at('a.mp4'));
+    ff('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-t', '0.5', '-c:v', 'libvpx', at('a.webm'));
+    ff('-f', 'lavfi', '-i', 'testsrc=size=200x100', '-frames:v', '1', at('a.png'));
+    ff('-f', 'lavfi', '-i', 'testsrc=size=200x100', '-frames:v', '1', at('a.jpg'));
+    ff('-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', at('a.m4a'));
     // A phone-style portrait video: landscape frames with a 90° rotation tag.
-    ff('-i', path.join(dir, 'a.mp4'), '-c', 'copy', '-metadata:s:v:0', 'rotate=90', path.join(dir, 'rotated.mp4'));
-    fs.writeFileSync(path.join(dir, 'text.txt'), 'not media at all');
+    ff('-i', at('a.mp4'), '-c', 'copy', '-metadata:s:v:0', 'rotate=90', at('rotated.mp4'));
+    fs.writeFileSync(at('text.txt'), 'not media at all');
+    // The old emulators' "video": an ftyp box and random bytes, no playable stream.
+    fs.writeFileSync(at('fake.mp4'), Buffer.concat([Buffer.from('000000186674797069736f6d0000020069736f6d69736f32', 'hex'), Buffer.alloc(4000, 7)]));
+    fs.writeFileSync(at('corrupt.png'), makePng(64, 64, { corrupt: true }));
   });
 
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  async function refusal(promise: Promise<unknown>): Promise<InvalidMediaError> {
+    const err = await promise.then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidMediaError);
+    return err as InvalidMediaError;
+  }
+
   it('reads duration, size and type of an MP4', async () => {
-    const info = await probeMedia(path.join(dir, 'a.mp4'));
+    const info = await validateMedia(at('a.mp4'), 'VIDEO', opts);
     expect(info).toMatchObject({ width: 160, height: 120, contentType: 'video/mp4' });
     expect(info.durationSeconds).toBeCloseTo(1, 1);
   });
 
   it('reads a WebM', async () => {
-    const info = await probeMedia(path.join(dir, 'a.webm'));
+    const info = await validateMedia(at('a.webm'), 'VIDEO', opts);
     expect(info).toMatchObject({ width: 64, height: 48, contentType: 'video/webm' });
     expect(info.durationSeconds).toBeCloseTo(0.5, 1);
   });
 
   it('reports display size for rotated video', async () => {
-    expect(await probeMedia(path.join(dir, 'rotated.mp4'))).toMatchObject({ width: 120, height: 160 });
+    expect(await validateMedia(at('rotated.mp4'), 'VIDEO', opts)).toMatchObject({ width: 120, height: 160 });
   });
 
-  it('reads still images without a duration', async () => {
-    expect(await probeMedia(path.join(dir, 'a.png'))).toEqual({ durationSeconds: null, width: 200, height: 100, contentType: 'image/png' });
-    expect(await probeMedia(path.join(dir, 'a.jpg'))).toEqual({ durationSeconds: null, width: 200, height: 100, contentType: 'image/jpeg' });
+  it('reads still images, which must decode, without a duration', async () => {
+    expect(await validateMedia(at('a.png'), 'IMAGE', opts)).toEqual({ durationSeconds: null, width: 200, height: 100, contentType: 'image/png' });
+    expect(await validateMedia(at('a.jpg'), 'IMAGE', opts)).toEqual({ durationSeconds: null, width: 200, height: 100, contentType: 'image/jpeg' });
   });
 
-  it('returns nulls instead of throwing', async () => {
-    const none = { durationSeconds: null, width: null, height: null, contentType: null };
-    expect(await probeMedia(path.join(dir, 'missing.mp4'))).toEqual(none);
-    expect(await probeMedia(path.join(dir, 'text.txt'))).toEqual(none);
-    const aborted = AbortSignal.abort();
-    expect(await probeMedia(path.join(dir, 'a.mp4'), aborted)).toMatchObject({ durationSeconds: null, width: null });
+  it('refuses what is not the media it claims to be, with INVALID_RESULT', async () => {
+    const cases: Array<[string, 'VIDEO' | 'IMAGE', RegExp]> = [
+      ['text.txt', 'VIDEO', /not a video that ffprobe can read/],
+      ['fake.mp4', 'VIDEO', /not a video that ffprobe can read/],
+      ['a.m4a', 'VIDEO', /no video stream/],
+      ['a.png', 'VIDEO', /is an image \(image\/png\), not a video/],
+      ['a.mp4', 'IMAGE', /is not a PNG, JPEG, WebP or GIF image/],
+      ['text.txt', 'IMAGE', /is not a PNG/],
+      ['corrupt.png', 'IMAGE', /does not decode as a PNG image/],
+    ];
+    for (const [file, kind, message] of cases) {
+      const err = await refusal(validateMedia(at(file), kind, opts));
+      expect(err.code, `${file} as ${kind}`).toBe('INVALID_RESULT');
+      expect(err.message).toMatch(message);
+      expect(err.message).not.toContain(dir); // no server paths in messages
+    }
+  });
+
+  it('refuses frames above the pixel limit', async () => {
+    expect((await refusal(validateMedia(at('a.mp4'), 'VIDEO', { maxPixels: 160 * 120 - 1 }))).message).toMatch(/160x120 frames/);
+    expect(await refusal(validateMedia(at('a.png'), 'IMAGE', { maxPixels: 1000 }))).toMatchObject({ code: 'INVALID_RESULT' });
+  });
+
+  it('passes the caller abort through; a missing file is an error, not a verdict', async () => {
+    await expect(validateMedia(at('a.mp4'), 'VIDEO', { ...opts, signal: AbortSignal.abort(new Error('stop')) })).rejects.toThrow('stop');
+    const missing = await validateMedia(at('missing.mp4'), 'VIDEO', opts).then(() => null, (e: unknown) => e);
+    expect(missing).not.toBeInstanceOf(InvalidMediaError);
+    expect(missing).toMatchObject({ code: 'ENOENT' });
   });
 });

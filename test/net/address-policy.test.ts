@@ -12,7 +12,9 @@ const NOT_PUBLIC = [
   '2001:db8::1', '2001:0db8:ffff::1', '100::1', '::127.0.0.1',
   // IPv4-mapped / translated / NAT64 / 6to4 forms of private addresses
   '::ffff:127.0.0.1', '::FFFF:7f00:1', '::ffff:10.1.2.3', '::ffff:169.254.169.254', '0:0:0:0:0:ffff:c0a8:0101',
-  '64:ff9b::10.0.0.1', '64:ff9b::a9fe:a9fe', '2002:7f00:1::1', '2002:c0a8:0101::',
+  '64:ff9b::10.0.0.1', '64:ff9b::a9fe:a9fe', '2002:7f00:1::1', '2002:c0a8:0101::', '::ffff:0:a00:1', '64:ff9b:1::1',
+  // more special-purpose IPv6 ranges (ipaddr.js): Teredo, benchmarking, ORCHID, documentation, segment routing
+  '2001::1', '2001:2::1', '2001:20::1', '3fff::1', '5f00::1',
   // metadata names and non-addresses
   'metadata.google.internal', 'METADATA.google.internal.', 'metadata', 'example.com', 'localhost', '', '010.0.0.1', '1.2.3',
 ];
@@ -61,6 +63,10 @@ describe('hostAllowed', () => {
     ['[::1]', ['::1'], true],
     ['fd00::5', ['fd00::/8'], true],
     ['fe80::5', ['fd00::/8'], false],
+    ['::ffff:10.1.1.1', ['::ffff:10.0.0.0/104'], true],
+    ['10.9.9.9', ['::ffff:10.0.0.0/104'], true],
+    ['10.0.0.1', ['::/0'], false],
+    ['10.0.0.1', ['10.0.0.0/8x', '10.0.0.0/', '010.0.0.0/8'], false],
     ['127.0.0.1', ['localhost'], false],
     ['localhost', ['127.0.0.1'], false],
     ['localhost', ['127.0.0.0/8'], false],

@@ -1,27 +1,33 @@
 // The SSRF-guarded fetch against real HTTP servers on 127.0.0.1: loopback is refused
 // unless allowed, every redirect hop is re-checked, bodies are capped, trouble classified.
 import dns from 'node:dns';
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UpstreamError } from '../../src/providers/errors.js';
-import { MAX_REDIRECTS, redactUrl, safeFetchBytes, type SafeFetchOptions } from '../../src/net/safe-fetch.js';
+import { MAX_REDIRECTS, RESULT_FETCH, redactUrl, safeFetchBytes, safeFetchToFile, type SafeFetchOptions } from '../../src/net/safe-fetch.js';
 import { TINY_PNG } from '../emulators/common.js';
 
 interface TestServer {
   server: http.Server;
   port: number;
   hits: string[];
+  auth: Array<string | undefined>;
 }
 
 async function start(handler: http.RequestListener): Promise<TestServer> {
   const hits: string[] = [];
+  const auth: Array<string | undefined> = [];
   const server = http.createServer((req, res) => {
     hits.push(req.url ?? '');
+    auth.push(req.headers.authorization);
     handler(req, res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as AddressInfo).port, hits };
+  return { server, port: (server.address() as AddressInfo).port, hits, auth };
 }
 
 async function stop(s: TestServer): Promise<void> {
@@ -80,6 +86,8 @@ afterEach(() => {
   vi.restoreAllMocks();
   a.hits.length = 0;
   b.hits.length = 0;
+  a.auth.length = 0;
+  b.auth.length = 0;
 });
 
 const opts = (over: Partial<SafeFetchOptions> = {}): SafeFetchOptions => ({ allowHosts: [], maxBytes: 100_000, timeoutMs: 5000, ...over });
@@ -218,5 +226,71 @@ describe('safeFetchBytes: limits and failures', () => {
     const chain = await failure(safeFetchBytes(`${at(a, `/chain/${MAX_REDIRECTS + 1}`)}?sig=s3cret`, allow()));
     expect(chain.message).not.toContain('s3cret');
     expect(redactUrl('https://u:p@example.com:8443/a/b.png?x=1#y')).toBe('https://example.com:8443/a/b.png');
+  });
+});
+
+describe('trusted origins, headers and the result purpose', () => {
+  const result = (over: Partial<SafeFetchOptions> = {}) => opts({ purpose: RESULT_FETCH, ...over });
+
+  it('lets a trusted origin resolve to loopback, and only that origin (scheme, host and port)', async () => {
+    const trusted = `http://127.0.0.1:${a.port}/api/v1`; // a path prefix does not matter
+    expect((await safeFetchBytes(at(a, '/img.png'), result({ trustedOrigins: [trusted] }))).bytes.equals(TINY_PNG)).toBe(true);
+    expect((await safeFetchBytes(at(a, '/img.png', 'localhost'), result({ trustedOrigins: [`http://localhost:${a.port}`] }))).bytes.equals(TINY_PNG)).toBe(true);
+    expect(await failure(safeFetchBytes(at(b, '/img.png'), result({ trustedOrigins: [trusted] })))).toMatchObject({ code: 'RESULT_URL_FORBIDDEN', retryable: false });
+    expect(await failure(safeFetchBytes(at(a, '/img.png', 'localhost'), result({ trustedOrigins: [trusted] })))).toMatchObject({ code: 'RESULT_URL_FORBIDDEN' });
+    // From the trusted origin, a redirect elsewhere is judged again.
+    const bounce = at(a, `/redirect?to=${encodeURIComponent(at(b, '/img.png'))}`);
+    expect(await failure(safeFetchBytes(bounce, result({ trustedOrigins: [trusted] })))).toMatchObject({ code: 'RESULT_URL_FORBIDDEN' });
+    expect(b.hits).toEqual([]);
+  });
+
+  it('uses the purpose\'s codes: a data: or ftp: redirect is forbidden, 4xx a failed download, too large RESULT_TOO_LARGE', async () => {
+    const trusted = { trustedOrigins: [at(a, '/')] };
+    expect(await failure(safeFetchBytes(at(a, `/redirect?to=${encodeURIComponent('data:image/png;base64,AAAA')}`), result(trusted)))).toMatchObject({ code: 'RESULT_URL_FORBIDDEN' });
+    expect(await failure(safeFetchBytes(at(a, '/ftp-redirect'), result(trusted)))).toMatchObject({ code: 'RESULT_URL_FORBIDDEN', message: expect.stringContaining('result URL scheme ftp:') });
+    expect(await failure(safeFetchBytes(at(a, '/missing.png'), result(trusted)))).toMatchObject({ code: 'DOWNLOAD_FAILED', status: 404, retryable: false });
+    expect(await failure(safeFetchBytes(at(a, '/status?code=502'), result(trusted)))).toMatchObject({ code: 'DOWNLOAD_FAILED', retryable: true });
+    expect(await failure(safeFetchBytes(at(a, '/big.png'), result({ ...trusted, maxBytes: 1000 })))).toMatchObject({ code: 'RESULT_TOO_LARGE', message: 'result is larger than 1000 bytes' });
+    expect((await failure(safeFetchBytes(at(b, '/img.png'), result()))).message).toMatch(/baseUrl origin/);
+  });
+
+  it('sends extra headers to the first origin only, never after a redirect to another', async () => {
+    const headers = { authorization: 'Bearer upstream-key' };
+    const allow = opts({ allowHosts: ['127.0.0.1'], headers });
+    await safeFetchBytes(at(a, '/chain/1'), allow);
+    expect(a.auth).toEqual(['Bearer upstream-key', 'Bearer upstream-key']); // same origin: kept
+    await safeFetchBytes(at(a, `/redirect?to=${encodeURIComponent(at(b, `/redirect?to=${encodeURIComponent(at(a, '/img.png'))}`))}`), allow);
+    expect(b.auth).toEqual([undefined]);
+    expect(a.auth.slice(2)).toEqual(['Bearer upstream-key', undefined]); // dropped for good, even back home
+  });
+});
+
+describe('safeFetchToFile', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-safe-file-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const allow = (over: Partial<SafeFetchOptions> = {}) => opts({ allowHosts: ['127.0.0.1'], ...over });
+
+  it('streams the body into the file through the same guard', async () => {
+    const dest = path.join(dir, 'a.png');
+    const got = await safeFetchToFile(at(a, '/chain/2'), dest, allow());
+    expect(got).toEqual({ sizeBytes: TINY_PNG.length, contentType: 'image/png', finalUrl: at(a, '/chain/0') });
+    expect(fs.readFileSync(dest).equals(TINY_PNG)).toBe(true);
+    expect(await failure(safeFetchToFile(at(a, '/img.png'), path.join(dir, 'b.png'), opts()))).toMatchObject({ code: 'IMAGE_URL_FORBIDDEN' });
+    expect(fs.existsSync(path.join(dir, 'b.png'))).toBe(false); // refused before anything was written
+  });
+
+  it('caps a streamed body and keeps the deadline while the body flows', async () => {
+    expect(await failure(safeFetchToFile(at(a, '/endless.png'), path.join(dir, 'c.png'), allow({ maxBytes: 20_000 })))).toMatchObject({ code: 'INVALID_IMAGE', message: 'input image is larger than 20000 bytes' });
+    expect(fs.statSync(path.join(dir, 'c.png')).size).toBeLessThanOrEqual(20_000);
+    const t0 = Date.now();
+    expect(await failure(safeFetchToFile(at(a, '/slow-body'), path.join(dir, 'd.png'), allow({ timeoutMs: 200 })))).toMatchObject({ code: 'IMAGE_FETCH_FAILED', retryable: true });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const ac = new AbortController();
+    const pending = safeFetchToFile(at(a, '/slow-body'), path.join(dir, 'e.png'), allow({ signal: ac.signal }));
+    setTimeout(() => ac.abort(new Error('cancelled by test')), 50);
+    await expect(pending).rejects.toThrow('cancelled by test');
   });
 });

@@ -6,11 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamError } from '../../src/providers/errors.js';
-import { readImageBytes, sniffImageType, toDataUrl } from '../../src/providers/image-bytes.js';
+import { sniffImageType } from '../../src/media/image.js';
+import { readImageBytes, toDataUrl } from '../../src/providers/image-bytes.js';
 import { EmulatorServer, TINY_PNG, fakeMp4 } from '../emulators/common.js';
+import { encodeWithFfmpeg, makePng } from '../emulators/media.js';
 
 const JPEG = Buffer.from('ffd8ffe000104a46494600010100000100010000ffd9', 'hex');
 const WEBP = Buffer.concat([Buffer.from('RIFF'), Buffer.from([26, 0, 0, 0]), Buffer.from('WEBPVP8 '), Buffer.alloc(18)]);
+const REAL_WEBP = encodeWithFfmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x48', '-frames:v', '1', '-c:v', 'libwebp'], 'webp');
 
 let server: EmulatorServer;
 let chunked: http.Server;
@@ -23,7 +26,9 @@ const LOOPBACK = ['127.0.0.1'];
 beforeAll(async () => {
   server = new EmulatorServer();
   server.route('GET', '/a.png', () => ({ body: TINY_PNG, headers: { 'content-type': 'application/octet-stream' } }));
-  server.route('GET', '/b.webp', () => ({ body: WEBP }));
+  server.route('GET', '/b.webp', () => ({ body: REAL_WEBP }));
+  server.route('GET', '/corrupt.png', () => ({ body: makePng(640, 480, { corrupt: true }), headers: { 'content-type': 'image/png' } }));
+  server.route('GET', '/huge.png', () => ({ body: makePng(16000, 16000, { bitDepth: 1, colorType: 0 }), headers: { 'content-type': 'image/png' } }));
   server.route('GET', '/video.mp4', () => ({ body: fakeMp4('x'), headers: { 'content-type': 'image/png' } }));
   server.route('GET', '/big.png', () => ({ body: Buffer.concat([TINY_PNG, Buffer.alloc(5000)]), headers: { 'content-length': String(TINY_PNG.length + 5000) } }));
   server.route('GET', '/busy.png', () => ({ status: 503, json: { detail: 'busy' } }));
@@ -89,6 +94,14 @@ describe('image bytes', () => {
     expect((await readImageBytes({ kind: 'url', url: `${server.url}/a.png` }, { signal: signal(), allowHosts: LOOPBACK })).contentType).toBe('image/png');
     expect((await readImageBytes({ kind: 'url', url: `${server.url}/b.webp` }, { signal: signal(), allowHosts: LOOPBACK })).contentType).toBe('image/webp');
     expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/video.mp4` }, { signal: signal(), allowHosts: LOOPBACK }))).toMatchObject({ code: 'INVALID_IMAGE' });
+  });
+
+  it('decodes fetched images like uploads: corrupt data and too many pixels are refused', async () => {
+    const opts = { signal: signal(), allowHosts: LOOPBACK };
+    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/corrupt.png` }, opts))).toMatchObject({ code: 'INVALID_IMAGE', retryable: false, maybeCreated: false, message: expect.stringMatching(/^input image does not decode as a PNG image/) });
+    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/huge.png` }, opts))).toMatchObject({ code: 'IMAGE_TOO_MANY_PIXELS', retryable: false, message: 'input image is 16000x16000 (256000000 pixels); at most 40000000 pixels are accepted' });
+    expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/b.webp` }, { ...opts, maxPixels: 1000 }))).toMatchObject({ code: 'IMAGE_TOO_MANY_PIXELS' });
+    expect(await failure(readImageBytes({ kind: 'url', url: toDataUrl(makePng(64, 64, { corrupt: true }), 'image/png') }, opts))).toMatchObject({ code: 'INVALID_IMAGE' });
   });
 
   it('caps URL downloads by declared length and while streaming', async () => {

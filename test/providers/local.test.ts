@@ -8,10 +8,11 @@ import path from 'node:path';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import ffprobeInstaller from '@ffprobe-installer/ffprobe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeMedia } from '../../src/media/probe.js';
-import { createLocalProvider, lastMeaningfulLine } from '../../src/providers/local/index.js';
+import { validateMedia } from '../../src/media/probe.js';
+import { createLocalProvider, lastMeaningfulLine, type LocalProvider } from '../../src/providers/local/index.js';
 import { buildFfmpegArgs, deriveSize, escapeFilterText, parseProgressLine, planRender, wrapText } from '../../src/providers/local/render.js';
 import type { GenerationRequest, Provider, ProviderConfig, Snapshot } from '../../src/providers/types.js';
+import { makePng } from '../emulators/media.js';
 
 const config = (options: Record<string, unknown> = {}): ProviderConfig => ({
   id: 'local', kind: 'local', models: [], maxConcurrency: 4, pollIntervalMs: 50, timeoutMs: 60_000, fallback: [], allowHosts: ['127.0.0.1'], options, // the image server is on loopback
@@ -117,7 +118,7 @@ describe('render arguments', () => {
 
 describe('local provider', () => {
   let workDir: string;
-  let provider: Provider;
+  let provider: LocalProvider;
   let png: string;
   let server: Server;
   let baseUrl: string;
@@ -181,7 +182,7 @@ describe('local provider', () => {
     expect(file).toBe(path.join(workDir, 'local', 't2v.mp4'));
     expect(snap).toMatchObject({ result: { mediaType: 'VIDEO', contentType: 'video/mp4', width: 320, height: 180, durationSeconds: 1 } });
     expect(fs.readFileSync(file).subarray(4, 8).toString('latin1')).toBe('ftyp');
-    const info = await probeMedia(file);
+    const info = await validateMedia(file, 'VIDEO', { maxPixels: 40_000_000 });
     expect(info).toMatchObject({ width: 320, height: 180, contentType: 'video/mp4' });
     expect(info.durationSeconds).toBeCloseTo(1, 1);
     expect(seen.every((p, i) => p >= 0 && p <= 1 && (i === 0 || p >= seen[i - 1]))).toBe(true);
@@ -225,7 +226,7 @@ describe('local provider', () => {
       render({ taskId: 'i2v-url', prompt: 'from the web', image: { kind: 'url', url: `${baseUrl}/img.png` }, ...small }),
     ]);
     for (const { snap } of [fromFile, fromUrl]) {
-      const info = await probeMedia(fileOf(snap));
+      const info = await validateMedia(fileOf(snap), 'VIDEO', { maxPixels: 40_000_000 });
       expect(info).toMatchObject({ width: 320, height: 180, contentType: 'video/mp4' });
       expect(info.durationSeconds).toBeCloseTo(1, 1);
     }
@@ -267,7 +268,7 @@ describe('local provider', () => {
     }
   });
 
-  it('cancels a long render, removes the partial file and then reports cancelled', async () => {
+  it('cancels a long render, removes the partial file and leaves nothing in memory', async () => {
     const request = { taskId: 'long', prompt: 'a very long render', durationSeconds: 30, width: 1280, height: 720 };
     await provider.submit(request, ctx());
     for (let i = 0; i < 100; i++) {
@@ -278,8 +279,56 @@ describe('local provider', () => {
     const t0 = Date.now();
     await provider.cancel('local-long', ctx());
     expect(Date.now() - t0).toBeLessThan(3000);
-    expect(await provider.poll('local-long', { ...ctx(), request })).toEqual({ state: 'cancelled' });
+    expect(provider.heldJobs()).not.toContain('long'); // nothing left in memory
     expect(fs.readdirSync(path.join(workDir, 'local')).filter((f) => f.startsWith('long'))).toEqual([]);
+    // The cancelled task's own poll (its signal aborted) never starts the render again.
+    const cancelled = new AbortController();
+    cancelled.abort(new Error('task cancelled'));
+    await expect(provider.poll('local-long', { signal: cancelled.signal, request })).rejects.toThrow('task cancelled');
+    expect(provider.heldJobs()).not.toContain('long');
+  });
+
+  it('forgets a render once a poll has reported how it ended', async () => {
+    const { snap } = await render({ taskId: 'forget-done', prompt: 'x', ...small });
+    fileOf(snap);
+    const failed = await render({ taskId: 'forget-failed', prompt: 'x', image: { kind: 'url', url: `${baseUrl}/page` }, ...small });
+    expect(failed.snap).toMatchObject({ state: 'failed' });
+    expect(provider.heldJobs()).not.toContain('forget-done');
+    expect(provider.heldJobs()).not.toContain('forget-failed');
+  });
+
+  it('kills a render that makes no progress (RENDER_STALLED, SIGKILL when SIGTERM is ignored) and forgets it', async () => {
+    // A jammed ffmpeg: reports the same frame forever and ignores SIGTERM.
+    const fake = path.join(workDir, 'jammed-ffmpeg.cjs');
+    fs.writeFileSync(fake, [
+      '#!/usr/bin/env node',
+      "process.on('SIGTERM', () => {});",
+      "require('fs').writeFileSync(__filename + '.pid', String(process.pid));",
+      "setInterval(() => process.stdout.write('frame=0\\nout_time_us=0\\nprogress=continue\\n'), 50);",
+    ].join('\n'));
+    fs.chmodSync(fake, 0o755);
+    // Long enough for node to start the script; nothing it prints ever counts as progress.
+    const jammed = createLocalProvider(config({ ffmpegPath: fake }), { workDir, renderStallMs: 1500 });
+    others.push(jammed);
+    const t0 = Date.now();
+    const { snap } = await render({ taskId: 'stalled', prompt: 'x', ...small }, jammed);
+    expect(snap).toMatchObject({ state: 'failed', code: 'RENDER_STALLED', message: expect.stringMatching(/no progress for 1.5 s/) });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const pid = Number(fs.readFileSync(`${fake}.pid`, 'utf8'));
+    expect(() => process.kill(pid, 0)).toThrow(); // gone
+    expect(jammed.heldJobs()).toEqual([]);
+    expect(fs.readdirSync(path.join(workDir, 'local')).filter((f) => f.startsWith('stalled'))).toEqual([]);
+  });
+
+  it('stops a real render jammed by a corrupt image once it stalls', async () => {
+    const corrupt = path.join(workDir, 'corrupt.png');
+    fs.writeFileSync(corrupt, makePng(640, 480, { corrupt: true }));
+    const watched = createLocalProvider(config(), { workDir, renderStallMs: 2000 });
+    others.push(watched);
+    const { snap } = await render({ taskId: 'corrupt-image', prompt: 'x', image: { kind: 'file', path: corrupt, contentType: 'image/png' }, ...small }, watched);
+    // ffmpeg spins on it at full CPU with progress 0, forever without the watchdog.
+    expect(snap).toMatchObject({ state: 'failed', code: 'RENDER_STALLED' });
+    expect(watched.heldJobs()).toEqual([]);
   });
 
   it('after a restart, finds the finished file or renders again', async () => {
@@ -292,7 +341,7 @@ describe('local provider', () => {
     const lost = { taskId: 'crash-lost', prompt: 'was rendering when we crashed', ...small };
     expect(await fresh.poll('local-crash-lost', { ...ctx(), request: lost })).toMatchObject({ state: 'processing' });
     const { snap } = await settle(fresh, lost);
-    expect((await probeMedia(fileOf(snap))).width).toBe(320);
+    expect((await validateMedia(fileOf(snap), 'VIDEO', { maxPixels: 40_000_000 })).width).toBe(320);
   });
 
   it('reports a missing ffmpeg binary as a clear failure', async () => {

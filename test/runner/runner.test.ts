@@ -12,6 +12,7 @@ import { claimDueTasks } from '../../src/runner/claim.js';
 import { cancelTask } from '../../src/runner/cancel.js';
 import { Runner } from '../../src/runner/runner.js';
 import { getEventsForTasks } from '../../src/db/read-tasks.js';
+import { fakeMp4, SAMPLE_VIDEO } from '../emulators/media.js';
 import { FakeProvider, fakeConfig } from '../support/fake-provider.js';
 import { databaseKinds } from '../support/postgres.js';
 import { openTestStore, type TestStore } from '../support/store.js';
@@ -21,7 +22,7 @@ const kinds = await databaseKinds();
 
 function fileResult(dir: string, name = 'out.mp4') {
   const file = path.join(dir, name);
-  fs.writeFileSync(file, Buffer.concat([Buffer.from('000000186674797069736f6d0000020069736f6d69736f32', 'hex'), Buffer.alloc(100, 1)]));
+  fs.writeFileSync(file, fakeMp4('runner'));
   return { state: 'completed' as const, result: { source: { kind: 'file' as const, path: file }, mediaType: 'VIDEO' as const } };
 }
 
@@ -57,7 +58,8 @@ describe.each(kinds)('runner on %s', (kind) => {
     const done = await store.waitFor(task.id, (t) => t.status === 'COMPLETED');
     expect(done.providerTaskId).toBe('up-1');
     expect(done.progress).toBe(1);
-    expect(done.result?.sizeBytes).toBe(124);
+    expect(done.result?.sizeBytes).toBe(fakeMp4('runner').length);
+    expect(done.result).toMatchObject({ width: SAMPLE_VIDEO.width, height: SAMPLE_VIDEO.height, durationSeconds: SAMPLE_VIDEO.durationSeconds });
     expect(done.result?.contentType).toBe('video/mp4');
     expect(fs.existsSync(path.join(dir, done.result!.file))).toBe(true);
     const events = await getEventsForTasks(store.database.db, [task.id]);

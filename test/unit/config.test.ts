@@ -64,6 +64,13 @@ describe('config', () => {
     expect(err(() => loadConfig({ REELAY_CREATES_PER_MINUTE_PER_KEY: 'many' }, [], os.tmpdir()))).toMatch(/REELAY_CREATES_PER_MINUTE_PER_KEY must be a number/);
   });
 
+  it('reads the media limits: result bytes, image pixels, render stall', () => {
+    expect(loadConfig({}, [], os.tmpdir())).toMatchObject({ maxResultBytes: 2 * 1024 ** 3, maxImagePixels: 40_000_000, renderStallMs: 30_000 });
+    expect(loadConfig({ REELAY_MAX_RESULT_BYTES: '5000000', REELAY_MAX_IMAGE_PIXELS: '1000000', REELAY_RENDER_STALL_MS: '500' }, [], os.tmpdir())).toMatchObject({ maxResultBytes: 5_000_000, maxImagePixels: 1_000_000, renderStallMs: 500 });
+    expect(err(() => loadConfig({ REELAY_MAX_IMAGE_PIXELS: 'many' }, [], os.tmpdir()))).toMatch(/REELAY_MAX_IMAGE_PIXELS must be a number/);
+    expect(err(() => loadConfig({ REELAY_RENDER_STALL_MS: '5' }, [], os.tmpdir()))).toMatch(/REELAY_RENDER_STALL_MS must be >= 100/);
+  });
+
   it('split roles need DATABASE_URL', () => {
     expect(parseRole(['--role', 'api'])).toBe('api');
     expect(parseRole(['--role=runner'])).toBe('runner');

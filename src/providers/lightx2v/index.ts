@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { bearer, downloadSource, remoteCapabilities } from '../remote.js';
 import { UpstreamError, isUpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamFetch, upstreamJson } from '../http.js';
-import { imageExtension, readImageBytes } from '../image-bytes.js';
+import { imageExtension } from '../../media/image.js';
+import { readImageBytes } from '../image-bytes.js';
 import type {
   CallContext,
   GenerationRequest,
@@ -68,7 +69,7 @@ function encodeFilePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
 }
 
-export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig): Provider => {
+export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig, deps): Provider => {
   if (!config.baseUrl) throw new Error(`provider ${config.id}: baseUrl is required for kind "lightx2v"`);
   const baseUrl = config.baseUrl;
   const parsedOptions = optionsSchema.safeParse(config.options);
@@ -196,7 +197,7 @@ export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig):
       let answer: unknown;
       if (request.image) {
         // Local files and URL images alike are uploaded: the server cannot see reelay's disk.
-        const img = await readImageBytes(request.image, { signal: ctx.signal, maxBytes: options.maxImageBytes, timeoutMs, allowHosts: config.allowHosts });
+        const img = await readImageBytes(request.image, { signal: ctx.signal, maxBytes: options.maxImageBytes, maxPixels: deps.maxImagePixels, timeoutMs, allowHosts: config.allowHosts });
         const form = new FormData();
         for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
         form.append('image_file', new Blob([new Uint8Array(img.bytes)], { type: img.contentType }), `input.${imageExtension(img.contentType)}`);

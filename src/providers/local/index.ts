@@ -1,22 +1,26 @@
 // The built-in `local` provider: renders a real MP4 with ffmpeg in a child
-// process (title card for text, Ken Burns for an image). Jobs live in memory;
-// after a restart a poll finds the finished file or simply renders again,
-// which is harmless because rendering is free and deterministic.
-import { spawn, type ChildProcess } from 'node:child_process';
+// process (title card for text, Ken Burns for an image). Jobs live in memory
+// only while they matter: a job is forgotten once a poll has reported how it
+// ended (or a while after it ended unpolled), and at once when cancelled. After
+// a restart a poll finds the finished file or simply renders again, which is
+// harmless because rendering is free and deterministic.
 import fsp from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { sniffContentType } from '../../media/probe.js';
-import { safeFetchBytes } from '../../net/safe-fetch.js';
+import { DEFAULT_MAX_IMAGE_PIXELS } from '../../media/image.js';
+import { ffmpegPath } from '../../media/tools.js';
+import { readImageBytes } from '../image-bytes.js';
 import { permanentError } from '../errors.js';
-import type { GenerationRequest, Provider, ProviderCapabilities, ProviderFactory, Snapshot } from '../types.js';
+import type { GenerationRequest, Provider, ProviderCapabilities, ProviderConfig, ProviderDeps, Snapshot } from '../types.js';
+import { startRender, type RenderProcess } from './ffmpeg-run.js';
 import { buildFfmpegArgs, parseProgressLine, planRender, type RenderPlan } from './render.js';
 
 const PREFIX = 'local-';
 const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
 const DOWNLOAD_TIMEOUT_MS = 60_000;
-const TERM_GRACE_MS = 1_500;
-const KEEP_DONE_MS = 10 * 60_000;
+/** How long an ended job nobody polled stays in memory (its file answers after that). */
+const KEEP_ENDED_MS = 10 * 60_000;
+const DEFAULT_STALL_MS = 30_000;
 const require = createRequire(import.meta.url);
 
 type JobState = 'downloading' | 'rendering' | 'done' | 'failed' | 'cancelled';
@@ -26,24 +30,18 @@ interface Job {
   plan: RenderPlan;
   out: string;
   failure?: { code: string; message: string };
-  child?: ChildProcess;
+  render?: RenderProcess;
   abort: AbortController;
   /** Settles when the background work (download, render, cleanup) is over. */
   settled: Promise<void>;
-  endedAt?: number;
+  /** Forgets an ended job nobody polled. */
+  expiry?: NodeJS.Timeout;
 }
 
-// Every live ffmpeg of this process, so none outlives it (no orphans on exit).
-const liveChildren = new Set<ChildProcess>();
-process.once('exit', () => liveChildren.forEach((c) => c.kill('SIGKILL')));
-
-function resolveFfmpeg(option: unknown): string {
-  if (typeof option === 'string' && option) return option;
-  try {
-    return (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
-  } catch {
-    return 'ffmpeg'; // the installer throws when its binary is missing: try PATH
-  }
+/** The local provider, with a look into its memory for tests. */
+export interface LocalProvider extends Provider {
+  /** Task ids of the jobs held in memory. */
+  heldJobs(): string[];
 }
 
 /** Last stderr line that says something specific, without addresses or our paths. */
@@ -63,15 +61,12 @@ function capabilities(models: string[]): ProviderCapabilities {
   };
 }
 
-/** Fetch an image URL (SSRF-guarded) to `dest`, refusing anything over 20 MB or not an image. */
-async function downloadImage(url: string, dest: string, signal: AbortSignal, allowHosts: readonly string[]): Promise<void> {
-  const { bytes } = await safeFetchBytes(url, { allowHosts, maxBytes: MAX_IMAGE_BYTES, timeoutMs: DOWNLOAD_TIMEOUT_MS, signal, accept: 'image/*' });
-  if (!sniffContentType(bytes.subarray(0, 16))?.startsWith('image/')) throw permanentError('INVALID_IMAGE', 'the input URL did not return a PNG, JPEG, WebP or GIF image');
-  await fsp.writeFile(dest, bytes, { signal });
-}
+/** Codes of a failed image URL that keep their name; other trouble is IMAGE_DOWNLOAD_FAILED. */
+const IMAGE_CODES = new Set(['INVALID_IMAGE', 'IMAGE_TOO_MANY_PIXELS', 'IMAGE_URL_FORBIDDEN']);
 
-export const createLocalProvider: ProviderFactory = (config, deps) => {
-  const ffmpeg = resolveFfmpeg(config.options.ffmpegPath);
+export function createLocalProvider(config: ProviderConfig, deps: ProviderDeps): LocalProvider {
+  const ffmpeg = typeof config.options.ffmpegPath === 'string' && config.options.ffmpegPath ? config.options.ffmpegPath : ffmpegPath();
+  const stallMs = deps.renderStallMs ?? DEFAULT_STALL_MS;
   const dir = path.join(deps.workDir, 'local');
   const jobs = new Map<string, Job>();
   const fileId = (taskId: string) => taskId.replace(/[^A-Za-z0-9_-]/g, '_') || '_';
@@ -82,40 +77,15 @@ export const createLocalProvider: ProviderFactory = (config, deps) => {
     result: { source: { kind: 'file', path: out }, mediaType: 'VIDEO', contentType: 'video/mp4', width: plan.width, height: plan.height, durationSeconds: plan.durationSeconds },
   });
 
-  /** Run ffmpeg; resolves with its exit (or spawn error) once stdio is drained. */
-  function runFfmpeg(job: Job, args: string[]): Promise<{ code: number | null; error?: NodeJS.ErrnoException; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      job.child = child;
-      liveChildren.add(child);
-      let stderr = '';
-      let partial = '';
-      let ended = false;
-      const end = (code: number | null, error?: NodeJS.ErrnoException) => {
-        if (ended) return;
-        ended = true;
-        liveChildren.delete(child);
-        job.child = undefined;
-        resolve({ code, error, stderr });
-      };
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-        const lines = (partial + chunk).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) {
-          const p = parseProgressLine(line, job.plan.durationSeconds);
-          if (p !== null && job.state === 'rendering') job.progress = Math.max(job.progress, p);
-        }
-      });
-      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-        stderr = (stderr + chunk).slice(-8192);
-      });
-      // A failed spawn only reports 'error'; a run ends with 'close' once stdio is drained.
-      // Node reaps the child either way, so no zombies are left behind.
-      child.on('error', (err) => {
-        if (child.pid === undefined) end(null, err); // other errors (a failed kill) leave it running
-      });
-      child.on('close', (code) => end(code));
-    });
+  function forget(taskId: string, job: Job): void {
+    clearTimeout(job.expiry);
+    if (jobs.get(taskId) === job) jobs.delete(taskId);
+  }
+
+  /** Fetch an image URL (SSRF-guarded, decoded under the pixel limit) to `dest`. */
+  async function downloadImage(url: string, dest: string, signal: AbortSignal): Promise<void> {
+    const { bytes } = await readImageBytes({ kind: 'url', url }, { signal, maxBytes: MAX_IMAGE_BYTES, maxPixels: deps.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS, timeoutMs: DOWNLOAD_TIMEOUT_MS, allowHosts: config.allowHosts });
+    await fsp.writeFile(dest, bytes, { signal });
   }
 
   async function work(taskId: string, job: Job, request: GenerationRequest, signal: AbortSignal): Promise<void> {
@@ -133,13 +103,13 @@ export const createLocalProvider: ProviderFactory = (config, deps) => {
         job.state = 'downloading';
         downloaded = image = `${base}.input`;
         try {
-          await downloadImage(request.image.url, downloaded, AbortSignal.any([signal, job.abort.signal]), config.allowHosts);
+          await downloadImage(request.image.url, downloaded, AbortSignal.any([signal, job.abort.signal]));
         } catch (err) {
           if (job.abort.signal.aborted) return;
           // The caller went away (shutdown): forget the job so a later poll starts over.
-          if (signal.aborted) return void (jobs.get(taskId) === job && jobs.delete(taskId));
+          if (signal.aborted) return forget(taskId, job);
           const e = err as { code?: string; message?: string };
-          return fail(e.code === 'IMAGE_TOO_LARGE' || e.code === 'INVALID_IMAGE' || e.code === 'IMAGE_URL_FORBIDDEN' ? e.code : 'IMAGE_DOWNLOAD_FAILED', `could not download the input image: ${e.message ?? String(err)}`);
+          return fail(e.code && IMAGE_CODES.has(e.code) ? e.code : 'IMAGE_DOWNLOAD_FAILED', `could not download the input image: ${e.message ?? String(err)}`);
         }
       } else if (request.image?.kind === 'file') image = request.image.path;
       if (job.abort.signal.aborted) return;
@@ -151,26 +121,36 @@ export const createLocalProvider: ProviderFactory = (config, deps) => {
         return fail('RENDER_FAILED', 'the font package dejavu-fonts-ttf is not installed');
       }
       job.state = 'rendering';
-      const { code, error, stderr } = await runFfmpeg(job, buildFfmpegArgs(job.plan, { fontFile, output: tmp, image }));
+      job.render = startRender(ffmpeg, buildFfmpegArgs(job.plan, { fontFile, output: tmp, image }), {
+        stallMs,
+        onLine: (line) => {
+          const p = parseProgressLine(line, job.plan.durationSeconds);
+          if (p !== null && job.state === 'rendering') job.progress = Math.max(job.progress, p);
+        },
+      });
+      const { code, error, stderr, stalled } = await job.render.exited;
+      job.render = undefined;
       if (job.abort.signal.aborted) return; // cancel() or close() killed it
       if (error) {
         return fail(error.code === 'ENOENT' ? 'FFMPEG_NOT_FOUND' : 'RENDER_FAILED', error.code === 'ENOENT' ? `ffmpeg not found at "${ffmpeg}" (install @ffmpeg-installer/ffmpeg or set options.ffmpegPath)` : `could not start ffmpeg: ${error.message}`);
       }
+      if (stalled) return fail('RENDER_STALLED', `ffmpeg made no progress for ${stallMs / 1000} s, so the render was stopped`);
       if (code !== 0) return fail('RENDER_FAILED', lastMeaningfulLine(stderr, deps.workDir) ?? `ffmpeg exited with code ${code}`);
       await fsp.rename(tmp, job.out); // only a complete file ever carries the final name
       if (!job.abort.signal.aborted) Object.assign(job, { state: 'done', progress: 1 });
     } catch (err) {
       fail('RENDER_FAILED', `render failed: ${(err as Error).message}`);
     } finally {
-      job.endedAt = Date.now();
       if (job.state !== 'done') await fsp.rm(tmp, { force: true }).catch(() => {});
       if (downloaded) await fsp.rm(downloaded, { force: true }).catch(() => {});
+      // Nobody may poll an ended job again (shutdown, a lost lease): do not keep it forever.
+      if (jobs.get(taskId) === job) job.expiry = setTimeout(() => forget(taskId, job), KEEP_ENDED_MS).unref();
     }
   }
 
   function start(taskId: string, request: GenerationRequest, signal: AbortSignal): Job {
-    const now = Date.now();
-    for (const [id, j] of jobs) if (j.state === 'done' && j.endedAt && now - j.endedAt > KEEP_DONE_MS) jobs.delete(id); // the file answers for them
+    const previous = jobs.get(taskId);
+    if (previous) forget(taskId, previous);
     const job: Job = { state: 'rendering', progress: 0, plan: planRender(request), out: outPath(taskId), abort: new AbortController(), settled: Promise.resolve() };
     jobs.set(taskId, job);
     job.settled = work(taskId, job, request, signal);
@@ -180,13 +160,8 @@ export const createLocalProvider: ProviderFactory = (config, deps) => {
   /** Stop a job: SIGTERM lets ffmpeg exit cleanly, SIGKILL if it lingers. */
   async function stop(job: Job): Promise<void> {
     job.abort.abort();
-    const child = job.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), TERM_GRACE_MS);
-      await job.settled;
-      clearTimeout(timer);
-    } else await job.settled;
+    await job.render?.stop();
+    await job.settled;
   }
 
   const taskIdOf = (providerTaskId: string) => {
@@ -195,10 +170,12 @@ export const createLocalProvider: ProviderFactory = (config, deps) => {
   };
   const exists = (p: string) => fsp.access(p).then(() => true, () => false);
 
-  const provider: Provider = {
+  return {
     id: config.id,
     kind: 'local',
     capabilities: capabilities(config.models),
+
+    heldJobs: () => [...jobs.keys()],
 
     async submit(request, ctx) {
       const existing = jobs.get(request.taskId);
@@ -216,16 +193,20 @@ export const createLocalProvider: ProviderFactory = (config, deps) => {
         case 'rendering':
           return { state: 'processing', progress: job.progress, message: 'rendering' };
         case 'failed':
+          forget(taskId, job); // reported: the task records it from here on
           return { state: 'failed', code: job.failure!.code, message: job.failure!.message };
         case 'cancelled':
           return { state: 'cancelled' };
         case 'done':
+          forget(taskId, job); // the file answers for it from here on
           if (await exists(job.out)) return completed(job.out, job.plan);
           break; // the file was moved away: render it again below
       }
       const out = outPath(taskId);
       const plan = planRender(ctx.request);
       if (!job && (await exists(out))) return completed(out, plan); // finished before a restart
+      // A poll cut short by a cancel or shutdown never starts a render nobody would follow.
+      ctx.signal.throwIfAborted();
       start(taskId, ctx.request, ctx.signal);
       return { state: 'processing', progress: 0, message: 'rendering' };
     },
@@ -233,24 +214,19 @@ export const createLocalProvider: ProviderFactory = (config, deps) => {
     async cancel(providerTaskId) {
       const taskId = taskIdOf(providerTaskId);
       const job = jobs.get(taskId);
-      if (!job) {
-        // Unknown after a restart: remember the cancellation so a poll does not render again.
-        const stub: Job = { state: 'cancelled', progress: 0, plan: planRender({ taskId, prompt: '' }), out: outPath(taskId), abort: new AbortController(), settled: Promise.resolve(), endedAt: Date.now() };
-        jobs.set(taskId, stub);
-      } else if (job.state !== 'cancelled') {
+      if (job) {
         job.state = 'cancelled';
         await stop(job);
+        forget(taskId, job);
       }
       await fsp.rm(outPath(taskId), { force: true }).catch(() => {});
       await fsp.rm(path.join(dir, `${fileId(taskId)}.partial.mp4`), { force: true }).catch(() => {});
     },
 
     async close() {
-      await Promise.all([...jobs.values()].filter((j) => j.state === 'rendering' || j.state === 'downloading').map((j) => {
-        j.state = 'cancelled';
-        return stop(j);
-      }));
+      const live = [...jobs.values()].filter((j) => j.state === 'rendering' || j.state === 'downloading');
+      await Promise.all(live.map((j) => ((j.state = 'cancelled'), stop(j))));
+      for (const [id, j] of jobs) forget(id, j);
     },
   };
-  return provider;
-};
+}

@@ -53,7 +53,7 @@ function failureMessage(task: SoraTask): string {
   return task.errorMessage || task.error || task.failReason || task.message || `upstream task ${task.videoId} failed`;
 }
 
-export const createSoraUiProvider: ProviderFactory = (config: ProviderConfig): Provider => {
+export const createSoraUiProvider: ProviderFactory = (config: ProviderConfig, deps): Provider => {
   if (!config.baseUrl) throw new Error(`provider ${config.id}: baseUrl is required for kind "sora-ui"`);
   const baseUrl = config.baseUrl;
   const parsedOptions = optionsSchema.safeParse(config.options);
@@ -171,7 +171,7 @@ export const createSoraUiProvider: ProviderFactory = (config: ProviderConfig): P
       if (request.aspectRatio) body.aspectRatio = request.aspectRatio;
       if (options.apiConfigId) body.apiConfigId = options.apiConfigId;
       if (request.image) {
-        const img = await readImageBytes(request.image, { signal: ctx.signal, maxBytes: options.maxImageBytes, timeoutMs, allowHosts: config.allowHosts });
+        const img = await readImageBytes(request.image, { signal: ctx.signal, maxBytes: options.maxImageBytes, maxPixels: deps.maxImagePixels, timeoutMs, allowHosts: config.allowHosts });
         body.referenceImage = toDataUrl(img.bytes, img.contentType);
       }
       const answer = await call('api/video/tasks', ctx, 'POST', body);

@@ -1,0 +1,91 @@
+// Real media for the emulators and tests: reelay now refuses results that are
+// not playable video (or decodable images), so fake upstreams serve the real thing.
+// The MP4 is made once per process with the bundled ffmpeg; PNGs are written
+// here byte by byte (zlib), which also makes broken and oversized ones cheap.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
+
+/** Size and length of the emulators' video: what ffprobe reports for every fakeMp4(). */
+export const SAMPLE_VIDEO = { width: 64, height: 48, durationSeconds: 1 } as const;
+
+let baseMp4: Buffer | undefined;
+
+/** Encode a small clip with the bundled ffmpeg (runs once per process per call site). */
+export function encodeWithFfmpeg(args: string[], ext: string): Buffer {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-media-'));
+  try {
+    const out = path.join(dir, `out.${ext}`);
+    execFileSync(ffmpegInstaller.path, ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args, out]);
+    return fs.readFileSync(out);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function mp4(): Buffer {
+  const { width, height, durationSeconds } = SAMPLE_VIDEO;
+  baseMp4 ??= encodeWithFfmpeg(
+    ['-f', 'lavfi', '-i', `testsrc=size=${width}x${height}:rate=8`, '-t', String(durationSeconds), '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'ultrafast', '-map_metadata', '-1', '-fflags', '+bitexact', '-movflags', '+faststart'],
+    'mp4',
+  );
+  return baseMp4;
+}
+
+/**
+ * A real, playable MP4 (64×48, 1 s), unique per seed: the same clip followed by
+ * an MP4 `free` box naming the seed, which players and ffprobe skip.
+ */
+export function fakeMp4(seed: string): Buffer {
+  const payload = Buffer.from(`reelay-emulator:${seed}`, 'utf8');
+  const box = Buffer.alloc(8);
+  box.writeUInt32BE(payload.length + 8, 0);
+  box.write('free', 4, 'latin1');
+  return Buffer.concat([mp4(), box, payload]);
+}
+
+function chunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length, 0);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(body), 0);
+  return Buffer.concat([len, body, crc]);
+}
+
+export interface PngOptions {
+  /** 1, 2, 4, 8 (default 8). */
+  bitDepth?: number;
+  /** 0 grey, 2 RGB (default), 6 RGBA. */
+  colorType?: 0 | 2 | 6;
+  /** Scramble the compressed pixel data after its first bytes: a valid header, data that does not decode. */
+  corrupt?: boolean;
+}
+
+/**
+ * A PNG of any size, pixels all zero (a 16000×16000 one-bit PNG is a few tens of KB).
+ * Valid unless `corrupt`.
+ */
+export function makePng(width: number, height: number, opts: PngOptions = {}): Buffer {
+  const depth = opts.bitDepth ?? 8;
+  const type = opts.colorType ?? 2;
+  const channels = type === 2 ? 3 : type === 6 ? 4 : 1;
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = depth;
+  ihdr[9] = type;
+  const row = Math.ceil((width * channels * depth) / 8) + 1; // + the filter byte
+  let idat = zlib.deflateSync(Buffer.alloc(row * height));
+  if (opts.corrupt) {
+    idat = Buffer.from(idat);
+    for (let i = 8; i < idat.length; i++) idat[i] = (i * 7 + 13) & 0xff;
+  }
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** A small real PNG (2×2 RGBA), for image-to-video and image-result tests. */
+export const TINY_PNG = makePng(2, 2, { colorType: 6 });
