@@ -6,6 +6,7 @@
 import { and, asc, eq, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { taskEvents, tasks, type TaskRow } from '../db/schema.js';
+import { changeStamp } from '../db/task-change.js';
 import { notifyTasksChanged } from '../events/bus.js';
 
 const CLAIM_LOCK = 7_270_002;
@@ -50,7 +51,7 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
     if (orphans.length) {
       const rows = await tx
         .update(tasks)
-        .set({ leaseOwner: opts.owner, leaseExpiresAt: leaseUntil, updatedAt: sql`now()` })
+        .set({ leaseOwner: opts.owner, leaseExpiresAt: leaseUntil, ...changeStamp })
         .where(inArray(tasks.id, orphans.map((o) => o.id)))
         .returning();
       claimed.push(...rows);
@@ -84,7 +85,7 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
           startedAt: sql`coalesce(${tasks.startedAt}, now())`,
           leaseOwner: opts.owner,
           leaseExpiresAt: leaseUntil,
-          updatedAt: sql`now()`,
+          ...changeStamp,
         })
         .where(and(inArray(tasks.id, queued.map((q) => q.id)), eq(tasks.status, 'QUEUED')))
         .returning();

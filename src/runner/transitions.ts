@@ -5,6 +5,7 @@
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
+import { changeStamp } from '../db/task-change.js';
 import { notifyTaskChanged, notifyWake } from '../events/bus.js';
 
 const ACTIVE: TaskStatus[] = ['QUEUED', 'PROCESSING'];
@@ -46,7 +47,7 @@ export async function transitionInTx(tx: Tx, taskId: string, change: TaskChange,
   if (opts.where) where.push(opts.where);
   const [row] = await tx
     .update(tasks)
-    .set({ ...change, updatedAt: sql`now()` })
+    .set({ ...change, ...changeStamp })
     .where(and(...where))
     .returning();
   if (!row) return null;
