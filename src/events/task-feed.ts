@@ -115,6 +115,7 @@ export class TaskFeed {
           this.resyncAll();
           continue;
         }
+        const hits: WatcherState[] = [];
         for (const w of this.watchers) {
           let hit = false;
           for (const r of rows) {
@@ -123,9 +124,10 @@ export class TaskFeed {
               hit = true;
             }
           }
-          if (hit) this.deliver(w);
+          if (hit) hits.push(w);
         }
         if (mark !== null && (this.handled === null || mark > this.handled)) this.handled = mark;
+        hits.forEach((w) => this.deliver(w));
       }
     } finally {
       this.flushing = false;
