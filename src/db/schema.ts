@@ -83,6 +83,8 @@ export const tasks = pgTable(
      */
     changeXid: bigint('change_xid', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text::bigint)`),
     startedAt: ts('started_at'),
+    /** When the latest submission attempt was about to be sent (reelay's clock): a lost one is looked up among upstream tasks created since. */
+    submittedAt: ts('submitted_at'),
     completedAt: ts('completed_at'),
   },
   (t) => [

@@ -21,6 +21,7 @@ export interface TaskChange {
   errorCode?: string | null;
   errorMessage?: string | null;
   attempts?: number;
+  submittedAt?: Date;
   triedProviders?: string[];
   startedAt?: Date | SQL;
   completedAt?: Date | SQL;
@@ -69,9 +70,12 @@ export function recordSubmitted(db: Db, taskId: string, leaseOwner: string, prov
   return transition(db, taskId, { providerTaskId, providerId }, { from: ['PROCESSING'], leaseOwner, event: { message: `accepted by ${providerId} as ${providerTaskId}` } });
 }
 
-/** Count a submission attempt before sending it, so a crash mid-request is detectable. */
+/**
+ * Count a submission attempt and note when it is sent, before sending it: a
+ * crash mid-request is then detectable, and the lookup knows since when to look.
+ */
 export function recordSubmitAttempt(db: Db, taskId: string, leaseOwner: string, attempts: number): Promise<TaskRow | null> {
-  return transition(db, taskId, { attempts }, { from: ['PROCESSING'], leaseOwner, event: false });
+  return transition(db, taskId, { attempts, submittedAt: new Date() }, { from: ['PROCESSING'], leaseOwner, event: false });
 }
 
 export function recordProgress(
