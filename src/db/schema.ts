@@ -1,7 +1,7 @@
 // Drizzle schema: the single source of truth for the tables; migrations in
 // drizzle/ are generated from it by drizzle-kit.
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, doublePrecision, index, integer, jsonb, pgEnum, pgTable, primaryKey, serial, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, doublePrecision, index, integer, jsonb, pgEnum, pgTable, primaryKey, serial, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 export const TASK_STATUSES = ['QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -72,12 +72,28 @@ export const tasks = pgTable(
     idempotencyKey: text('idempotency_key'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
+    /**
+     * Bumped by every change that notifies (see src/db/task-change.ts). Rows of
+     * one task are ordered by it: updated_at is the transaction's start time, so
+     * a change committed later can carry an older updated_at.
+     */
+    version: integer('version').notNull().default(1),
+    /**
+     * The 64-bit id of the transaction that last changed the row. A change whose
+     * notification was missed has a change_xid at or above the snapshot xmin of
+     * any change notified before it, which makes "what changed since" exact
+     * (see src/db/changed-tasks.ts).
+     */
+    changeXid: bigint('change_xid', { mode: 'number' }).notNull().default(sql`(pg_current_xact_id()::text::bigint)`),
     startedAt: ts('started_at'),
+    /** When the latest submission attempt was about to be sent (reelay's clock): a lost one is looked up among upstream tasks created since. */
+    submittedAt: ts('submitted_at'),
     completedAt: ts('completed_at'),
   },
   (t) => [
     index('tasks_owner_created').on(t.owner, t.createdAt, t.id),
     index('tasks_created').on(t.createdAt, t.id),
+    index('tasks_owner_changed').on(t.owner, t.changeXid, t.id),
     index('tasks_due').on(t.status, t.nextPollAt).where(sql`status in ('QUEUED', 'PROCESSING')`),
     // Per-key limits: active tasks of an owner (the per-minute window is in recent_creates).
     index('tasks_owner_active').on(t.owner, t.status).where(sql`status in ('QUEUED', 'PROCESSING')`),

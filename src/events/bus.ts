@@ -1,8 +1,12 @@
 // Task change notifications. Writers call `notifyTaskChanged` inside the
 // transaction that changed the row, so the notification is delivered exactly
 // when the change commits (Postgres LISTEN/NOTIFY across processes; PGlite
-// delivers the same notifications in process). The payload is only the task
-// id: listeners load the row themselves, and re-sync after a reconnect.
+// delivers the same notifications in process). The payload is the task id
+// and a mark: the xmin of the writer's snapshot. Postgres delivers
+// notifications in commit order, and a transaction that commits after this
+// one was not visible to that snapshot, so its id (change_xid) is >= the mark:
+// after a reconnect, listeners re-load what changed at or above the last mark
+// they handled (see task-feed.ts). Listeners load the rows themselves.
 import { sql } from 'drizzle-orm';
 import type { Database, DbOrTx } from '../db/client.js';
 
@@ -10,15 +14,17 @@ export const TASK_CHANNEL = 'reelay_task';
 /** Runners listen here to claim new work without waiting for a tick. */
 export const WAKE_CHANNEL = 'reelay_wake';
 
+const MARK = sql`' ' || pg_snapshot_xmin(pg_current_snapshot())::text`;
+
 export async function notifyTaskChanged(tx: DbOrTx, taskId: string): Promise<void> {
-  await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, ${taskId})`);
+  await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, ${taskId}::text || ${MARK})`);
 }
 
 /** One round trip for many ids (a claim starts a whole batch). */
 export async function notifyTasksChanged(tx: DbOrTx, taskIds: string[]): Promise<void> {
   if (!taskIds.length) return;
   const ids = sql.join(taskIds.map((id) => sql`${id}`), sql`, `);
-  await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, id) from unnest(array[${ids}]::text[]) as id`);
+  await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, id || ${MARK}) from unnest(array[${ids}]::text[]) as id`);
 }
 
 export async function notifyWake(tx: DbOrTx): Promise<void> {
@@ -27,8 +33,20 @@ export async function notifyWake(tx: DbOrTx): Promise<void> {
 
 type Listener<T> = (value: T) => void;
 
+/** A task change: its id, and the writer's mark (null from a writer that sent none). */
+export interface TaskNotice {
+  id: string;
+  mark: number | null;
+}
+
+export function parseNotice(payload: string): TaskNotice {
+  const [id = '', mark] = payload.split(' ');
+  const n = mark === undefined ? NaN : Number(mark);
+  return { id, mark: Number.isSafeInteger(n) ? n : null };
+}
+
 export class TaskEvents {
-  private taskListeners = new Set<Listener<string>>();
+  private taskListeners = new Set<Listener<TaskNotice>>();
   private wakeListeners = new Set<Listener<void>>();
   private resyncListeners = new Set<Listener<void>>();
   private unlisten: Array<() => Promise<void>> = [];
@@ -38,7 +56,7 @@ export class TaskEvents {
 
   async start(): Promise<void> {
     this.unlisten.push(
-      await this.database.listen(TASK_CHANNEL, (id) => this.emit(this.taskListeners, id), () => {
+      await this.database.listen(TASK_CHANNEL, (payload) => this.emit(this.taskListeners, parseNotice(payload)), () => {
         // The first call is the initial LISTEN; later ones follow a reconnect,
         // during which notifications may have been missed.
         if (this.connectedOnce) this.emit(this.resyncListeners, undefined);
@@ -56,8 +74,8 @@ export class TaskEvents {
     this.resyncListeners.clear();
   }
 
-  onTask(fn: Listener<string>): () => void {
-    return this.add(this.taskListeners, fn);
+  onTask(fn: (id: string, mark: number | null) => void): () => void {
+    return this.add(this.taskListeners, (n) => fn(n.id, n.mark));
   }
 
   onWake(fn: Listener<void>): () => void {

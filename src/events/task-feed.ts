@@ -1,8 +1,16 @@
 // One shared stream of changed task rows per process. Notifications carry
-// only ids; the feed loads each batch of changed rows once (one query, one
+// ids (and a mark); the feed loads each batch of changed rows once (one query, one
 // load at a time so rows never arrive out of order) and hands every
 // subscriber the rows it watches. A busy subscriber gets the latest row per
-// task, coalesced; `resync` says notifications may have been missed.
+// task, coalesced; `resync` says notifications may have been missed, and
+// `since` bounds what: every change not delivered has change_xid >= since.
+//
+// `since` is the highest mark (bus.ts) of the notifications whose rows were
+// loaded and handed out. A notification missed while LISTEN reconnected was
+// committed after all of those, so its change_xid is at or above their marks.
+// The re-sync is signalled before any notification of the new connection is
+// taken from `pending` (those are queued in this tick; flushing waits for
+// setImmediate), so `since` never covers a mark of the new connection.
 import type { TaskRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import type { TaskEvents } from './bus.js';
@@ -10,7 +18,14 @@ import type { TaskEvents } from './bus.js';
 export interface FeedBatch {
   rows: Map<string, TaskRow>;
   resync: boolean;
+  /** With `resync`: changes not delivered have change_xid >= since; null: unknown. */
+  since: number | null;
+  /** When handed out: every change below it was delivered (a later re-sync's `since` is at least this). */
+  settled: number | null;
 }
+
+const emptyBatch = (): FeedBatch => ({ rows: new Map(), resync: false, since: null, settled: null });
+const minMark = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.min(a, b));
 
 export interface FeedWatcher extends AsyncIterableIterator<FeedBatch> {
   close(): void;
@@ -27,6 +42,10 @@ export class TaskFeed {
   private readonly watchers = new Set<WatcherState>();
   private readonly pending = new Set<string>();
   private flushing = false;
+  /** Highest mark heard so far. */
+  private heard: number | null = null;
+  /** Highest mark whose notifications (and all before) were loaded and handed out. */
+  private handled: number | null = null;
   private readonly unsubscribe: Array<() => void>;
 
   constructor(
@@ -35,7 +54,8 @@ export class TaskFeed {
     private readonly log: Logger,
   ) {
     this.unsubscribe = [
-      events.onTask((id) => {
+      events.onTask((id, mark) => {
+        if (mark !== null && (this.heard === null || mark > this.heard)) this.heard = mark;
         for (const w of this.watchers) {
           if (w.accept(id)) {
             this.pending.add(id);
@@ -55,7 +75,7 @@ export class TaskFeed {
 
   /** Rows of the tasks `accept` picks, from the moment of this call on. */
   watch(accept: (id: string) => boolean): FeedWatcher {
-    const w: WatcherState = { accept, batch: { rows: new Map(), resync: false }, waiting: null, closed: false };
+    const w: WatcherState = { accept, batch: emptyBatch(), waiting: null, closed: false };
     this.watchers.add(w);
     const it: FeedWatcher = {
       next: () =>
@@ -86,6 +106,7 @@ export class TaskFeed {
       while (this.pending.size) {
         const ids = [...this.pending];
         this.pending.clear();
+        const mark = this.heard;
         let rows: TaskRow[];
         try {
           rows = await this.load(ids);
@@ -94,6 +115,7 @@ export class TaskFeed {
           this.resyncAll();
           continue;
         }
+        const hits: WatcherState[] = [];
         for (const w of this.watchers) {
           let hit = false;
           for (const r of rows) {
@@ -102,8 +124,10 @@ export class TaskFeed {
               hit = true;
             }
           }
-          if (hit) this.deliver(w);
+          if (hit) hits.push(w);
         }
+        if (mark !== null && (this.handled === null || mark > this.handled)) this.handled = mark;
+        hits.forEach((w) => this.deliver(w));
       }
     } finally {
       this.flushing = false;
@@ -112,6 +136,8 @@ export class TaskFeed {
 
   private resyncAll(): void {
     for (const w of this.watchers) {
+      // Coalesced re-syncs need the lower bound of both.
+      w.batch.since = w.batch.resync ? minMark(w.batch.since, this.handled) : this.handled;
       w.batch.resync = true;
       this.deliver(w);
     }
@@ -120,7 +146,8 @@ export class TaskFeed {
   private deliver(w: WatcherState): void {
     if (!w.waiting || (w.batch.rows.size === 0 && !w.batch.resync)) return;
     const batch = w.batch;
-    w.batch = { rows: new Map(), resync: false };
+    batch.settled = this.handled;
+    w.batch = emptyBatch();
     const resolve = w.waiting;
     w.waiting = null;
     resolve({ value: batch, done: false });

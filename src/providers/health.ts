@@ -1,11 +1,10 @@
 // Provider health: a periodic check where the upstream has a health endpoint,
 // otherwise learnt from recent outcomes (consecutive transient failures).
-// Outcome health lives in the database so every process shows what the
-// runners saw; an unhealthy verdict lapses after a cool-down so the provider
-// gets tried again.
-import { sql } from 'drizzle-orm';
+// Outcome health lives in the database (src/db/provider-health.ts) so every
+// process shows what the runners saw and failures from all of them add up; an
+// unhealthy verdict lapses after a cool-down so the provider gets tried again.
 import type { Db } from '../db/client.js';
-import { providerHealth } from '../db/schema.js';
+import { readProviderHealth, recordProviderFailure, recordProviderSuccess } from '../db/provider-health.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from './registry.js';
 
@@ -67,22 +66,25 @@ export class HealthMonitor {
     return ep ?? { healthy: true, checkedAt: o?.at ?? null, message: null };
   }
 
-  /** Called by the runner after each upstream call: ok, or a transient failure with its message. */
+  /**
+   * Called by the runner after each upstream call: ok, or a transient failure
+   * with its message. The count lives in the database (one atomic increment per
+   * failure, a reset per success), so every process's failures add up.
+   */
   async recordOutcome(id: string, ok: boolean, message: string | null = null): Promise<void> {
     const before = this.outcomes.get(id);
-    if (ok && (!before || (before.healthy && before.failures === 0))) return; // nothing to write
-    const failures = ok ? 0 : (before?.failures ?? 0) + 1;
-    const state: OutcomeState = { healthy: failures < this.threshold, failures, message: ok ? null : message, at: new Date() };
-    this.outcomes.set(id, state);
-    if (before?.healthy !== state.healthy) this.log.warn({ provider: id, healthy: state.healthy, message }, 'provider health changed');
+    let state: OutcomeState;
     try {
-      await this.db
-        .insert(providerHealth)
-        .values({ providerId: id, healthy: state.healthy, message: state.message, consecutiveFailures: failures })
-        .onConflictDoUpdate({ target: providerHealth.providerId, set: { healthy: state.healthy, message: state.message, consecutiveFailures: failures, checkedAt: sql`now()` } });
+      const row = ok ? await recordProviderSuccess(this.db, id) : await recordProviderFailure(this.db, id, message, this.threshold);
+      state = row ? { healthy: row.healthy, failures: row.consecutiveFailures, message: row.message, at: row.checkedAt } : { healthy: true, failures: 0, message: null, at: before?.at ?? new Date() };
     } catch (err) {
       this.log.warn({ err, provider: id }, 'could not store provider health');
+      // Judged by this process alone until the database answers again.
+      const failures = ok ? 0 : (before?.failures ?? 0) + 1;
+      state = { healthy: failures < this.threshold, failures, message: ok ? null : message, at: new Date() };
     }
+    this.outcomes.set(id, state);
+    if ((before?.healthy ?? true) !== state.healthy) this.log.warn({ provider: id, healthy: state.healthy, message: state.message }, 'provider health changed');
   }
 
   /** Health endpoints (where the kind has one) and the shared outcome table. */
@@ -106,7 +108,7 @@ export class HealthMonitor {
       }),
       (async () => {
         try {
-          const rows = await this.db.select().from(providerHealth);
+          const rows = await readProviderHealth(this.db);
           for (const r of rows) this.outcomes.set(r.providerId, { healthy: r.healthy, failures: r.consecutiveFailures, message: r.message, at: r.checkedAt });
         } catch (err) {
           this.log.warn({ err }, 'could not read provider health');

@@ -7,6 +7,7 @@ import { and, asc, eq, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { pickQueuedFairly } from '../db/fair-queue.js';
 import { taskEvents, tasks, type TaskRow } from '../db/schema.js';
+import { changeStamp } from '../db/task-change.js';
 import { notifyTasksChanged } from '../events/bus.js';
 
 const CLAIM_LOCK = 7_270_002;
@@ -51,7 +52,7 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
     if (orphans.length) {
       const rows = await tx
         .update(tasks)
-        .set({ leaseOwner: opts.owner, leaseExpiresAt: leaseUntil, updatedAt: sql`now()` })
+        .set({ leaseOwner: opts.owner, leaseExpiresAt: leaseUntil, ...changeStamp })
         .where(inArray(tasks.id, orphans.map((o) => o.id)))
         .returning();
       claimed.push(...rows);
@@ -79,7 +80,7 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
           startedAt: sql`coalesce(${tasks.startedAt}, now())`,
           leaseOwner: opts.owner,
           leaseExpiresAt: leaseUntil,
-          updatedAt: sql`now()`,
+          ...changeStamp,
         })
         .where(and(inArray(tasks.id, queued), eq(tasks.status, 'QUEUED')))
         .returning();

@@ -40,6 +40,8 @@ export interface RunnerOptions {
 interface InFlight {
   ctrl: AbortController;
   done: Promise<void>;
+  /** The newest version of the row seen: rows at or below it are old news (e.g. loaded before the claim). */
+  version: number;
 }
 
 export class Runner {
@@ -156,7 +158,7 @@ export class Runner {
         this.inflight.delete(task.id);
         this.kick();
       });
-    this.inflight.set(task.id, { ctrl, done });
+    this.inflight.set(task.id, { ctrl, done, version: task.version });
   }
 
   private async watchHeld(watcher: FeedWatcher): Promise<void> {
@@ -171,9 +173,10 @@ export class Runner {
   }
 
   /** A held task changed elsewhere (e.g. cancelled by a client): stop working on it. */
-  private react(row: Pick<TaskRow, 'id' | 'status' | 'leaseOwner'>): void {
+  private react(row: Pick<TaskRow, 'id' | 'status' | 'leaseOwner' | 'version'>): void {
     const f = this.inflight.get(row.id);
-    if (!f) return;
+    if (!f || row.version <= f.version) return;
+    f.version = row.version;
     if (row.status === 'CANCELLED') f.ctrl.abort(new TaskAbort('cancelled'));
     else if (TERMINAL_STATUSES.includes(row.status) || (row.leaseOwner && row.leaseOwner !== this.id)) f.ctrl.abort(new TaskAbort('lease-lost'));
   }

@@ -5,6 +5,7 @@
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
+import { changeStamp } from '../db/task-change.js';
 import { notifyTaskChanged, notifyWake } from '../events/bus.js';
 
 const ACTIVE: TaskStatus[] = ['QUEUED', 'PROCESSING'];
@@ -20,6 +21,7 @@ export interface TaskChange {
   errorCode?: string | null;
   errorMessage?: string | null;
   attempts?: number;
+  submittedAt?: Date;
   triedProviders?: string[];
   startedAt?: Date | SQL;
   completedAt?: Date | SQL;
@@ -46,7 +48,7 @@ export async function transitionInTx(tx: Tx, taskId: string, change: TaskChange,
   if (opts.where) where.push(opts.where);
   const [row] = await tx
     .update(tasks)
-    .set({ ...change, updatedAt: sql`now()` })
+    .set({ ...change, ...changeStamp })
     .where(and(...where))
     .returning();
   if (!row) return null;
@@ -68,9 +70,12 @@ export function recordSubmitted(db: Db, taskId: string, leaseOwner: string, prov
   return transition(db, taskId, { providerTaskId, providerId }, { from: ['PROCESSING'], leaseOwner, event: { message: `accepted by ${providerId} as ${providerTaskId}` } });
 }
 
-/** Count a submission attempt before sending it, so a crash mid-request is detectable. */
+/**
+ * Count a submission attempt and note when it is sent, before sending it: a
+ * crash mid-request is then detectable, and the lookup knows since when to look.
+ */
 export function recordSubmitAttempt(db: Db, taskId: string, leaseOwner: string, attempts: number): Promise<TaskRow | null> {
-  return transition(db, taskId, { attempts }, { from: ['PROCESSING'], leaseOwner, event: false });
+  return transition(db, taskId, { attempts, submittedAt: new Date() }, { from: ['PROCESSING'], leaseOwner, event: false });
 }
 
 export function recordProgress(

@@ -136,7 +136,7 @@ async function submit(task: TaskRow, request: GenerationRequest, env: WorkEnv, s
   const safe = provider.capabilities.resubmitSafe;
   if (task.attempts > 0 && !safe) {
     // An earlier submission was interrupted before it answered: adopt what it created, if listed.
-    const seen = await lookUp(request, env, task.startedAt ?? task.createdAt, soft);
+    const seen = await lookUp(request, env, task.submittedAt ?? task.startedAt ?? task.createdAt, soft);
     if (seen?.found) return { providerTaskId: seen.found };
     must(await failTask(env.db, task.id, 'UPSTREAM_UNCERTAIN', `a submission to ${config.id} was interrupted before it answered; it may have created an upstream task, so reelay did not submit it again`, env.owner));
     return undefined;

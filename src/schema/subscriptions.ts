@@ -1,17 +1,19 @@
 // Live updates from the shared task feed. taskUpdated: the current state
 // first, then every change, complete after a terminal state. tasksUpdated:
-// every change of the client's tasks matching a filter, for dashboards.
+// every change of the client's tasks matching a filter, for dashboards; after
+// missed notifications (a LISTEN reconnect) it re-reads what changed meanwhile.
+// Rows of a task are ordered by their version (src/events/versions.ts).
 import { GraphQLError } from 'graphql';
+import { changedTasksSince, currentMark } from '../db/changed-tasks.js';
 import { isUuid } from '../db/cursor.js';
 import { getTask } from '../db/read-tasks.js';
 import { TERMINAL_STATUSES, type TaskRow } from '../db/schema.js';
 import type { TaskFilter } from '../db/task-filter.js';
+import { isNewer, SeenVersions } from '../events/versions.js';
 import { builder } from './builder.js';
 import type { Context } from './context.js';
 import { filterFrom } from './queries.js';
 import { TaskFilterInput, VideoTaskRef } from './task.js';
-
-const versionOf = (r: TaskRow) => `${r.updatedAt.getTime()}|${r.status}|${r.progress}`;
 
 export function matchesFilter(r: TaskRow, f: TaskFilter): boolean {
   if (f.status?.length && !f.status.includes(r.status)) return false;
@@ -23,7 +25,7 @@ export function matchesFilter(r: TaskRow, f: TaskFilter): boolean {
   return true;
 }
 
-async function* watchTask(id: string, ctx: Context): AsyncGenerator<TaskRow> {
+export async function* watchTask(id: string, ctx: Context): AsyncGenerator<TaskRow> {
   const db = ctx.services.database.db;
   // Watch before the first read so nothing between the two is missed.
   const changes = ctx.services.feed.watch((tid) => tid === id);
@@ -32,38 +34,46 @@ async function* watchTask(id: string, ctx: Context): AsyncGenerator<TaskRow> {
     if (!first) throw new GraphQLError(`no task ${id}`, { extensions: { code: 'NOT_FOUND' } });
     let row: TaskRow = first;
     yield row;
-    let seen = versionOf(row);
     while (!TERMINAL_STATUSES.includes(row.status)) {
       const { value: batch, done } = await changes.next();
       if (done) return;
-      const next: TaskRow | undefined = batch.rows.get(id) ?? (batch.resync ? await getTask(db, id, ctx.owner) : row);
-      if (!next || next.owner !== ctx.owner) return;
-      // A row loaded before our first read may arrive after it: never go back in time.
-      if (next.updatedAt < row.updatedAt) continue;
-      row = next;
-      if (versionOf(row) !== seen) {
-        seen = versionOf(row);
-        yield row;
+      let next = batch.rows.get(id);
+      if (batch.resync) {
+        // The batch's row may predate the missed change: read the row itself.
+        const fresh = await getTask(db, id, ctx.owner);
+        if (!fresh) return;
+        if (isNewer(fresh, next)) next = fresh;
       }
+      if (!next) continue;
+      if (next.owner !== ctx.owner) return;
+      // A row loaded before our first read may arrive after it: never go back.
+      if (!isNewer(next, row)) continue;
+      row = next;
+      yield row;
     }
   } finally {
     changes.close();
   }
 }
 
-async function* watchTasks(filter: TaskFilter, ctx: Context): AsyncGenerator<TaskRow> {
+export async function* watchTasks(filter: TaskFilter, ctx: Context): AsyncGenerator<TaskRow> {
+  const db = ctx.services.database.db;
+  // Taken before watching: a change committed after the watch began has a
+  // change_xid at or above it, so a re-sync from here misses nothing.
+  const start = await currentMark(db);
   const changes = ctx.services.feed.watch(() => true);
-  const seen = new Map<string, { version: string; at: Date }>();
+  const seen = new SeenVersions();
+  // Every row of the client's tasks updates the bookkeeping, matching or not.
+  const take = (row: TaskRow) => row.owner === ctx.owner && seen.offer(row) && matchesFilter(row, filter);
   try {
     for await (const batch of changes) {
-      for (const row of batch.rows.values()) {
-        if (row.owner !== ctx.owner || !matchesFilter(row, filter)) continue;
-        const last = seen.get(row.id);
-        if (last && (last.version === versionOf(row) || row.updatedAt < last.at)) continue;
-        if (TERMINAL_STATUSES.includes(row.status)) seen.delete(row.id);
-        else seen.set(row.id, { version: versionOf(row), at: row.updatedAt });
-        yield row;
+      for (const row of batch.rows.values()) if (take(row)) yield row;
+      if (batch.resync) {
+        for await (const page of changedTasksSince(db, ctx.owner, filter, Math.max(start, batch.since ?? start))) {
+          for (const row of page) if (take(row)) yield row;
+        }
       }
+      seen.prune(Math.max(start, batch.settled ?? start));
     }
   } finally {
     changes.close();

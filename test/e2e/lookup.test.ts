@@ -1,7 +1,8 @@
 // "Never pay twice", for kinds that can list their tasks: when the answer to a
 // submission is lost after the upstream created the task, reelay finds that
-// task in the upstream's list and carries on with it instead of failing or
-// submitting again.
+// task in the upstream's list (created since it was sent) and carries on with
+// it instead of failing or submitting again; when the list cannot say when a
+// task was created, it adopts nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSoraUiEmulator, type SoraUiEmulator } from '../emulators/sora-ui.js';
 import { startTasksApiEmulator, type TasksApiEmulator } from '../emulators/tasks-api.js';
@@ -18,7 +19,9 @@ describe('finding a submission whose answer was lost', () => {
     sora = await startSoraUiEmulator();
     t = await startTestApp({
       providers: [
-        providerEntry('tasks', 'tasks-api', tasksApi.baseUrl, { requestTimeoutMs: 1500 }),
+        // The emulator writes naive UTC times, as the documented API does.
+        providerEntry('tasks', 'tasks-api', tasksApi.baseUrl, { requestTimeoutMs: 1500, options: { createdAtZone: 'Z' } }),
+        providerEntry('tasks-naive', 'tasks-api', tasksApi.baseUrl, { requestTimeoutMs: 1500 }),
         providerEntry('sora', 'sora-ui', sora.url, { apiKey: sora.token, requestTimeoutMs: 1500 }),
       ],
       defaultProvider: 'tasks',
@@ -41,6 +44,15 @@ describe('finding a submission whose answer was lost', () => {
     expect(tasksApi.createRequests - before).toBe(1);
     expect(tasksApi.tasks.has(final.providerTaskId!)).toBe(true);
     expect(final.providerTaskId).not.toBe(earlier.final.providerTaskId);
+  });
+
+  it('tasks-api without a declared zone: adopts nothing it cannot date, and fails UPSTREAM_UNCERTAIN without resubmitting', async () => {
+    const before = tasksApi.createRequests;
+    tasksApi.server.faults.add({ match: 'POST /api/tasks/', fault: { type: 'drop' }, times: 1 });
+    const { final } = await run(t, { prompt: 'An answer lost upstream of naive times', provider: 'tasks-naive' });
+    expect(final.status).toBe('FAILED');
+    expect(final.error).toMatchObject({ code: 'UPSTREAM_UNCERTAIN', message: expect.stringMatching(/lists no such task yet.*did not submit it again/) });
+    expect(tasksApi.createRequests - before).toBe(1);
   });
 
   it('sora-ui: adopts the created task when the answer is lost', async () => {

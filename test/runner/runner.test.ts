@@ -245,6 +245,8 @@ describe.each(kinds)('runner on %s', (kind) => {
     expect(done.providerTaskId).toBe('up-listed');
     expect(p.submits).toHaveLength(0);
     expect([...seen[0]!.exclude]).toContain('up-other');
+    // Looked up among tasks created since the interrupted attempt was sent.
+    expect(seen[0]!.since.getTime()).toBe(done.submittedAt!.getTime());
   });
 
   it('shutdown lets a submission on the wire finish instead of cutting it off', async () => {

@@ -2,7 +2,8 @@
 // GET /api/tasks/{id}, cancel by DELETE /api/tasks/{id}, health at GET /health.
 // The finished video is a path relative to the upstream ("videos/<id>_final.mp4"),
 // resolved against baseUrl (keeping its path prefix). Text-to-video only.
-import { matchSubmitted, zonedTime } from '../lookup.js';
+import { z } from 'zod';
+import { isZone, matchSubmitted, zonedTime } from '../lookup.js';
 import { bearer, downloadSource, remoteCapabilities, resolveAgainst } from '../remote.js';
 import { isUpstreamError, permanentError } from '../errors.js';
 import { joinUrl, parseUpstream, upstreamFetch, upstreamJson } from '../http.js';
@@ -15,6 +16,15 @@ export { statusMap } from './status.js';
 export const KIND = 'tasks-api';
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
+const optionsSchema = z.looseObject({
+  /**
+   * The time zone of the upstream's naive `created_at` ("Z" or "±HH:MM"). The
+   * API gives none, and a lost submission is adopted only from a list whose
+   * creation times can be compared: without this option it is never adopted.
+   */
+  createdAtZone: z.string().refine(isZone, 'must be "Z" or an offset like "+08:00"').optional(),
+});
+
 export const createTasksApiProvider: ProviderFactory = (config) => new TasksApiProvider(config);
 
 class TasksApiProvider implements Provider {
@@ -23,9 +33,13 @@ class TasksApiProvider implements Provider {
   readonly capabilities: ProviderCapabilities;
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
+  private readonly createdAtZone: string | undefined;
 
   constructor(private readonly config: ProviderConfig) {
     if (!config.baseUrl) throw new Error(`provider ${config.id}: baseUrl is required for kind ${KIND}`);
+    const options = optionsSchema.safeParse(config.options);
+    if (!options.success) throw new Error(`provider ${config.id}: invalid options: ${options.error.message}`);
+    this.createdAtZone = options.data.createdAtZone;
     this.id = config.id;
     this.baseUrl = config.baseUrl;
     this.timeoutMs = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -67,7 +81,7 @@ class TasksApiProvider implements Provider {
     const answer = await upstreamJson(joinUrl(this.baseUrl, '/api/tasks/?skip=0&limit=100'), { headers: this.headers(), timeoutMs: this.timeoutMs, signal: ctx.signal });
     const listed = parseUpstream(taskListSchema, answer, 'task list', { maybeCreated: false }).tasks;
     return matchSubmitted(
-      listed.map((t) => ({ id: t.task_id, prompt: t.prompt, createdAt: zonedTime(t.created_at) })),
+      listed.map((t) => ({ id: t.task_id, prompt: t.prompt, createdAt: zonedTime(t.created_at, this.createdAtZone) })),
       { prompt: request.prompt, since: opts.since, exclude: opts.exclude },
     );
   }
