@@ -6,9 +6,10 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { databaseKinds } from '../support/postgres.js';
+import { TINY_PNG } from '../emulators/media.js';
 
 const kinds = await databaseKinds();
-const PNG_BASE64 = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8cfc0f01f0005000201e5273ede0000000049454e44ae426082', 'hex').toString('base64');
+const PNG_BASE64 = TINY_PNG.toString('base64');
 
 const CREATE = /* GraphQL */ `
   mutation Create($input: CreateVideoTaskInput!) {

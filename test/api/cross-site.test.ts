@@ -6,11 +6,12 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { TINY_PNG } from '../emulators/media.js';
 
 const LISTED = 'https://app.example';
 const FOREIGN = 'https://evil.example';
 const KEY = 'cross-site-key-123456';
-const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8cfc0f01f0005000201e5273ede0000000049454e44ae426082', 'hex');
+const PNG = TINY_PNG;
 const CREATE = 'mutation($input: CreateVideoTaskInput!) { createVideoTask(input: $input) { __typename ... on CreateVideoTaskSuccess { task { id inputImage { contentType } } } ... on Error { code message } } }';
 
 interface Raw {
@@ -62,7 +63,7 @@ function multipart(withHeader: boolean | string): { body: FormData; headers: Rec
   const form = new FormData();
   form.set('operations', JSON.stringify({ query: CREATE, variables: { input: { prompt: 'uploaded', image: { file: null } } } }));
   form.set('map', JSON.stringify({ 0: ['variables.input.image.file'] }));
-  form.set('0', new Blob([PNG], { type: 'image/png' }), 'tiny.png');
+  form.set('0', new Blob([new Uint8Array(PNG)], { type: 'image/png' }), 'tiny.png');
   const name = typeof withHeader === 'string' ? withHeader : 'x-graphql-yoga-csrf';
   return { body: form, headers: withHeader ? { [name]: '1' } : {} };
 }

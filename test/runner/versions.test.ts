@@ -16,6 +16,7 @@ import { cancelTaskRow, recordProgress, transition } from '../../src/runner/tran
 import { FakeProvider, fakeConfig } from '../support/fake-provider.js';
 import { databaseKinds } from '../support/postgres.js';
 import { openTestStore, type TestStore } from '../support/store.js';
+import { fakeMp4 } from '../emulators/media.js';
 
 const log = createLogger('silent');
 
@@ -71,7 +72,7 @@ describe.each(await databaseKinds())('task versions on %s', (kind) => {
     stops.push(() => feed.close());
     const provider = new FakeProvider();
     const file = path.join(dir, 'out.mp4');
-    fs.writeFileSync(file, Buffer.concat([Buffer.from('000000186674797069736f6d0000020069736f6d69736f32', 'hex'), Buffer.alloc(100, 1)]));
+    fs.writeFileSync(file, fakeMp4('stale row'));
     provider.pollScript = [{ state: 'processing', progress: 0.3 }, { state: 'processing', progress: 0.6 }, { state: 'processing', progress: 0.9 }, { state: 'completed', result: { source: { kind: 'file', path: file }, mediaType: 'VIDEO' } }];
     const registry = ProviderRegistry.of([{ config: fakeConfig('fake', { pollIntervalMs: 50 }), provider }]);
     // A long lease: a runner that wrongly gave the task up would not get it back within the test.
