@@ -12,6 +12,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { lockDataDir } from './lock.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -24,6 +25,8 @@ export type Notification = (payload: string) => void;
 export interface Database {
   db: Db;
   driver: 'pglite' | 'postgres';
+  /** The embedded database's directory (held by this process); unset for Postgres and in-memory PGlite. */
+  dataDir?: string;
   /** Subscribe to a channel; `onReconnect` runs after the listener is (re)established. */
   listen(channel: string, fn: Notification, onReconnect?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -40,23 +43,65 @@ export interface OpenOptions {
   maxConnections?: number;
   /** Sees every query (tests count them; debugging). */
   logger?: { logQuery(query: string, params: unknown[]): void };
+  /** Who opens an embedded data directory, named to a second process that tries (e.g. "reelay server"). */
+  purpose?: string;
+  /** Another process took over the embedded data directory's lock (default: throw). */
+  onLockCompromised?: (err: Error) => void;
+}
+
+/** Seconds a connection attempt to Postgres may take before it counts as unreachable. */
+const CONNECT_TIMEOUT_S = 10;
+
+/** DATABASE_URL does not lead to a usable database (refused, unknown host, authentication, timeout, no such database). */
+export class DatabaseUnavailableError extends Error {
+  constructor(url: string, cause: unknown) {
+    super(`cannot connect to the database at ${describeUrl(url)}: ${describeConnectError(cause)}`);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/** The URL without its password, for messages. */
+function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+function describeConnectError(err: unknown): string {
+  const e = err as { code?: string; message?: string; errors?: Array<{ code?: string; message?: string }> };
+  // Several addresses for one name fail as an AggregateError with an empty message.
+  const first = e.errors?.[0] ?? e;
+  const message = (first.message || e.message || String(err)).split('\n')[0]!;
+  const code = first.code ?? e.code;
+  if (code === 'CONNECT_TIMEOUT') return `no answer within ${CONNECT_TIMEOUT_S} s`;
+  return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
-  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.logger) : openPglite(opts.dataDir, opts.logger);
+  return opts.databaseUrl
+    ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.logger)
+    : openPglite(opts.dataDir, opts.logger, opts.purpose ?? 'reelay', opts.onLockCompromised);
 }
 
 async function openPostgres(url: string, max: number, logger?: OpenOptions['logger']): Promise<Database> {
   // Migrate on a one-connection client so the session advisory lock covers it.
-  const migrator = postgres(url, { max: 1, onnotice: () => {} });
+  const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S });
   try {
+    try {
+      await migrator`select 1`;
+    } catch (err) {
+      throw new DatabaseUnavailableError(url, err);
+    }
     await migrator`select pg_advisory_lock(${MIGRATION_LOCK})`;
     await migratePostgres(drizzlePostgres(migrator), { migrationsFolder: MIGRATIONS_DIR });
     await migrator`select pg_advisory_unlock(${MIGRATION_LOCK})`;
   } finally {
     await migrator.end({ timeout: 5 });
   }
-  const client = postgres(url, { max, onnotice: () => {}, connection: { application_name: 'reelay' } });
+  const client = postgres(url, { max, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay' } });
   const db = drizzlePostgres(client, { schema, logger }) as unknown as Db;
   return {
     db,
@@ -69,22 +114,41 @@ async function openPostgres(url: string, max: number, logger?: OpenOptions['logg
   };
 }
 
-async function openPglite(dataDir?: string, logger?: OpenOptions['logger']): Promise<Database> {
+async function openPglite(dataDir: string | undefined, logger: OpenOptions['logger'], purpose: string, onLockCompromised?: (err: Error) => void): Promise<Database> {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
-  const client = dataDir ? new PGlite(dataDir) : new PGlite();
-  await client.waitReady;
-  const db = drizzlePglite(client, { schema, logger }) as unknown as Db;
-  await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
-  return {
-    db,
-    driver: 'pglite',
-    async listen(channel, fn, onReconnect) {
-      const unlisten = await client.listen(channel, (payload) => fn(payload));
-      onReconnect?.();
-      return unlisten;
-    },
-    close: () => client.close(),
-  };
+  // Before PGlite touches the directory: a second owner must not even read it.
+  const lock = dataDir ? await lockDataDir(dataDir, purpose, onLockCompromised) : undefined;
+  try {
+    const client = dataDir ? new PGlite(dataDir) : new PGlite();
+    await client.waitReady;
+    const db = drizzlePglite(client, { schema, logger }) as unknown as Db;
+    try {
+      await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
+    } catch (err) {
+      await client.close().catch(() => {});
+      throw err;
+    }
+    return {
+      db,
+      driver: 'pglite',
+      dataDir: dataDir && path.resolve(dataDir),
+      async listen(channel, fn, onReconnect) {
+        const unlisten = await client.listen(channel, (payload) => fn(payload));
+        onReconnect?.();
+        return unlisten;
+      },
+      async close() {
+        try {
+          await client.close();
+        } finally {
+          await lock?.release();
+        }
+      },
+    };
+  } catch (err) {
+    await lock?.release();
+    throw err;
+  }
 }
 
 /** Rows of a raw `execute`, whichever driver ran it. */

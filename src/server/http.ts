@@ -9,13 +9,14 @@ import { GraphQLError } from 'graphql';
 import type { ConnectionInitMessage } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ANONYMOUS_OWNER } from '../auth.js';
 import { schema } from '../schema/index.js';
 import { createLoaders, type Context } from '../schema/context.js';
 import { healthReport } from '../schema/queries.js';
 import type { Services } from '../services.js';
 import { serveFile } from './files.js';
-import { GRAPHIQL_TABS } from './graphiql.js';
+import { GRAPHIQL_TABS, renderGraphiQLOffline } from './graphiql.js';
 
 interface ServerContext {
   req?: IncomingMessage;
@@ -61,6 +62,7 @@ export function createHttpServer(services: Services): HttpServer {
       error: (...a) => log.error({ yoga: a }, 'yoga'),
     },
     graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS' },
+    renderGraphiQL: renderGraphiQLOffline,
     plugins: [EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } })],
     maskedErrors: {
       maskError(error, message) {
@@ -113,13 +115,26 @@ export function createHttpServer(services: Services): HttpServer {
   }
 
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  // Connections of an open server end (4403) once it requires keys.
+  const anonymousSockets = new Set<WebSocket>();
+  auth.onRequired(() => {
+    for (const socket of anonymousSockets) socket.close(4403, 'Forbidden: API keys are required now');
+    anonymousSockets.clear();
+  });
   const wsServer = useServer(
     {
       execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
       onConnect: async (ctx) => {
         try {
-          return (await auth.authenticate(headerOf(ctx.connectionParams))) !== null;
+          const owner = await auth.authenticate(headerOf(ctx.connectionParams));
+          if (owner === ANONYMOUS_OWNER) {
+            if (auth.isRequired) return false;
+            const socket = ctx.extra.socket;
+            anonymousSockets.add(socket);
+            socket.once('close', () => anonymousSockets.delete(socket));
+          }
+          return owner !== null;
         } catch (err) {
           log.error({ err }, 'websocket authentication failed');
           return false;
