@@ -114,7 +114,10 @@ export function createHttpServer(services: Services): HttpServer {
     }
   }
 
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  // Upgrades are handed over here rather than through `server:`, so the HTTP
+  // server's own errors (EADDRINUSE) are not reported again as WebSocket ones.
+  const wss = new WebSocketServer({ noServer: true, path: yoga.graphqlEndpoint });
+  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
   // Connections of an open server end (4403) once it requires keys.
   const anonymousSockets = new Set<WebSocket>();
   auth.onRequired(() => {

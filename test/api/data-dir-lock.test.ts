@@ -31,7 +31,9 @@ function run(args: string[], env: Record<string, string>): Promise<{ status: num
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += String(d)));
   child.stderr!.on('data', (d) => (stderr += String(d)));
-  return new Promise((resolve) => child.once('close', (status) => resolve({ status, stdout, stderr })));
+  // A second server that starts instead of refusing would never end.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  return new Promise((resolve) => child.once('close', (status) => (clearTimeout(timer), resolve({ status, stdout, stderr }))));
 }
 
 function holdInChild(dir: string): Promise<ChildProcess> {
