@@ -57,4 +57,6 @@ for (const file of result.outputFiles) {
 for (const file of fs.existsSync(OUT) ? walk(OUT) : []) {
   if (!wanted.has(file) && !file.endsWith('.tmp')) fs.rmSync(file, { force: true });
 }
-if (written && process.env.npm_lifecycle_event !== 'prestart') console.error(`reelay: compiled ${written} file(s) to dist/`);
+// Quiet on install and start; a word when asked for by hand.
+const event = process.env.npm_lifecycle_event;
+if (written && (!event || event === 'build')) console.error(`reelay: compiled ${written} file(s) to dist/`);
