@@ -17,6 +17,7 @@ import { healthReport } from '../schema/queries.js';
 import type { Services } from '../services.js';
 import { serveFile } from './files.js';
 import { GRAPHIQL_TABS, renderGraphiQLOffline } from './graphiql.js';
+import { useEndAnonymousSubscriptions } from './open-mode.js';
 
 interface ServerContext {
   req?: IncomingMessage;
@@ -63,7 +64,7 @@ export function createHttpServer(services: Services): HttpServer {
     },
     graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS' },
     renderGraphiQL: renderGraphiQLOffline,
-    plugins: [EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } })],
+    plugins: [EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndAnonymousSubscriptions(auth)],
     maskedErrors: {
       maskError(error, message) {
         // Errors we raise on purpose carry a code and go out as they are;

@@ -42,6 +42,26 @@ async function probe(t: TestApp, key?: string): Promise<{ http: number; sse: num
   return { http, sse, ws };
 }
 
+/** An SSE subscription: resolves `ended` when the server ends the stream. */
+async function sseSubscription(t: TestApp, query: string, variables: Record<string, unknown>) {
+  const res = await fetch(`${t.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query, variables }),
+  });
+  expect(res.status).toBe(200);
+  const reader = res.body!.getReader();
+  let text = '';
+  const ended = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return text;
+      text += new TextDecoder().decode(value);
+    }
+  })();
+  return { received: () => text, ended };
+}
+
 const CLOSED = { http: 401, sse: 401, ws: 4403 };
 const OPEN = { http: 200, sse: 200, ws: 'open' };
 
@@ -89,12 +109,16 @@ describe.each(kinds)('keys mode is decided at start (%s)', (kind) => {
       const id = created.data.createVideoTask.task.id;
       const sub = subscribe(anon, `subscription($id: ID!) { taskUpdated(id: $id) { status } }`, { id }, (d) => d.taskUpdated);
       await sub.waitFor((v) => v.status === 'QUEUED');
+      const sse = await sseSubscription(t, `subscription($id: ID!) { taskUpdated(id: $id) { status } }`, { id });
+      await expect.poll(() => sse.received()).toContain('QUEUED');
 
       const key = await createApiKey(keysDb, 'first');
       const t0 = Date.now();
       await expect.poll(() => t.gql('{ stats { total } }').then((r) => r.status), { timeout: 1000, interval: 50 }).toBe(401);
       expect(Date.now() - t0).toBeLessThan(1000);
       await expect.poll(() => anonymousClose, { timeout: 2000 }).toBe(4403);
+      // The anonymous SSE stream ends too.
+      expect(await sse.ended).toContain('QUEUED');
       expect(await probe(t)).toEqual(CLOSED);
       expect(await probe(t, key)).toEqual(OPEN);
       // The key's owner does not see the anonymous task.
