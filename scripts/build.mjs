@@ -22,6 +22,9 @@ function walk(dir) {
   });
 }
 
+// A deployment that ships dist/ without the sources runs what it shipped.
+if (!fs.existsSync(SRC)) process.exit(0);
+
 const entryPoints = walk(SRC).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
 const result = await build({
   entryPoints,
