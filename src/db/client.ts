@@ -86,15 +86,31 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     : openPglite(opts.dataDir, opts.logger, opts.purpose ?? 'reelay', opts.onLockCompromised);
 }
 
+/** The first round trip, with a deadline of our own: postgres.js keeps a query waiting while it retries a connection that times out. */
+async function reachable(client: postgres.Sql): Promise<void> {
+  const query = client`select 1`;
+  query.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'CONNECT_TIMEOUT' })), CONNECT_TIMEOUT_S * 1000);
+  });
+  try {
+    await Promise.race([query, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function openPostgres(url: string, max: number, logger?: OpenOptions['logger']): Promise<Database> {
   // Migrate on a one-connection client so the session advisory lock covers it.
   const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S });
   try {
-    try {
-      await migrator`select 1`;
-    } catch (err) {
-      throw new DatabaseUnavailableError(url, err);
-    }
+    await reachable(migrator);
+  } catch (err) {
+    await migrator.end({ timeout: 0 }).catch(() => {});
+    throw new DatabaseUnavailableError(url, err);
+  }
+  try {
     await migrator`select pg_advisory_lock(${MIGRATION_LOCK})`;
     await migratePostgres(drizzlePostgres(migrator), { migrationsFolder: MIGRATIONS_DIR });
     await migrator`select pg_advisory_unlock(${MIGRATION_LOCK})`;
