@@ -86,6 +86,11 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     cleanups.unshift(() => health.stop());
     const auth = await Auth.start({ database, keys: config.apiKeys, host: config.host, watch: config.role !== 'runner', log });
     cleanups.unshift(() => auth.close());
+    if (database.dataDir) {
+      // `npm run keys` while this process owns the embedded database.
+      const control = await serveKeysControl(database.dataDir, database.db, log);
+      if (control) cleanups.unshift(() => control.close());
+    }
     const feed = new TaskFeed(events, (ids) => getTasksByIds(database.db, ids), log);
     cleanups.unshift(() => feed.close());
     const services: Services = { config, database, events, feed, registry, health, auth, log };
@@ -129,11 +134,6 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       // runner hands back its leases, then providers, events and the database.
       const apiFirst = app.http ? 1 : 0;
       cleanups.splice(apiFirst, 0, () => runner.stop(config.shutdownTimeoutMs));
-    }
-    if (database.dataDir) {
-      // `npm run keys` while this process owns the embedded database.
-      const control = await serveKeysControl(database.dataDir, database.db, log);
-      if (control) cleanups.unshift(() => control.close());
     }
     let stopped: Promise<void> | undefined;
     app.stop = () =>
