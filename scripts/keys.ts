@@ -1,68 +1,49 @@
 // `npm run keys -- create <name> | revoke <name> | list`: manage client API
-// keys stored (hashed) in the configured database.
+// keys stored (hashed) in the configured database. With the embedded database
+// and a running server that holds it, the command runs inside that server (so
+// it takes effect at once); otherwise this process opens the database itself.
+// Output is printed only after the database closed cleanly: a key is never
+// shown unless it is stored.
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { createApiKey, listApiKeys, revokeApiKey, type ApiKeyLimits } from '../src/db/api-keys.js';
-import { openDatabase } from '../src/db/client.js';
+import { DatabaseUnavailableError, openDatabase, type Database } from '../src/db/client.js';
+import { DataDirLockedError } from '../src/db/lock.js';
+import { parseKeysArgs, refusal, runKeysCommand, type KeysResult } from '../src/keys/commands.js';
+import { sendKeysCommand } from '../src/keys/control.js';
 
-const USAGE = 'usage: npm run keys -- create <name> [--max-active N] [--per-minute N] | revoke <name> | list';
-
-async function main(): Promise<number> {
-  const [command, name] = process.argv.slice(2);
-  if (!command || (command !== 'list' && !name)) {
-    console.error(USAGE);
-    return 2;
-  }
-  if (name && !/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/.test(name)) {
-    console.error('a key name is 1-64 letters, digits, "_", ".", "@" or "-"');
-    return 2;
-  }
+async function run(argv: string[]): Promise<KeysResult> {
+  const command = parseKeysArgs(argv);
   const config = loadConfig(process.env, []);
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: path.join(config.dataDir, 'db') });
+  const dataDir = path.join(config.dataDir, 'db');
+  let database: Database;
   try {
-    switch (command) {
-      case 'create': {
-        const key = await createApiKey(database.db, name!, limitFlags(process.argv.slice(4)));
-        console.log(`created key "${name}" (shown once, store it now):\n${key}`);
-        return 0;
-      }
-      case 'revoke': {
-        const ok = await revokeApiKey(database.db, name!);
-        console.log(ok ? `revoked key "${name}"` : `no active key named "${name}"`);
-        return ok ? 0 : 1;
-      }
-      case 'list': {
-        for (const k of await listApiKeys(database.db)) console.log(`${k.name}\tcreated ${k.createdAt.toISOString()}\t${k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active'}\tmax-active ${k.maxActiveTasks ?? 'default'}, per-minute ${k.createsPerMinute ?? 'default'}`);
-        return 0;
-      }
-      default:
-        console.error(USAGE);
-        return 2;
-    }
+    database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir, purpose: 'npm run keys', maxConnections: 1 });
   } catch (err) {
-    console.error(`reelay keys: ${(err as Error).message}`);
-    return 1;
+    if (!(err instanceof DataDirLockedError)) throw err;
+    const viaServer = await sendKeysCommand(dataDir, argv);
+    if (!viaServer) throw err;
+    const note = viaServer.code === 0 ? `(done by the running server, pid ${err.owner?.pid ?? '?'})\n` : '';
+    return { ...viaServer, stderr: viaServer.stderr + note };
+  }
+  let result: KeysResult;
+  try {
+    result = await runKeysCommand(database.db, command);
   } finally {
     await database.close();
   }
+  return result;
 }
 
-/** `--max-active N --per-minute N` of `keys create`: the key's own limits (0: off). */
-function limitFlags(args: string[]): ApiKeyLimits {
-  const { values } = parseArgs({ args, options: { 'max-active': { type: 'string' }, 'per-minute': { type: 'string' } }, strict: true });
-  const count = (flag: string, v: string | undefined) => {
-    if (v === undefined) return undefined;
-    if (!/^\d{1,9}$/.test(v)) throw new Error(`--${flag} must be a whole number >= 0 (0 turns the limit off)`);
-    return Number(v);
-  };
-  return { maxActive: count('max-active', values['max-active']), perMinute: count('per-minute', values['per-minute']) };
+function fail(err: unknown): KeysResult {
+  const refused = refusal(err);
+  if (refused) return refused;
+  if (err instanceof ConfigError || err instanceof DatabaseUnavailableError || err instanceof DataDirLockedError) {
+    return { code: 2, stdout: '', stderr: `reelay keys: ${err.message}\n` };
+  }
+  return { code: 1, stdout: '', stderr: `reelay keys: ${(err as Error)?.message ?? String(err)}\n` };
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(err instanceof ConfigError ? `reelay: ${err.message}` : err);
-    process.exit(1);
-  },
-);
+const result = await run(process.argv.slice(2)).catch(fail);
+process.stdout.write(result.stdout);
+process.stderr.write(result.stderr);
+process.exitCode = result.code;

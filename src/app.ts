@@ -8,6 +8,7 @@ import { openDatabase } from './db/client.js';
 import { getTasksByIds } from './db/read-tasks.js';
 import { TaskEvents } from './events/bus.js';
 import { TaskFeed } from './events/task-feed.js';
+import { serveKeysControl } from './keys/control.js';
 import { createLogger, type Logger } from './logger.js';
 import { HealthMonitor } from './providers/health.js';
 import { ProviderRegistry } from './providers/registry.js';
@@ -37,6 +38,27 @@ export interface StartOptions {
   queryLogger?: { logQuery(query: string, params: unknown[]): void };
 }
 
+/** Listen, turning the usual operator mistakes into one-line refusals. */
+async function listenOrExplain(http: HttpServer, config: Config): Promise<number> {
+  try {
+    return await http.listen();
+  } catch (err) {
+    const where = `${config.host}:${config.port}`;
+    switch ((err as NodeJS.ErrnoException).code) {
+      case 'EADDRINUSE':
+        throw new ConfigError(`cannot listen on ${where}: the port is already in use (another reelay?); stop that process or set PORT`);
+      case 'EACCES':
+        throw new ConfigError(`cannot listen on ${where}: permission denied (ports below 1024 need privileges); set PORT`);
+      case 'EADDRNOTAVAIL':
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+        throw new ConfigError(`cannot listen on ${where}: HOST is not an address of this machine; set HOST`);
+      default:
+        throw err;
+    }
+  }
+}
+
 export async function startApp(config: Config, opts: StartOptions = {}): Promise<App> {
   const log = opts.log ?? createLogger(config.logLevel);
   fs.mkdirSync(config.filesDir, { recursive: true });
@@ -44,6 +66,13 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     databaseUrl: config.databaseUrl,
     dataDir: opts.inMemoryDb ? undefined : path.join(config.dataDir, 'db'),
     logger: opts.queryLogger,
+    purpose: `reelay ${config.role === 'all' ? 'server' : config.role}`,
+    onLockCompromised: (err) => {
+      // Another process took the embedded database over: writing on would
+      // lose one side's rows, so stop at once.
+      log.fatal({ err }, 'lost the lock on the embedded database; exiting');
+      process.exit(1);
+    },
   });
   const cleanups: Array<() => Promise<void> | void> = [() => database.close()];
   try {
@@ -55,18 +84,24 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     const health = new HealthMonitor(registry, database.db, log, { intervalMs: config.healthIntervalMs });
     health.start();
     cleanups.unshift(() => health.stop());
-    const auth = new Auth(database.db, config.apiKeys);
+    const auth = await Auth.start({ database, keys: config.apiKeys, host: config.host, watch: config.role !== 'runner', log });
+    cleanups.unshift(() => auth.close());
+    if (database.dataDir) {
+      // `npm run keys` while this process owns the embedded database.
+      const control = await serveKeysControl(database.dataDir, database.db, log);
+      if (control) cleanups.unshift(() => control.close());
+    }
     const feed = new TaskFeed(events, (ids) => getTasksByIds(database.db, ids), log);
     cleanups.unshift(() => feed.close());
     const services: Services = { config, database, events, feed, registry, health, auth, log };
 
     const app: App = { services, stop: async () => {} };
     if (config.role !== 'runner') {
-      if (!isLoopbackHost(config.host) && !(await auth.required())) {
+      if (!isLoopbackHost(config.host) && !auth.keysExistedAtStart) {
         throw new ConfigError(`HOST=${config.host} is not a loopback address and no API keys exist: set REELAY_API_KEYS or run "npm run keys -- create <name>" (an open server is only allowed on 127.0.0.1/localhost)`);
       }
       app.http = createHttpServer(services);
-      app.port = await app.http.listen();
+      app.port = await listenOrExplain(app.http, config);
       app.url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${app.port}`;
       const http = app.http;
       cleanups.unshift(() => http.close(config.shutdownTimeoutMs));

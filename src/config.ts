@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { ANONYMOUS_OWNER } from './db/api-keys.js';
 import { PROVIDER_KINDS, REMOTE_KINDS } from './providers/kinds.js';
 import type { ProviderConfig } from './providers/types.js';
 
@@ -143,6 +144,7 @@ export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
     const name = idx > 0 ? pair.slice(0, idx).trim() : '';
     const key = idx > 0 ? pair.slice(idx + 1).trim() : '';
     if (!name || !key) throw new ConfigError(`invalid configuration in REELAY_API_KEYS: entry ${i + 1} must look like name:key`);
+    if (name === ANONYMOUS_OWNER) throw new ConfigError(`invalid configuration in REELAY_API_KEYS: entry ${i + 1}: "${ANONYMOUS_OWNER}" is reserved for the tasks of a server without keys`);
     return { name, key };
   });
 }

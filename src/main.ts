@@ -1,45 +1,60 @@
-// Entry point: `npm start [-- --role api|runner]`.
-import { startApp } from './app.js';
+// Entry point: `npm start [-- --role api|runner]` (compiled to dist/main.js).
+// A setup the operator must fix (configuration, port in use, database out of
+// reach or held by another process) ends with one line and exit code 2.
+import { startApp, type App } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { DatabaseUnavailableError } from './db/client.js';
+import { DataDirLockedError } from './db/lock.js';
 import { createLogger } from './logger.js';
+
+function isSetupError(err: unknown): err is Error {
+  return err instanceof ConfigError || err instanceof DatabaseUnavailableError || err instanceof DataDirLockedError;
+}
 
 async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (isSetupError(err)) {
       console.error(`reelay: ${err.message}`);
       process.exit(2);
     }
     throw err;
   }
   const log = createLogger(config.logLevel);
-  let app;
+
+  // Listen for signals before starting: one that arrives while the database
+  // opens stops the server as soon as it is up, never half-way.
+  let app: App | undefined;
+  let signalled: string | undefined;
+  const shutdown = (signal: string) => {
+    if (signalled) return;
+    signalled = signal;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 5000);
+    force.unref();
+    if (app) void app.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
   try {
     app = await startApp(config, { log });
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (isSetupError(err)) {
       console.error(`reelay: ${err.message}`);
       process.exit(2);
     }
     log.fatal({ err }, 'reelay failed to start');
     process.exit(1);
   }
+  if (signalled) {
+    await app.stop();
+    process.exit(0);
+  }
   const where = app.url ? ` at ${app.url}/graphql` : '';
-  log.info({ role: config.role, providers: config.providers.map((p) => p.id), db: app.services.database.driver, runner: app.runner?.id }, `reelay ready${where}`);
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 5000);
-    force.unref();
-    void app.stop().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  log.info({ role: config.role, pid: process.pid, providers: config.providers.map((p) => p.id), db: app.services.database.driver, runner: app.runner?.id }, `reelay ready${where}`);
 }
 
 void main();

@@ -4,6 +4,21 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { apiKeys } from './schema.js';
 
+/** The owner of everything done while the server runs without keys; no key may take this name. */
+export const ANONYMOUS_OWNER = 'anonymous';
+/** Notified when a key is created, so an open server starts requiring keys at once. */
+export const KEYS_CHANNEL = 'reelay_keys';
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+
+/** A key operation refused for a reason the caller can fix (bad or reserved name, name in use). */
+export class ApiKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApiKeyError';
+  }
+}
+
 export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
@@ -12,27 +27,40 @@ export function generateKey(): string {
   return 'rly_' + randomBytes(24).toString('base64url');
 }
 
-/** Per-key overrides of the default limits (0: off); omitted: the defaults (REELAY_MAX_ACTIVE_TASKS_PER_KEY, REELAY_CREATES_PER_MINUTE_PER_KEY). */
-export interface ApiKeyLimits {
+/** Options of a new key: its own limits, overriding the defaults (0: off; omitted: REELAY_MAX_ACTIVE_TASKS_PER_KEY, REELAY_CREATES_PER_MINUTE_PER_KEY). */
+export interface CreateKeyOptions {
   maxActive?: number | null;
   perMinute?: number | null;
 }
 
 function checkLimit(what: string, n: number | null | undefined): number | null {
   if (n === undefined || n === null) return null;
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${what} must be a whole number >= 0 (0 turns the limit off)`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ApiKeyError(`${what} must be a whole number >= 0 (0 turns the limit off)`);
   return n;
 }
 
+export function checkKeyName(name: string): void {
+  if (!NAME_PATTERN.test(name)) throw new ApiKeyError('a key name is 1-64 letters, digits, "_", ".", "@" or "-", starting with a letter or digit');
+  if (name === ANONYMOUS_OWNER) throw new ApiKeyError(`"${ANONYMOUS_OWNER}" is reserved: it owns the tasks created while the server runs without keys`);
+}
+
 /** Create a key for `name` (with its own limits, if given); fails when an active key of that name exists. Returns the plain key. */
-export async function createApiKey(db: Db, name: string, limits: ApiKeyLimits = {}): Promise<string> {
-  const maxActiveTasks = checkLimit('max-active', limits.maxActive);
-  const createsPerMinute = checkLimit('per-minute', limits.perMinute);
+export async function createApiKey(db: Db, name: string, opts: CreateKeyOptions = {}): Promise<string> {
+  checkKeyName(name);
+  const maxActiveTasks = checkLimit('max-active', opts.maxActive);
+  const createsPerMinute = checkLimit('per-minute', opts.perMinute);
   const key = generateKey();
-  const [existing] = await db.select().from(apiKeys).where(eq(apiKeys.name, name));
-  if (existing && !existing.revokedAt) throw new Error(`an active key named "${name}" exists; revoke it first`);
-  if (existing) await db.update(apiKeys).set({ keyHash: hashKey(key), createdAt: sql`now()`, revokedAt: null, maxActiveTasks, createsPerMinute }).where(eq(apiKeys.id, existing.id));
-  else await db.insert(apiKeys).values({ name, keyHash: hashKey(key), maxActiveTasks, createsPerMinute });
+  await db.transaction(async (tx) => {
+    const [existing] = await tx.select().from(apiKeys).where(eq(apiKeys.name, name)).for('update');
+    if (existing && !existing.revokedAt) throw new ApiKeyError(`an active key named "${name}" exists; revoke it first`);
+    if (existing) await tx.update(apiKeys).set({ keyHash: hashKey(key), createdAt: sql`now()`, revokedAt: null, maxActiveTasks, createsPerMinute }).where(eq(apiKeys.id, existing.id));
+    else {
+      const inserted = await tx.insert(apiKeys).values({ name, keyHash: hashKey(key), maxActiveTasks, createsPerMinute }).onConflictDoNothing({ target: apiKeys.name }).returning({ id: apiKeys.id });
+      if (!inserted.length) throw new ApiKeyError(`a key named "${name}" was created at the same time; try again`);
+    }
+    // Delivered when the key commits, to every process serving this database.
+    await tx.execute(sql`select pg_notify(${KEYS_CHANNEL}, '')`);
+  });
   return key;
 }
 

@@ -12,6 +12,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { lockDataDir } from './lock.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -24,6 +25,8 @@ export type Notification = (payload: string) => void;
 export interface Database {
   db: Db;
   driver: 'pglite' | 'postgres';
+  /** The embedded database's directory (held by this process); unset for Postgres and in-memory PGlite. */
+  dataDir?: string;
   /** Subscribe to a channel; `onReconnect` runs after the listener is (re)established. */
   listen(channel: string, fn: Notification, onReconnect?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -40,15 +43,73 @@ export interface OpenOptions {
   maxConnections?: number;
   /** Sees every query (tests count them; debugging). */
   logger?: { logQuery(query: string, params: unknown[]): void };
+  /** Who opens an embedded data directory, named to a second process that tries (e.g. "reelay server"). */
+  purpose?: string;
+  /** Another process took over the embedded data directory's lock (default: throw). */
+  onLockCompromised?: (err: Error) => void;
+}
+
+/** Seconds a connection attempt to Postgres may take before it counts as unreachable. */
+const CONNECT_TIMEOUT_S = 10;
+
+/** DATABASE_URL does not lead to a usable database (refused, unknown host, authentication, timeout, no such database). */
+export class DatabaseUnavailableError extends Error {
+  constructor(url: string, cause: unknown) {
+    super(`cannot connect to the database at ${describeUrl(url)}: ${describeConnectError(cause)}`);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/** The URL without its password, for messages. */
+function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+function describeConnectError(err: unknown): string {
+  const e = err as { code?: string; message?: string; errors?: Array<{ code?: string; message?: string }> };
+  // Several addresses for one name fail as an AggregateError with an empty message.
+  const first = e.errors?.[0] ?? e;
+  const message = (first.message || e.message || String(err)).split('\n')[0]!;
+  const code = first.code ?? e.code;
+  if (code === 'CONNECT_TIMEOUT') return `no answer within ${CONNECT_TIMEOUT_S} s`;
+  return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
-  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.logger) : openPglite(opts.dataDir, opts.logger);
+  return opts.databaseUrl
+    ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.logger)
+    : openPglite(opts.dataDir, opts.logger, opts.purpose ?? 'reelay', opts.onLockCompromised);
+}
+
+/** The first round trip, with a deadline of our own: postgres.js keeps a query waiting while it retries a connection that times out. */
+async function reachable(client: postgres.Sql): Promise<void> {
+  const query = client`select 1`;
+  query.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'CONNECT_TIMEOUT' })), CONNECT_TIMEOUT_S * 1000);
+  });
+  try {
+    await Promise.race([query, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function openPostgres(url: string, max: number, logger?: OpenOptions['logger']): Promise<Database> {
   // Migrate on a one-connection client so the session advisory lock covers it.
-  const migrator = postgres(url, { max: 1, onnotice: () => {} });
+  const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S });
+  try {
+    await reachable(migrator);
+  } catch (err) {
+    await migrator.end({ timeout: 0 }).catch(() => {});
+    throw new DatabaseUnavailableError(url, err);
+  }
   try {
     await migrator`select pg_advisory_lock(${MIGRATION_LOCK})`;
     await migratePostgres(drizzlePostgres(migrator), { migrationsFolder: MIGRATIONS_DIR });
@@ -57,7 +118,7 @@ async function openPostgres(url: string, max: number, logger?: OpenOptions['logg
     await migrator.end({ timeout: 5 });
   }
   // No JIT: reelay's queries are short, and compiling one (the fair-queue queries' estimates can pass jit_above_cost) costs far more than it saves.
-  const client = postgres(url, { max, onnotice: () => {}, connection: { application_name: 'reelay', jit: 'off' } });
+  const client = postgres(url, { max, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay', jit: 'off' } });
   const db = drizzlePostgres(client, { schema, logger }) as unknown as Db;
   return {
     db,
@@ -70,22 +131,41 @@ async function openPostgres(url: string, max: number, logger?: OpenOptions['logg
   };
 }
 
-async function openPglite(dataDir?: string, logger?: OpenOptions['logger']): Promise<Database> {
+async function openPglite(dataDir: string | undefined, logger: OpenOptions['logger'], purpose: string, onLockCompromised?: (err: Error) => void): Promise<Database> {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
-  const client = dataDir ? new PGlite(dataDir) : new PGlite();
-  await client.waitReady;
-  const db = drizzlePglite(client, { schema, logger }) as unknown as Db;
-  await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
-  return {
-    db,
-    driver: 'pglite',
-    async listen(channel, fn, onReconnect) {
-      const unlisten = await client.listen(channel, (payload) => fn(payload));
-      onReconnect?.();
-      return unlisten;
-    },
-    close: () => client.close(),
-  };
+  // Before PGlite touches the directory: a second owner must not even read it.
+  const lock = dataDir ? await lockDataDir(dataDir, purpose, onLockCompromised) : undefined;
+  try {
+    const client = dataDir ? new PGlite(dataDir) : new PGlite();
+    await client.waitReady;
+    const db = drizzlePglite(client, { schema, logger }) as unknown as Db;
+    try {
+      await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
+    } catch (err) {
+      await client.close().catch(() => {});
+      throw err;
+    }
+    return {
+      db,
+      driver: 'pglite',
+      dataDir: dataDir && path.resolve(dataDir),
+      async listen(channel, fn, onReconnect) {
+        const unlisten = await client.listen(channel, (payload) => fn(payload));
+        onReconnect?.();
+        return unlisten;
+      },
+      async close() {
+        try {
+          await client.close();
+        } finally {
+          await lock?.release();
+        }
+      },
+    };
+  } catch (err) {
+    await lock?.release();
+    throw err;
+  }
 }
 
 /** Rows of a raw `execute`, whichever driver ran it. */

@@ -1,4 +1,22 @@
-// What GraphiQL opens with: a working mutation, query and subscription.
+// GraphiQL: served whole by reelay (scripts, styles and workers inline, from
+// @graphql-yoga/render-graphiql), so it works with no internet access; and
+// what it opens with: a working mutation, query and subscription.
+import type { GraphiQLOptions } from 'graphql-yoga';
+
+const pages = new Map<string, Promise<string>>();
+
+/** The GraphiQL page, built on first use (the bundle is 9 MB: not loaded by servers nobody browses) and kept. */
+export function renderGraphiQLOffline(options: GraphiQLOptions): Promise<string> {
+  const key = JSON.stringify(options);
+  let page = pages.get(key);
+  if (!page) {
+    page = import('@graphql-yoga/render-graphiql').then((m) => m.renderGraphiQL(options));
+    page.catch(() => pages.delete(key));
+    pages.set(key, page);
+  }
+  return page;
+}
+
 export const GRAPHIQL_TABS = [
   {
     query: `# Create a video with the built-in renderer (or any provider id from \`providers\`).

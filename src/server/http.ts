@@ -10,14 +10,16 @@ import { GraphQLError } from 'graphql';
 import type { ConnectionInitMessage } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ANONYMOUS_OWNER } from '../auth.js';
 import { schema } from '../schema/index.js';
 import { createLoaders, type Context } from '../schema/context.js';
 import { healthReport } from '../schema/queries.js';
 import type { Services } from '../services.js';
 import { corsFor, CSRF_HEADERS, csrfPrevention } from './cross-site.js';
 import { serveFile } from './files.js';
-import { GRAPHIQL_TABS } from './graphiql.js';
+import { GRAPHIQL_TABS, renderGraphiQLOffline } from './graphiql.js';
+import { useEndAnonymousSubscriptions } from './open-mode.js';
 import { refuseRequest, refuseUpgrade } from './refuse.js';
 import { hostProblem, websocketOriginProblem } from './request-policy.js';
 
@@ -74,8 +76,9 @@ export function createHttpServer(services: Services): HttpServer {
       error: (...a) => log.error({ yoga: a }, 'yoga'),
     },
     graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS', additionalHeaders: { [CSRF_HEADERS[0]!]: 'graphiql' } },
+    renderGraphiQL: renderGraphiQLOffline,
     cors: corsFor(config),
-    plugins: [csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } })],
+    plugins: [csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndAnonymousSubscriptions(auth)],
     maskedErrors: {
       maskError(error, message) {
         // Errors we raise on purpose carry a code, and graphql-js's own (a bad
@@ -132,6 +135,9 @@ export function createHttpServer(services: Services): HttpServer {
     }
   }
 
+  // Upgrades are handed over by hand (not through `server:`): the Host and
+  // Origin rules run first, and the HTTP server's own errors (EADDRINUSE) are
+  // not reported again as WebSocket ones.
   const wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(req, socket, head));
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -148,13 +154,26 @@ export function createHttpServer(services: Services): HttpServer {
       refuseUpgrade(socket, { status: 500, code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' });
     }
   }
+  // Connections of an open server end (4403) once it requires keys.
+  const anonymousSockets = new Set<WebSocket>();
+  auth.onRequired(() => {
+    for (const socket of anonymousSockets) socket.close(4403, 'Forbidden: API keys are required now');
+    anonymousSockets.clear();
+  });
   const wsServer = useServer(
     {
       execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
       onConnect: async (ctx) => {
         try {
-          return (await auth.authenticate(headerOf(ctx.connectionParams))) !== null;
+          const owner = await auth.authenticate(headerOf(ctx.connectionParams));
+          if (owner === ANONYMOUS_OWNER) {
+            if (auth.isRequired) return false;
+            const socket = ctx.extra.socket;
+            anonymousSockets.add(socket);
+            socket.once('close', () => anonymousSockets.delete(socket));
+          }
+          return owner !== null;
         } catch (err) {
           log.error({ err }, 'websocket authentication failed');
           return false;

@@ -86,6 +86,7 @@ describe('config', () => {
     expect(err(() => parseApiKeys('alice'))).toMatch(/name:key/);
     expect(err(() => parseApiKeys('alice:'))).toMatch(/name:key/);
     expect(parseApiKeys('a:b:c')).toEqual([{ name: 'a', key: 'b:c' }]);
+    expect(err(() => parseApiKeys('ops:k1,anonymous:k2'))).toMatch(/entry 2: "anonymous" is reserved/);
   });
 
   it('parses REELAY_CORS_ORIGINS into origins and refuses wildcards and paths', () => {
