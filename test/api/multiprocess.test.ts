@@ -6,42 +6,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { createTempDatabase, postgresAvailable, type TempDatabase } from '../support/postgres.js';
+import { ROOT, startReelayProcess, waitForOutput } from '../support/processes.js';
 import { subscribe, wsClient } from '../support/ws.js';
 import { startTasksApiEmulator } from '../emulators/tasks-api.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const hasPostgres = await postgresAvailable();
-
-function startRunnerProcess(env: Record<string, string>): ChildProcess & { output: string[] } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--role', 'runner'], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }) as ChildProcess & { output: string[] };
-  child.output = [];
-  child.stdout!.on('data', (d) => child.output.push(String(d)));
-  child.stderr!.on('data', (d) => child.output.push(String(d)));
-  return child;
-}
-
-function waitForOutput(child: ChildProcess & { output: string[] }, text: string, timeoutMs = 30_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const tick = setInterval(() => {
-      if (child.output.join('').includes(text)) {
-        clearInterval(tick);
-        resolve();
-      } else if (Date.now() - t0 > timeoutMs || child.exitCode !== null) {
-        clearInterval(tick);
-        reject(new Error(`runner did not print "${text}": ${child.output.join('').slice(-2000)}`));
-      }
-    }, 50);
-  });
-}
+const startRunnerProcess = (env: Record<string, string>) => startReelayProcess(['--role', 'runner'], env);
 
 describe.skipIf(!hasPostgres)('split roles on Postgres', () => {
   let db: TempDatabase;
