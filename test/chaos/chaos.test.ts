@@ -12,7 +12,7 @@ import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTasksApiEmulator, type TasksApiEmulator } from '../emulators/tasks-api.js';
 import { createTempDatabase, postgresAvailable, type TempDatabase } from '../support/postgres.js';
-import { freePort, killHard, startReelayProcess, waitForOutput, type ReelayProcess } from '../support/processes.js';
+import { freePort, isReady, killHard, startReelayProcess, waitForOutput, type ReelayProcess } from '../support/processes.js';
 import { subscribe, wsClient, type Subscription } from '../support/ws.js';
 
 const hasPostgres = await postgresAvailable();
@@ -163,14 +163,18 @@ describe.skipIf(!hasPostgres)('chaos on split roles', () => {
     const runners = [startRunner(), startRunner()];
     await Promise.all(runners.map((r) => waitForOutput(r, 'reelay ready')));
 
+    const stats = { limited: 0, retried: 0 };
+    const subs = new Map<string, Subscription<{ status: string }>>();
     const admin = postgres(db.url, { max: 1, onnotice: () => {} });
     const chaos = { kills: 0, apiKills: 0, listenCuts: 0, stop: false };
     const chaosLoop = (async () => {
       for (let tick = 1; !chaos.stop; tick++) {
         await sleep(1000);
         if (chaos.stop) break;
-        if (tick % 3 === 0) {
-          const i = tick % runners.length;
+        // Every few seconds SIGKILL one of the two runners, taking turns, once
+        // both are up (a fleet whose runners all die before they start does no work).
+        if (tick % 3 === 0 && runners.every(isReady)) {
+          const i = chaos.kills % runners.length;
           await killHard(runners[i]!);
           chaos.kills++;
           runners[i] = startRunner();
@@ -178,6 +182,12 @@ describe.skipIf(!hasPostgres)('chaos on split roles', () => {
         if (tick % 4 === 0) {
           const cut = await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen%'`;
           chaos.listenCuts += cut.length;
+        }
+        if (process.env.REELAY_CHAOS_DEBUG && tick % 5 === 0) {
+          const st = await Promise.all(KEYS.map((k) => gql(url, k.key, '{ stats { queued processing completed failed cancelled } }')));
+          console.log(`t=${tick}s created=${subs.size} limited=${stats.limited} retried=${stats.retried}`, JSON.stringify(st.map((x) => x?.stats)));
+          const leases = await admin`select lease_owner, lease_expires_at < now() as lapsed, count(*)::int as n from tasks where status = 'PROCESSING' group by 1, 2`;
+          console.log(`processing by lease: ${JSON.stringify(leases)}; runners ready: ${runners.map(isReady)}`);
         }
         if (tick === 5) {
           await killHard(api);
@@ -189,8 +199,6 @@ describe.skipIf(!hasPostgres)('chaos on split roles', () => {
 
     // Four clients create 50 tasks each against a limit of 15 active per key,
     // subscribing to each task as soon as they have its id.
-    const stats = { limited: 0, retried: 0 };
-    const subs = new Map<string, Subscription<{ status: string }>>();
     const perKey = TASKS / KEYS.length;
     await Promise.all(
       KEYS.map(async (k) => {

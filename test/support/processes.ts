@@ -1,6 +1,7 @@
-// reelay as a child process (`src/main.ts` through tsx), for tests that kill
-// processes, split roles or read what the server prints.
-import { spawn, type ChildProcess } from 'node:child_process';
+// reelay as a child process (the compiled `dist/main.js` that `npm start`
+// runs, rebuilt from the sources first), for tests that kill processes, split
+// roles or read what the server prints.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +15,19 @@ export interface ReelayProcess extends ChildProcess {
   exited: Promise<number | string | null>;
 }
 
-/** Start `src/main.ts` with `args` and the given environment on top of the test's. */
+let built = false;
+
+/** Bring dist/ up to date with the sources (incremental, well under a second), once per test file. */
+export function buildOnce(): void {
+  if (built) return;
+  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  built = true;
+}
+
+/** Start the server with `args` and the given environment on top of the test's. */
 export function startReelayProcess(args: string[], env: Record<string, string>): ReelayProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+  buildOnce();
+  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js', ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,6 +53,11 @@ export function waitForOutput(child: ReelayProcess, text: string, timeoutMs = 30
       }
     }, 50);
   });
+}
+
+/** Has it printed that it is ready? */
+export function isReady(child: ReelayProcess): boolean {
+  return child.output.join('').includes('reelay ready');
 }
 
 /** SIGKILL and wait until it is gone. */
