@@ -8,7 +8,7 @@ import { createApiKey } from '../../src/db/api-keys.js';
 import { execRows } from '../../src/db/client.js';
 import { cancelTaskRow } from '../../src/runner/transitions.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { tinyPng } from '../support/png.js';
+import { tinyPng } from '../emulators/media.js';
 import { databaseKinds } from '../support/postgres.js';
 
 const kinds = await databaseKinds();

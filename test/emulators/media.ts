@@ -63,6 +63,8 @@ export interface PngOptions {
   colorType?: 0 | 2 | 6;
   /** Scramble the compressed pixel data after its first bytes: a valid header, data that does not decode. */
   corrupt?: boolean;
+  /** Every pixel this colour (8-bit RGB only); default all zero. */
+  rgb?: readonly [number, number, number];
 }
 
 /**
@@ -79,12 +81,21 @@ export function makePng(width: number, height: number, opts: PngOptions = {}): B
   ihdr[8] = depth;
   ihdr[9] = type;
   const row = Math.ceil((width * channels * depth) / 8) + 1; // + the filter byte
-  let idat = zlib.deflateSync(Buffer.alloc(row * height));
+  const pixels = Buffer.alloc(row * height);
+  if (opts.rgb && type === 2 && depth === 8) {
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) pixels.set(opts.rgb, y * row + 1 + x * 3);
+  }
+  let idat = zlib.deflateSync(pixels);
   if (opts.corrupt) {
     idat = Buffer.from(idat);
     for (let i = 8; i < idat.length; i++) idat[i] = (i * 7 + 13) & 0xff;
   }
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** A valid 1×1 PNG of the given colour: distinct, decodable image bytes. */
+export function tinyPng(r: number, g: number, b: number): Buffer {
+  return makePng(1, 1, { rgb: [r, g, b] });
 }
 
 /** A small real PNG (2×2 RGBA), for image-to-video and image-result tests. */
