@@ -52,6 +52,19 @@ function originOf(services: Services, req?: IncomingMessage, request?: Request):
   return `http://${host}`;
 }
 
+/**
+ * On every answer: no page may frame reelay (GraphiQL runs what its URL pre-fills,
+ * so a framing page could trick a click into a mutation), browsers must not
+ * second-guess content types (stored media under /files/), and caches keep
+ * CORS answers apart per Origin.
+ */
+function setSafetyHeaders(res: ServerResponse): void {
+  res.setHeader('x-frame-options', 'DENY');
+  res.setHeader('content-security-policy', "frame-ancestors 'none'");
+  res.setHeader('x-content-type-options', 'nosniff');
+  res.setHeader('vary', 'Origin');
+}
+
 export interface HttpServer {
   server: Server;
   listen(): Promise<number>;
@@ -113,6 +126,7 @@ export function createHttpServer(services: Services): HttpServer {
       if (pathname === '/health') log.debug(entry, 'request');
       else log.info(entry, 'request');
     });
+    setSafetyHeaders(res);
     try {
       const refused = await hostRefusal(req.headers.host);
       if (refused) return refuseRequest(res, refused);

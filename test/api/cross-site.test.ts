@@ -186,6 +186,17 @@ describe('without keys', () => {
     expect(await taskCount(t)).toBe(3);
   });
 
+  it('no page may frame reelay (GraphiQL runs what its URL pre-fills); CORS answers vary by Origin', async () => {
+    const page = await raw(t, 'GET', '/graphql?query=mutation%7B__typename%7D', { accept: 'text/html' });
+    expect(page.status).toBe(200);
+    expect(page.headers['x-frame-options']).toBe('DENY');
+    expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    const api = await raw(t, 'POST', '/graphql', { 'content-type': 'application/json', origin: LISTED }, JSON.stringify({ query: '{ __typename }' }));
+    expect(api.headers['access-control-allow-origin']).toBe(LISTED);
+    expect(String(api.headers.vary)).toMatch(/origin/i);
+    expect(api.headers['x-content-type-options']).toBe('nosniff');
+  });
+
   it('GraphiQL sends the CSRF header with every request (JSON and multipart)', async () => {
     const res = await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(res.status).toBe(200);
