@@ -29,6 +29,12 @@ export interface ProviderCapabilities {
    * e.g. the built-in renderer. Remote kinds are false: see "never pay twice".
    */
   resubmitSafe: boolean;
+  /**
+   * What the adapter uses when a request leaves a field out, where it decides
+   * (not the upstream): requests that differ only by spelling a default out are
+   * the same request for an idempotency key.
+   */
+  defaults?: { model?: string; durationSeconds?: number };
 }
 
 /** Input image as the runner hands it over: already validated by reelay. */

@@ -70,7 +70,7 @@ builder.mutationFields((t) => ({
       const id = randomUUID();
       const inputImage = v.image ? await storeInputImage(v.image, id, config.filesDir, config.maxImageBytes, config.maxImagePixels) : null;
       const values = { id, owner: ctx.owner, providerId: v.entry.config.id, model: v.model, prompt: v.prompt, negativePrompt: v.negativePrompt, params: v.params, inputImage };
-      const idempotency = v.idempotencyKey ? { key: v.idempotencyKey, fingerprint: requestFingerprint(values) } : undefined;
+      const idempotency = v.idempotencyKey ? { key: v.idempotencyKey, fingerprint: requestFingerprint(values, v.entry.provider.capabilities.defaults) } : undefined;
       const limits = { maxActive: config.maxActiveTasksPerKey, perMinute: config.createsPerMinutePerKey };
       let outcome: Awaited<ReturnType<typeof createTask>>;
       try {

@@ -4,6 +4,7 @@
 // SHA-256 of uploaded / base64 bytes).
 import { createHash } from 'node:crypto';
 import type { TaskInputImage, TaskParams } from '../db/schema.js';
+import type { ProviderCapabilities } from '../providers/types.js';
 
 export interface FingerprintInput {
   providerId: string;
@@ -31,13 +32,14 @@ function imageSource(image: TaskInputImage | null): Record<string, string> | nul
   return { sha256: image.sha256 };
 }
 
-export function requestFingerprint(r: FingerprintInput): string {
+/** `defaults`: what the routed provider uses for fields the request left out. */
+export function requestFingerprint(r: FingerprintInput, defaults: ProviderCapabilities['defaults'] = {}): string {
   const canonical = canonicalJson({
     prompt: r.prompt,
     negativePrompt: r.negativePrompt,
     provider: r.providerId,
-    model: r.model,
-    params: r.params,
+    model: r.model ?? defaults.model ?? null,
+    params: { ...r.params, durationSeconds: r.params.durationSeconds ?? defaults.durationSeconds },
     image: imageSource(r.inputImage),
   });
   return createHash('sha256').update(canonical).digest('hex');

@@ -81,6 +81,16 @@ describe.each(kinds)('idempotency keys on %s', (kind) => {
     expect(other.task.id).not.toBe(a.task.id);
   });
 
+  it('defaults count as given: leaving a field out is the same request as spelling out what the provider uses for it', async () => {
+    const first = await create({ prompt: 'defaults', idempotencyKey: 'defaults-1' });
+    expect(first.__typename).toBe('CreateVideoTaskSuccess');
+    // local renders 5 s with its first model when none is named.
+    for (const spelled of [{ durationSeconds: 5 }, { model: 'm1' }, { durationSeconds: 5, model: 'm1', provider: 'local' }]) {
+      expect(await create({ prompt: 'defaults', idempotencyKey: 'defaults-1', ...spelled }), JSON.stringify(spelled)).toMatchObject({ task: { id: first.task.id } });
+    }
+    expect(await create({ prompt: 'defaults', idempotencyKey: 'defaults-1', durationSeconds: 6 })).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+  });
+
   it('a different prompt, negative prompt, provider, model, params or image under a used key is IDEMPOTENCY_KEY_REUSED', async () => {
     const base = { prompt: 'base', provider: 'lx', model: 'lx-1', negativePrompt: 'blurry', seed: 1, durationSeconds: 4, image: { url: 'https://example.com/a.png' } };
     const first = await create({ ...base, idempotencyKey: 'diff-1' });
@@ -107,7 +117,8 @@ describe.each(kinds)('idempotency keys on %s', (kind) => {
     expect((await create(local)).__typename).toBe('CreateVideoTaskSuccess');
     expect(await create({ ...local, model: 'm2' })).toMatchObject({ __typename: 'IdempotencyConflictError', code: 'IDEMPOTENCY_KEY_REUSED' });
     expect(await create({ ...local, provider: 'local2', model: null })).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
-    expect(await create({ ...local, model: null })).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    // Leaving the model out is the same request as naming the provider's default (its first model, m1).
+    expect(await create({ ...local, model: null })).toMatchObject({ __typename: 'CreateVideoTaskSuccess', task: { id: expect.any(String) } });
     expect(await countTasks()).toBe(before + 1);
     // The original request still replays.
     expect((await create({ ...base, idempotencyKey: 'diff-1' })).task.id).toBe(first.task.id);

@@ -33,6 +33,7 @@ class GrokImagineProvider implements Provider {
     this.capabilities = remoteCapabilities({
       imageToVideo: true,
       models: [...new Set([DEFAULT_MODEL, ...config.models])],
+      defaults: { model: DEFAULT_MODEL },
     });
   }
 

@@ -87,6 +87,7 @@ export const createLightx2vProvider: ProviderFactory = (config: ProviderConfig, 
     negativePrompt: true,
     seed: true,
     durations: { min: 1, max: 30 },
+    defaults: { durationSeconds: LIGHTX2V_DEFAULTS.videoDuration },
     customSize: true,
     models: [...config.models],
   });

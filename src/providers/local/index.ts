@@ -13,7 +13,7 @@ import { readImageBytes } from '../image-bytes.js';
 import { permanentError } from '../errors.js';
 import type { GenerationRequest, Provider, ProviderCapabilities, ProviderConfig, ProviderDeps, Snapshot } from '../types.js';
 import { startRender, type RenderProcess } from './ffmpeg-run.js';
-import { buildFfmpegArgs, parseProgressLine, planRender, type RenderPlan } from './render.js';
+import { buildFfmpegArgs, DEFAULT_DURATION_S, parseProgressLine, planRender, type RenderPlan } from './render.js';
 
 const PREFIX = 'local-';
 const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
@@ -58,6 +58,7 @@ function capabilities(models: string[]): ProviderCapabilities {
     textToVideo: true, imageToVideo: true, cancel: true, progress: true, negativePrompt: false, seed: true,
     durations: { min: 1, max: 60 }, customSize: true, aspectRatios: ['16:9', '9:16', '1:1', '4:3', '3:4', '21:9'],
     models: models.length ? [...models] : ['reelay-title-card'], resubmitSafe: true,
+    defaults: { model: models[0] ?? 'reelay-title-card', durationSeconds: DEFAULT_DURATION_S },
   };
 }
 

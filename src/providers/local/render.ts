@@ -4,6 +4,8 @@
 import type { GenerationRequest } from '../types.js';
 
 export const FPS = 24;
+/** Seconds rendered when a request names no duration. */
+export const DEFAULT_DURATION_S = 5;
 const DEFAULT_W = 1280;
 const DEFAULT_H = 720;
 
@@ -51,7 +53,7 @@ export function hashString(s: string): number {
 
 export function planRender(req: GenerationRequest): RenderPlan {
   const { width, height } = deriveSize(req);
-  const seconds = clamp(typeof req.durationSeconds === 'number' && Number.isFinite(req.durationSeconds) ? req.durationSeconds : 5, 1, 60);
+  const seconds = clamp(typeof req.durationSeconds === 'number' && Number.isFinite(req.durationSeconds) ? req.durationSeconds : DEFAULT_DURATION_S, 1, 60);
   const frames = Math.round(seconds * FPS);
   const seed = typeof req.seed === 'number' && Number.isFinite(req.seed) ? Math.trunc(Math.abs(req.seed)) % 2 ** 32 : hashString(req.prompt ?? '');
   return { width, height, frames, durationSeconds: frames / FPS, seed, prompt: req.prompt ?? '' };

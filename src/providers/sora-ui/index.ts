@@ -73,6 +73,7 @@ export const createSoraUiProvider: ProviderFactory = (config: ProviderConfig, de
     customSize: true,
     aspectRatios: ['16:9', '9:16', '1:1'],
     models,
+    defaults: { model: defaultModel },
   });
 
   const url = (path: string) => joinUrl(baseUrl, path);
