@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { DatabaseUnavailableError, openDatabase, type Database } from '../src/db/client.js';
-import { DataDirLockedError } from '../src/db/lock.js';
+import { DataDirLockError, DataDirLockedError } from '../src/db/lock.js';
 import { parseKeysArgs, refusal, runKeysCommand, type KeysResult } from '../src/keys/commands.js';
 import { sendKeysCommand } from '../src/keys/control.js';
 
@@ -37,7 +37,7 @@ async function run(argv: string[]): Promise<KeysResult> {
 function fail(err: unknown): KeysResult {
   const refused = refusal(err);
   if (refused) return refused;
-  if (err instanceof ConfigError || err instanceof DatabaseUnavailableError || err instanceof DataDirLockedError) {
+  if (err instanceof ConfigError || err instanceof DatabaseUnavailableError || err instanceof DataDirLockError) {
     return { code: 2, stdout: '', stderr: `reelay keys: ${err.message}\n` };
   }
   return { code: 1, stdout: '', stderr: `reelay keys: ${(err as Error)?.message ?? String(err)}\n` };

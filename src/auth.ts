@@ -4,21 +4,40 @@
 // server watches for the first key (a notification from createApiKey, and a
 // check every half second in case one is missed) and then requires keys for
 // the rest of its life: revoking keys never opens a server again.
+// Connections and subscriptions that outlive their check (live sessions) end
+// when their key stops working: anonymous ones when keys become required,
+// those of a stored key when it is revoked (a notification from revokeApiKey,
+// and a safety-net re-check every few seconds). REELAY_API_KEYS keys cannot be
+// revoked while the server runs.
 import { timingSafeEqual } from 'node:crypto';
 import { isLoopbackHost, type ApiKeyEntry } from './config.js';
 import { ANONYMOUS_OWNER, findKeyOwner, hashKey, hasActiveKeys, KEYS_CHANNEL } from './db/api-keys.js';
 import type { Database } from './db/client.js';
+import { LiveSessions, REASON_KEYS_REQUIRED, type EndSession } from './live-sessions.js';
 import type { Logger } from './logger.js';
 
 export { ANONYMOUS_OWNER };
 
-const RECHECK_MS = 500;
+/** How often an open server checks for a first key it was not notified of. */
+const OPEN_RECHECK_MS = 500;
+/** How often the stored keys of live sessions are re-checked without a notification (a missed one, a key revoked by hand in SQL). */
+export const SESSIONS_RECHECK_MS = 5_000;
+
+/** Who a request or connection is, and how that was established. */
+export type Principal = (
+  | { via: 'open'; owner: typeof ANONYMOUS_OWNER }
+  | { via: 'environment'; owner: string }
+  | { via: 'database'; owner: string; /** SHA-256 (hex) of the stored key: revocable. */ keyHash: string }
+) & {
+  /** Keys notifications seen before the key was checked: a later one means the check may be stale. */
+  readonly checkedAt: number;
+};
 
 export interface AuthOptions {
   database: Database;
   keys: ApiKeyEntry[];
   host: string;
-  /** Watch an open server for the first key (off for processes that serve no clients). */
+  /** Watch for key changes: the first key of an open server, revocations (off for processes that serve no clients). */
   watch?: boolean;
   log?: Logger;
 }
@@ -26,16 +45,19 @@ export interface AuthOptions {
 export class Auth {
   private readonly envKeys: Array<{ name: string; hash: Buffer }>;
   private requiredNow: boolean;
-  private readonly requiredListeners = new Set<() => void>();
+  private readonly sessions: LiveSessions;
+  /** Keys notifications received (and LISTEN reconnects): what a Principal's `checkedAt` counts. */
+  private keysRevision = 0;
   private unlisten?: () => Promise<void>;
-  private timer?: NodeJS.Timeout;
+  private openTimer?: NodeJS.Timeout;
+  private sessionsTimer?: NodeJS.Timeout;
   private checking?: Promise<void>;
 
-  /** Decides whether keys are required and, for an open server, starts watching for the first key. */
+  /** Decides whether keys are required and starts watching key changes. */
   static async start(opts: AuthOptions): Promise<Auth> {
     const keysExist = opts.keys.length > 0 || (await hasActiveKeys(opts.database.db));
     const auth = new Auth(opts, keysExist, keysExist || !isLoopbackHost(opts.host));
-    if (!auth.requiredNow && opts.watch !== false) await auth.watch();
+    if (opts.watch !== false) await auth.watch();
     return auth;
   }
 
@@ -47,6 +69,7 @@ export class Auth {
   ) {
     this.envKeys = opts.keys.map((k) => ({ name: k.name, hash: Buffer.from(hashKey(k.key), 'hex') }));
     this.requiredNow = required;
+    this.sessions = new LiveSessions(opts.database.db, opts.log);
   }
 
   /** Are clients required to present a key? Once true, true until the process ends. */
@@ -58,48 +81,78 @@ export class Auth {
     return this.requiredNow;
   }
 
-  /** Called once, when an open server starts requiring keys. */
-  onRequired(fn: () => void): () => void {
-    this.requiredListeners.add(fn);
-    return () => this.requiredListeners.delete(fn);
-  }
-
   /** The owner name for an `Authorization` value, or null when keys are required and it is not valid. */
   async authenticate(authorization: string | null | undefined): Promise<string | null> {
+    return (await this.identify(authorization))?.owner ?? null;
+  }
+
+  /** Who presents this `Authorization` value, or null when keys are required and it is not valid. */
+  async identify(authorization: string | null | undefined): Promise<Principal | null> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+    const checkedAt = this.keysRevision;
     if (!this.requiredNow) {
       // A valid key presented to an open server proves that keys exist now:
       // require them from this request on instead of waiting for the watch.
-      const owner = m ? await this.ownerOf(m[1]!) : null;
-      if (!owner) return this.requiredNow ? null : ANONYMOUS_OWNER;
+      const principal = m ? await this.principalOf(m[1]!, checkedAt) : null;
+      if (!principal) return this.requiredNow ? null : { via: 'open', owner: ANONYMOUS_OWNER, checkedAt };
       this.latch();
-      return owner;
+      return principal;
     }
-    return m ? this.ownerOf(m[1]!) : null;
+    return m ? this.principalOf(m[1]!, checkedAt) : null;
+  }
+
+  /**
+   * Watch a live session: `end` is called once, when its key stops working.
+   * Returns the function that stops watching (call it when the session ends
+   * on its own), or null when the key does not work any more already.
+   */
+  track(principal: Principal, end: EndSession): (() => void) | null {
+    switch (principal.via) {
+      case 'environment':
+        return () => {};
+      case 'open':
+        return this.requiredNow ? null : this.sessions.add(undefined, end);
+      case 'database': {
+        const untrack = this.sessions.add(principal.keyHash, end);
+        // A revocation notified while the key was being checked: check again.
+        if (principal.checkedAt !== this.keysRevision) void this.sessions.recheck();
+        return untrack;
+      }
+    }
   }
 
   async close(): Promise<void> {
     await this.stopWatching();
-    this.requiredListeners.clear();
   }
 
-  private async ownerOf(key: string): Promise<string | null> {
-    const hash = Buffer.from(hashKey(key), 'hex');
+  private async principalOf(key: string, checkedAt: number): Promise<Principal | null> {
+    const keyHash = hashKey(key);
+    const hash = Buffer.from(keyHash, 'hex');
     const envMatch = this.envKeys.find((k) => timingSafeEqual(k.hash, hash));
-    if (envMatch) return envMatch.name;
-    return (await findKeyOwner(this.opts.database.db, key)) ?? null;
+    if (envMatch) return { via: 'environment', owner: envMatch.name, checkedAt };
+    const owner = await findKeyOwner(this.opts.database.db, key);
+    return owner ? { via: 'database', owner, keyHash, checkedAt } : null;
   }
 
   private async watch(): Promise<void> {
-    const recheck = () => void this.recheck();
-    this.unlisten = await this.opts.database.listen(KEYS_CHANNEL, recheck, recheck);
-    this.timer = setInterval(recheck, RECHECK_MS);
-    this.timer.unref();
+    const changed = () => {
+      this.keysRevision++;
+      void this.recheckOpen();
+      if (this.sessions.hasKeyed) void this.sessions.recheck();
+    };
+    this.unlisten = await this.opts.database.listen(KEYS_CHANNEL, changed, changed);
+    this.sessionsTimer = setInterval(() => {
+      if (this.sessions.hasKeyed) void this.sessions.recheck();
+    }, SESSIONS_RECHECK_MS);
+    this.sessionsTimer.unref();
+    if (this.requiredNow) return;
+    this.openTimer = setInterval(() => void this.recheckOpen(), OPEN_RECHECK_MS);
+    this.openTimer.unref();
     // A key created between the start decision and the LISTEN.
-    await this.recheck();
+    await this.recheckOpen();
   }
 
-  private recheck(): Promise<void> {
+  private recheckOpen(): Promise<void> {
     if (this.requiredNow) return Promise.resolve();
     this.checking ??= hasActiveKeys(this.opts.database.db)
       .then((exists) => {
@@ -114,19 +167,15 @@ export class Auth {
     if (this.requiredNow) return;
     this.requiredNow = true;
     this.opts.log?.info('an API key exists now: every client must present one from now on');
-    void this.stopWatching();
-    for (const fn of [...this.requiredListeners]) {
-      try {
-        fn();
-      } catch (err) {
-        this.opts.log?.warn({ err }, 'keys-required listener failed');
-      }
-    }
+    clearInterval(this.openTimer);
+    this.openTimer = undefined;
+    this.sessions.endAnonymous(REASON_KEYS_REQUIRED);
   }
 
   private async stopWatching(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    clearInterval(this.openTimer);
+    clearInterval(this.sessionsTimer);
+    this.openTimer = this.sessionsTimer = undefined;
     const unlisten = this.unlisten;
     this.unlisten = undefined;
     await unlisten?.().catch(() => {});

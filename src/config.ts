@@ -139,7 +139,7 @@ function formatIssues(source: string, error: z.ZodError): string {
 
 export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
   if (!raw?.trim()) return [];
-  return raw.split(',').map((pair, i) => {
+  const entries = raw.split(',').map((pair, i) => {
     const idx = pair.indexOf(':');
     const name = idx > 0 ? pair.slice(0, idx).trim() : '';
     const key = idx > 0 ? pair.slice(idx + 1).trim() : '';
@@ -147,6 +147,16 @@ export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
     if (name === ANONYMOUS_OWNER) throw new ConfigError(`invalid configuration in REELAY_API_KEYS: entry ${i + 1}: "${ANONYMOUS_OWNER}" is reserved for the tasks of a server without keys`);
     return { name, key };
   });
+  // A key names its owner: one value under two names would make whose tasks it sees a matter of order.
+  const firstWithKey = new Map<string, number>();
+  entries.forEach(({ name, key }, i) => {
+    const first = firstWithKey.get(key);
+    if (first === undefined) return void firstWithKey.set(key, i);
+    if (entries[first]!.name !== name) {
+      throw new ConfigError(`invalid configuration in REELAY_API_KEYS: entries ${first + 1} ("${entries[first]!.name}") and ${i + 1} ("${name}") have the same key; a key must belong to one owner`);
+    }
+  });
+  return entries;
 }
 
 /** `https://app.example.com,http://localhost:5173` → normalized origins; `*`, paths and credentials are refused. */

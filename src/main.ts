@@ -4,11 +4,11 @@
 import { startApp, type App } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { DatabaseUnavailableError } from './db/client.js';
-import { DataDirLockedError } from './db/lock.js';
+import { DataDirLockError } from './db/lock.js';
 import { createLogger } from './logger.js';
 
 function isSetupError(err: unknown): err is Error {
-  return err instanceof ConfigError || err instanceof DatabaseUnavailableError || err instanceof DataDirLockedError;
+  return err instanceof ConfigError || err instanceof DatabaseUnavailableError || err instanceof DataDirLockError;
 }
 
 async function main(): Promise<void> {

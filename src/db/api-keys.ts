@@ -1,12 +1,16 @@
 // Client keys stored as SHA-256 hashes; the key itself is shown once, at creation.
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { apiKeys } from './schema.js';
 
 /** The owner of everything done while the server runs without keys; no key may take this name. */
 export const ANONYMOUS_OWNER = 'anonymous';
-/** Notified when a key is created, so an open server starts requiring keys at once. */
+/**
+ * Notified (in the same transaction) when a key is created, so an open server
+ * starts requiring keys at once, and when one is revoked, so the connections
+ * and subscriptions authenticated with it end at once. Payload: what happened.
+ */
 export const KEYS_CHANNEL = 'reelay_keys';
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
@@ -59,14 +63,19 @@ export async function createApiKey(db: Db, name: string, opts: CreateKeyOptions 
       if (!inserted.length) throw new ApiKeyError(`a key named "${name}" was created at the same time; try again`);
     }
     // Delivered when the key commits, to every process serving this database.
-    await tx.execute(sql`select pg_notify(${KEYS_CHANNEL}, '')`);
+    await tx.execute(sql`select pg_notify(${KEYS_CHANNEL}, 'created')`);
   });
   return key;
 }
 
 export async function revokeApiKey(db: Db, name: string): Promise<boolean> {
-  const rows = await db.update(apiKeys).set({ revokedAt: sql`now()` }).where(and(eq(apiKeys.name, name), isNull(apiKeys.revokedAt))).returning({ id: apiKeys.id });
-  return rows.length > 0;
+  return db.transaction(async (tx) => {
+    const rows = await tx.update(apiKeys).set({ revokedAt: sql`now()` }).where(and(eq(apiKeys.name, name), isNull(apiKeys.revokedAt))).returning({ id: apiKeys.id });
+    if (!rows.length) return false;
+    // Delivered when the revocation commits: every process ends the key's live sessions.
+    await tx.execute(sql`select pg_notify(${KEYS_CHANNEL}, 'revoked')`);
+    return true;
+  });
 }
 
 export async function listApiKeys(db: Db): Promise<Array<{ name: string; createdAt: Date; revokedAt: Date | null; maxActiveTasks: number | null; createsPerMinute: number | null }>> {
@@ -80,6 +89,13 @@ export async function listApiKeys(db: Db): Promise<Array<{ name: string; created
 export async function findKeyOwner(db: Db, key: string): Promise<string | undefined> {
   const [row] = await db.select({ name: apiKeys.name }).from(apiKeys).where(and(eq(apiKeys.keyHash, hashKey(key)), isNull(apiKeys.revokedAt)));
   return row?.name;
+}
+
+/** Which of these key hashes belong to active stored keys (one query for any number). */
+export async function activeKeyHashes(db: Db, hashes: string[]): Promise<Set<string>> {
+  if (!hashes.length) return new Set();
+  const rows = await db.select({ keyHash: apiKeys.keyHash }).from(apiKeys).where(and(inArray(apiKeys.keyHash, hashes), isNull(apiKeys.revokedAt)));
+  return new Set(rows.map((r) => r.keyHash));
 }
 
 export async function hasActiveKeys(db: Db): Promise<boolean> {

@@ -5,6 +5,10 @@
 // owner file saying who holds it: a refusal names the running process, and a
 // lock whose owner is provably dead on this machine (SIGKILL, crash, power
 // loss) is taken over at once instead of after the staleness period.
+// Taking a lock, with its owner file, happens behind a short-lived gate (a
+// second proper-lockfile lock): judging "the owner is gone" and removing that
+// owner's lock is then one step, never a fresh lock whose owner file is not
+// written yet.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +16,10 @@ import lockfile from 'proper-lockfile';
 
 /** Without an mtime update for this long, a lock counts as abandoned even if its owner cannot be checked. */
 const STALE_MS = 30_000;
+/** The gate is held for milliseconds; one left by a process killed while taking the lock expires after this. */
+const GATE_STALE_MS = 5_000;
+/** Waiting for the gate while other processes take their turn (about as long as a stale gate takes to expire). */
+const GATE_RETRIES = { retries: 40, factor: 1.2, minTimeout: 10, maxTimeout: 250, randomize: true };
 
 export interface LockOwner {
   pid: number;
@@ -22,8 +30,16 @@ export interface LockOwner {
   command: string;
 }
 
+/** The data directory cannot be locked (one line for the operator). */
+export class DataDirLockError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataDirLockError';
+  }
+}
+
 /** The data directory is held by another live process. */
-export class DataDirLockedError extends Error {
+export class DataDirLockedError extends DataDirLockError {
   constructor(
     readonly dir: string,
     readonly owner: LockOwner | undefined,
@@ -48,7 +64,7 @@ export function runDirOf(dataDir: string): string {
 
 function paths(dataDir: string) {
   const runDir = runDirOf(dataDir);
-  return { runDir, held: path.join(runDir, 'held'), ownerFile: path.join(runDir, 'owner.json') };
+  return { runDir, held: path.join(runDir, 'held'), gate: path.join(runDir, 'acquiring'), ownerFile: path.join(runDir, 'owner.json') };
 }
 
 export function readLockOwner(dataDir: string): LockOwner | undefined {
@@ -77,9 +93,22 @@ function ownerIsGone(dataDir: string, owner: LockOwner | undefined): boolean {
   return owner.pid === process.pid ? !heldHere.has(dataDir) : !isAlive(owner.pid);
 }
 
+const codeOf = (err: unknown) => (err as NodeJS.ErrnoException | null)?.code;
+
 export async function lockDataDir(dir: string, purpose: string, onCompromised?: (err: Error) => void): Promise<DataDirLock> {
   const dataDir = path.resolve(dir);
-  const { runDir, held, ownerFile } = paths(dataDir);
+  try {
+    return await lockBehindGate(dataDir, purpose, onCompromised);
+  } catch (err) {
+    if (err instanceof DataDirLockError) throw err;
+    // A lock that changed hands under us (removed, replaced) is someone else's start; anything else is the directory's problem.
+    if (['ELOCKED', 'ENOENT', 'EEXIST', 'ENOTEMPTY', 'ECOMPROMISED'].includes(codeOf(err) ?? '')) throw new DataDirLockedError(dataDir, readLockOwner(dataDir));
+    throw new DataDirLockError(`cannot lock the embedded database ${dataDir}: ${String((err as Error)?.message ?? err).split('\n')[0]}`);
+  }
+}
+
+async function lockBehindGate(dataDir: string, purpose: string, onCompromised?: (err: Error) => void): Promise<DataDirLock> {
+  const { runDir, held, gate, ownerFile } = paths(dataDir);
   fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
   fs.chmodSync(runDir, 0o700);
   const options = {
@@ -90,21 +119,9 @@ export async function lockDataDir(dir: string, purpose: string, onCompromised?: 
       throw err;
     }),
   };
+  // Keyed by runDir (not dataDir): proper-lockfile keeps one lock per path and process.
+  const closeGate = await lockfile.lock(runDir, { stale: GATE_STALE_MS, realpath: false, lockfilePath: gate, retries: GATE_RETRIES, onCompromised: () => {} });
   let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(dataDir, options);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-    const owner = readLockOwner(dataDir);
-    if (!ownerIsGone(dataDir, owner)) throw new DataDirLockedError(dataDir, owner);
-    fs.rmSync(held, { recursive: true, force: true });
-    try {
-      release = await lockfile.lock(dataDir, options);
-    } catch (again) {
-      if ((again as NodeJS.ErrnoException).code === 'ELOCKED') throw new DataDirLockedError(dataDir, readLockOwner(dataDir));
-      throw again;
-    }
-  }
   const owner: LockOwner = {
     pid: process.pid,
     hostname: os.hostname(),
@@ -112,10 +129,35 @@ export async function lockDataDir(dir: string, purpose: string, onCompromised?: 
     purpose,
     command: [path.basename(process.argv0), ...process.argv.slice(1).map((a) => (path.isAbsolute(a) ? path.relative(process.cwd(), a) || '.' : a))].join(' '),
   };
-  const tmp = `${ownerFile}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(owner), { mode: 0o600 });
-  fs.renameSync(tmp, ownerFile);
-  heldHere.add(dataDir);
+  try {
+    try {
+      release = await lockfile.lock(dataDir, options);
+    } catch (err) {
+      if (codeOf(err) !== 'ELOCKED') throw err;
+      // Behind the gate every holder has written its owner file: this is the owner of the lock removed here.
+      const previous = readLockOwner(dataDir);
+      if (!ownerIsGone(dataDir, previous)) throw new DataDirLockedError(dataDir, previous);
+      fs.rmSync(held, { recursive: true, force: true });
+      release = await lockfile.lock(dataDir, options);
+    }
+    try {
+      const tmp = `${ownerFile}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, JSON.stringify(owner), { mode: 0o600 });
+      fs.renameSync(tmp, ownerFile);
+      // Re-check: the lock and the owner file are still ours (a gate taken over as stale would show here).
+      const now = readLockOwner(dataDir);
+      if (now?.pid !== owner.pid || now.startedAt !== owner.startedAt || !(await lockfile.check(dataDir, { stale: STALE_MS, realpath: false, lockfilePath: held }))) {
+        throw new DataDirLockedError(dataDir, now);
+      }
+      // Before the gate opens: a caller in this process must not take our pid for a previous life's.
+      heldHere.add(dataDir);
+    } catch (err) {
+      await release().catch(() => {});
+      throw err;
+    }
+  } finally {
+    await closeGate().catch(() => {});
+  }
   let released = false;
   return {
     owner,

@@ -1,5 +1,6 @@
 // Per-operation context: who is asking, the services, and batching loaders.
 import DataLoader from 'dataloader';
+import type { Principal } from '../auth.js';
 import type { TaskEventRow, TaskRow } from '../db/schema.js';
 import { getQueuePositions } from '../db/fair-queue.js';
 import { getEventsForTasks, getTasksByIds } from '../db/read-tasks.js';
@@ -13,6 +14,8 @@ export interface Loaders {
 
 export interface Context {
   owner: string;
+  /** How the owner was authenticated (its live subscriptions end when the key stops working). */
+  principal: Principal;
   requestId: string;
   /** Origin used to turn /files/ paths into absolute URLs. */
   origin: string;

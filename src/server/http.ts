@@ -10,8 +10,7 @@ import { GraphQLError } from 'graphql';
 import type { ConnectionInitMessage } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga } from 'graphql-yoga';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { ANONYMOUS_OWNER } from '../auth.js';
+import { WebSocketServer } from 'ws';
 import { schema } from '../schema/index.js';
 import { createLoaders, type Context } from '../schema/context.js';
 import { healthReport } from '../schema/queries.js';
@@ -19,9 +18,12 @@ import type { Services } from '../services.js';
 import { corsFor, CSRF_HEADERS, csrfPrevention } from './cross-site.js';
 import { serveFile } from './files.js';
 import { GRAPHIQL_TABS, renderGraphiQLOffline } from './graphiql.js';
-import { useEndAnonymousSubscriptions } from './open-mode.js';
+import { useEndSubscriptionsWithKey } from './end-subscriptions.js';
 import { refuseRequest, refuseUpgrade } from './refuse.js';
 import { hostProblem, websocketOriginProblem } from './request-policy.js';
+
+/** graphql-ws's close code for a connection whose key is missing or does not work (any more). */
+const FORBIDDEN = 4403;
 
 /** Operations one WebSocket connection may run at once; the next `subscribe` gets an `error` message. */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 100;
@@ -91,7 +93,7 @@ export function createHttpServer(services: Services): HttpServer {
     graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS', additionalHeaders: { [CSRF_HEADERS[0]!]: 'graphiql' } },
     renderGraphiQL: renderGraphiQLOffline,
     cors: corsFor(config),
-    plugins: [csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndAnonymousSubscriptions(auth)],
+    plugins: [csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndSubscriptionsWithKey(auth)],
     maskedErrors: {
       maskError(error, message) {
         // Errors we raise on purpose carry a code, and graphql-js's own (a bad
@@ -107,9 +109,9 @@ export function createHttpServer(services: Services): HttpServer {
     },
     context: async ({ request, req, connectionParams }) => {
       const authorization = request ? (request.headers.get('authorization') ?? undefined) : headerOf(connectionParams);
-      const owner = await auth.authenticate(authorization);
-      if (!owner) throw unauthenticated();
-      return { owner, requestId: randomUUID(), origin: originOf(services, req, request), services, loaders: createLoaders(services) };
+      const principal = await auth.identify(authorization);
+      if (!principal) throw unauthenticated();
+      return { owner: principal.owner, principal, requestId: randomUUID(), origin: originOf(services, req, request), services, loaders: createLoaders(services) };
     },
   });
 
@@ -168,26 +170,26 @@ export function createHttpServer(services: Services): HttpServer {
       refuseUpgrade(socket, { status: 500, code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' });
     }
   }
-  // Connections of an open server end (4403) once it requires keys.
-  const anonymousSockets = new Set<WebSocket>();
-  auth.onRequired(() => {
-    for (const socket of anonymousSockets) socket.close(4403, 'Forbidden: API keys are required now');
-    anonymousSockets.clear();
-  });
   const wsServer = useServer(
     {
       execute: (args) => (args.rootValue as { execute: (a: unknown) => unknown }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
       onConnect: async (ctx) => {
         try {
-          const owner = await auth.authenticate(headerOf(ctx.connectionParams));
-          if (owner === ANONYMOUS_OWNER) {
-            if (auth.isRequired) return false;
-            const socket = ctx.extra.socket;
-            anonymousSockets.add(socket);
-            socket.once('close', () => anonymousSockets.delete(socket));
+          const principal = await auth.identify(headerOf(ctx.connectionParams));
+          if (!principal) return false;
+          // The connection ends (4403) when its key stops working: anonymous
+          // ones once keys are required, a stored key's when it is revoked.
+          const socket = ctx.extra.socket;
+          const untrack = auth.track(principal, (reason) => socket.close(FORBIDDEN, reason));
+          if (!untrack) return false;
+          // Gone while its key was checked: nothing to watch.
+          if (socket.readyState !== socket.OPEN) {
+            untrack();
+            return false;
           }
-          return owner !== null;
+          socket.once('close', untrack);
+          return true;
         } catch (err) {
           log.error({ err }, 'websocket authentication failed');
           return false;
@@ -205,6 +207,18 @@ export function createHttpServer(services: Services): HttpServer {
           socket: ctx.extra.socket,
           params,
         });
+        let contextValue: Context;
+        try {
+          contextValue = await contextFactory();
+        } catch (err) {
+          // The connection's key stopped working since it connected: the
+          // connection is refused as at connect time (4403), not failed (4500).
+          if (err instanceof GraphQLError && err.extensions.code === 'UNAUTHENTICATED') {
+            ctx.extra.socket.close(FORBIDDEN, 'Forbidden: missing or invalid API key');
+            return [err];
+          }
+          throw err;
+        }
         let document: ReturnType<typeof parse>;
         try {
           document = parse(params.query);
@@ -220,7 +234,7 @@ export function createHttpServer(services: Services): HttpServer {
           operationName: params.operationName,
           document,
           variableValues: params.variables,
-          contextValue: await contextFactory(),
+          contextValue,
           rootValue: { execute, subscribe },
         };
       },

@@ -44,7 +44,77 @@ function holdInChild(dir: string): Promise<ChildProcess> {
   });
 }
 
+/** A racer process (test/support/lock-racer.ts): `ask` sends one command and resolves with its answer. */
+function startRacer() {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/lock-racer.ts'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(child);
+  const waiting: Array<(answer: { result: string; name?: string; message?: string }) => void> = [];
+  let buf = '';
+  child.stdout!.on('data', (d) => {
+    buf += String(d);
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      waiting.shift()?.(JSON.parse(line));
+    }
+  });
+  return {
+    send(command: string) {
+      const answer = new Promise<{ result: string; name?: string; message?: string }>((resolve) => waiting.push(resolve));
+      child.stdin!.write(command + '\n');
+      return answer;
+    },
+  };
+}
+
+/** The pid of a process that has exited. */
+function exitedPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  return new Promise((resolve) => child.once('exit', () => resolve(child.pid!)));
+}
+
+/** The lock of a data directory as a process killed while holding it left it: `held` and an owner file naming a dead pid. */
+function leaveDeadOwner(dir: string, pid: number): void {
+  const runDir = `${dir}.lock`;
+  fs.mkdirSync(path.join(runDir, 'held'), { recursive: true });
+  fs.writeFileSync(path.join(runDir, 'owner.json'), JSON.stringify({ pid, hostname: os.hostname(), startedAt: new Date().toISOString(), purpose: 'crashed server', command: 'node dist/main.js' }));
+}
+
 describe('embedded data directory lock', () => {
+  it("a dead owner's lock goes to exactly one of several processes that start at once; the others refuse with the usual line", async () => {
+    const racers = Array.from({ length: 6 }, () => startRacer());
+    // Every racer is up (tsx loaded) before the first race.
+    await Promise.all(racers.map((r) => r.send('release')));
+    const deadPid = await exitedPid();
+    for (let round = 0; round < 25; round++) {
+      const dir = path.join(tempDir(), 'db');
+      leaveDeadOwner(dir, deadPid);
+      const answers = await Promise.all(racers.map((r) => r.send(`go ${dir}`)));
+      const summary = `round ${round}: ${JSON.stringify(answers)}`;
+      expect(answers.filter((a) => a.result === 'won'), summary).toHaveLength(1);
+      for (const a of answers.filter((x) => x.result !== 'won')) {
+        expect(a.result, summary).toBe('refused');
+        expect(a.message, summary).toMatch(/^the embedded database .*db is in use by (pid \d+ \(racer: |another process)/);
+        expect(a.message).not.toContain('\n');
+      }
+      await Promise.all(racers.map((r) => r.send('release')));
+    }
+  });
+
+
+  it('a gate left by a process killed while taking the lock does not keep the directory locked', async () => {
+    const dir = path.join(tempDir(), 'db');
+    const gate = path.join(`${dir}.lock`, 'acquiring');
+    fs.mkdirSync(gate, { recursive: true });
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(gate, old, old);
+    const t0 = Date.now();
+    const lock = await lockDataDir(dir, 'after a crash while locking');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    await lock.release();
+    expect(fs.existsSync(gate)).toBe(false);
+  });
+
   it('refuses while another process holds it, naming that process, and is free at once after that process is SIGKILLed', async () => {
     const dir = path.join(tempDir(), 'db');
     const holder = await holdInChild(dir);

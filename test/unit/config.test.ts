@@ -87,6 +87,13 @@ describe('config', () => {
     expect(err(() => parseApiKeys('alice:'))).toMatch(/name:key/);
     expect(parseApiKeys('a:b:c')).toEqual([{ name: 'a', key: 'b:c' }]);
     expect(err(() => parseApiKeys('ops:k1,anonymous:k2'))).toMatch(/entry 2: "anonymous" is reserved/);
+    // One key value for two names: whose tasks would it see? Refused, without printing the key.
+    const ambiguous = err(() => parseApiKeys('a:k1,b:k2,c:k1'));
+    expect(ambiguous).toMatch(/^invalid configuration in REELAY_API_KEYS: entries 1 \("a"\) and 3 \("c"\) have the same key; a key must belong to one owner$/);
+    expect(ambiguous).not.toContain('k1');
+    expect(err(() => loadConfig({ REELAY_API_KEYS: 'a:k1,b:k1' }, [], os.tmpdir()))).toMatch(/entries 1 \("a"\) and 2 \("b"\) have the same key/);
+    // The same entry twice is harmless; so are short keys.
+    expect(parseApiKeys('a:k1,a:k1,b:k')).toHaveLength(3);
   });
 
   it('parses REELAY_CORS_ORIGINS into origins and refuses wildcards and paths', () => {
