@@ -24,12 +24,19 @@ export interface ImageCheckOptions {
   maxPixels: number;
   /** Accepted types; PNG, JPEG and WebP by default. */
   types?: readonly StillImageType[];
+  /** Longest accepted side; MAX_IMAGE_SIDE by default (results pass Infinity: they are stored, not rendered). */
+  maxSide?: number;
   /** Deadline of the decode; 20 s when omitted. */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
 
 export const DEFAULT_MAX_IMAGE_PIXELS = 40_000_000;
+/**
+ * Longest accepted side of an input image: libx264 and swscale refuse wider frames,
+ * and a 16385×1 image is only 16385 pixels, so the pixel cap alone lets it through.
+ */
+export const MAX_IMAGE_SIDE = 16_384;
 export const INPUT_IMAGE_TYPES: readonly ImageContentType[] = ['image/png', 'image/jpeg', 'image/webp'];
 const DECODE_TIMEOUT_MS = 20_000;
 /** JPEG sizes sit after the APPn segments (EXIF, ICC): read this much of the file to find them. */
@@ -117,8 +124,8 @@ const decodeSlots = new Slots(Math.max(1, os.availableParallelism()));
 
 /**
  * Check that a file is a real image of an accepted type within the pixel limit.
- * Throws InvalidMediaError: IMAGE_TOO_MANY_PIXELS above `maxPixels` (judged from
- * the header, before any decode), INVALID_IMAGE when it is not an accepted type or
+ * Throws InvalidMediaError: IMAGE_TOO_MANY_PIXELS above `maxPixels` or with a side
+ * longer than `maxSide` (judged from the header, before any decode), INVALID_IMAGE when it is not an accepted type or
  * does not decode (within the deadline). A caller abort rethrows `signal.reason`.
  */
 export async function inspectImageFile(file: string, opts: ImageCheckOptions): Promise<ImageFacts> {
@@ -131,6 +138,10 @@ export async function inspectImageFile(file: string, opts: ImageCheckOptions): P
   }
   const size = imageDimensions(head, sniffed);
   if (!size) throw new InvalidMediaError('INVALID_IMAGE', `is not a readable ${NAMES[sniffed]} image: its header declares no size`);
+  const maxSide = opts.maxSide ?? MAX_IMAGE_SIDE;
+  if (size.width > maxSide || size.height > maxSide) {
+    throw new InvalidMediaError('IMAGE_TOO_MANY_PIXELS', `is ${size.width}x${size.height}; at most ${maxSide} pixels wide and ${maxSide} high are accepted`);
+  }
   const pixels = size.width * size.height;
   if (pixels > opts.maxPixels) {
     throw new InvalidMediaError('IMAGE_TOO_MANY_PIXELS', `is ${size.width}x${size.height} (${pixels} pixels); at most ${opts.maxPixels} pixels are accepted`);

@@ -96,7 +96,7 @@ async function validateVideo(file: string, opts: ValidateOptions): Promise<Media
 export async function validateMedia(file: string, mediaType: 'VIDEO' | 'IMAGE', opts: ValidateOptions): Promise<MediaFacts> {
   if (mediaType === 'VIDEO') return validateVideo(file, opts);
   try {
-    const facts = await inspectImageFile(file, { maxPixels: opts.maxPixels, types: RESULT_IMAGE_TYPES, timeoutMs: opts.timeoutMs, signal: opts.signal });
+    const facts = await inspectImageFile(file, { maxPixels: opts.maxPixels, types: RESULT_IMAGE_TYPES, maxSide: Number.POSITIVE_INFINITY, timeoutMs: opts.timeoutMs, signal: opts.signal });
     return { ...facts, durationSeconds: null };
   } catch (err) {
     if (err instanceof InvalidMediaError) throw invalid(err.message);

@@ -60,6 +60,13 @@ describe('input images at creation', () => {
     expect(await taskCount()).toBe(0);
   });
 
+  it('refuses an image wider or taller than 16384 pixels (IMAGE_TOO_MANY_PIXELS)', async () => {
+    expect(await upload(makePng(16385, 1))).toMatchObject({ __typename: 'ValidationError', code: 'IMAGE_TOO_MANY_PIXELS', field: 'image.file', message: expect.stringContaining('at most 16384 pixels wide') });
+    expect(await base64(makePng(1, 16385))).toMatchObject({ code: 'IMAGE_TOO_MANY_PIXELS', field: 'image.base64' });
+    expect(stored()).toEqual([]);
+    expect(await taskCount()).toBe(0);
+  });
+
   it('stores an image that decodes, under its real type', async () => {
     const ok = await upload(TINY_PNG);
     expect(ok).toMatchObject({ __typename: 'CreateVideoTaskSuccess', task: { inputImage: { contentType: 'image/png' } } });
