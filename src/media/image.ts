@@ -6,7 +6,8 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readHead, sniffContentType } from './sniff.js';
-import { InvalidMediaError } from './errors.js';
+import { ImageCheckBusyError, InvalidMediaError } from './errors.js';
+import { checkPngChunks } from './png-chunks.js';
 import { decoderPixelCap, ffmpegPath, lastErrorLine, runTool } from './tools.js';
 
 export type ImageContentType = 'image/png' | 'image/jpeg' | 'image/webp';
@@ -28,6 +29,8 @@ export interface ImageCheckOptions {
   maxSide?: number;
   /** Deadline of the decode; 20 s when omitted. */
   timeoutMs?: number;
+  /** Longest wait for a free decode slot before ImageCheckBusyError; 10 s when omitted. */
+  slotWaitMs?: number;
   signal?: AbortSignal;
 }
 
@@ -39,6 +42,7 @@ export const DEFAULT_MAX_IMAGE_PIXELS = 40_000_000;
 export const MAX_IMAGE_SIDE = 16_384;
 export const INPUT_IMAGE_TYPES: readonly ImageContentType[] = ['image/png', 'image/jpeg', 'image/webp'];
 const DECODE_TIMEOUT_MS = 20_000;
+export const DEFAULT_SLOT_WAIT_MS = 10_000;
 /** JPEG sizes sit after the APPn segments (EXIF, ICC): read this much of the file to find them. */
 const HEAD_BYTES = 1024 * 1024;
 
@@ -101,16 +105,21 @@ export function imageDimensions(head: Buffer, type: StillImageType): { width: nu
   return size && size.width > 0 && size.height > 0 ? size : null;
 }
 
-/** At most one decode per core at once, so a burst of large uploads cannot take all memory. */
-class Slots {
+/**
+ * At most one check per core at once, so a burst of large uploads cannot take all
+ * memory; a caller waits for a slot at most a bounded time (then ImageCheckBusyError),
+ * so a flood of images makes creates fail clearly instead of hanging.
+ */
+export class DecodeSlots {
   private free: number;
   private readonly waiting: Array<() => void> = [];
-  constructor(n: number) {
-    this.free = n;
+  constructor(readonly size: number) {
+    this.free = size;
   }
-  async run<T>(fn: () => Promise<T>): Promise<T> {
+  /** Run `fn` in a slot; ImageCheckBusyError after `maxWaitMs` without one, `signal.reason` on abort. */
+  async run<T>(fn: () => Promise<T>, opts: { maxWaitMs?: number; signal?: AbortSignal } = {}): Promise<T> {
     if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else await this.wait(opts.maxWaitMs ?? Number.POSITIVE_INFINITY, opts.signal);
     try {
       return await fn();
     } finally {
@@ -119,14 +128,38 @@ class Slots {
       else this.free++;
     }
   }
+  private wait(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const leave = (err: unknown) => {
+        const i = this.waiting.indexOf(grant);
+        if (i >= 0) this.waiting.splice(i, 1);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      const grant = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(); // the slot passes straight to this caller
+      };
+      const onAbort = () => leave(signal!.reason);
+      const timer = Number.isFinite(maxWaitMs) ? setTimeout(() => leave(new ImageCheckBusyError(maxWaitMs)), maxWaitMs) : undefined;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(grant);
+    });
+  }
 }
-const decodeSlots = new Slots(Math.max(1, os.availableParallelism()));
+/** The process's image check slots (exported for tests that fill them). */
+export const imageDecodeSlots = new DecodeSlots(Math.max(1, os.availableParallelism()));
 
 /**
  * Check that a file is a real image of an accepted type within the pixel limit.
  * Throws InvalidMediaError: IMAGE_TOO_MANY_PIXELS above `maxPixels` or with a side
  * longer than `maxSide` (judged from the header, before any decode), INVALID_IMAGE when it is not an accepted type or
- * does not decode (within the deadline). A caller abort rethrows `signal.reason`.
+ * does not decode (within the deadline) or is a decompression bomb (see png-chunks.ts);
+ * ImageCheckBusyError when no decode slot frees up within `slotWaitMs`. A caller abort
+ * rethrows `signal.reason`.
  */
 export async function inspectImageFile(file: string, opts: ImageCheckOptions): Promise<ImageFacts> {
   const types = opts.types ?? INPUT_IMAGE_TYPES;
@@ -147,10 +180,23 @@ export async function inspectImageFile(file: string, opts: ImageCheckOptions): P
     throw new InvalidMediaError('IMAGE_TOO_MANY_PIXELS', `is ${size.width}x${size.height} (${pixels} pixels); at most ${opts.maxPixels} pixels are accepted`);
   }
   const timeoutMs = opts.timeoutMs ?? DECODE_TIMEOUT_MS;
+  const tooSlow = () => new InvalidMediaError('INVALID_IMAGE', `did not decode within ${Math.round(timeoutMs / 1000)} s`);
   // -max_pixels also stops the decoder itself, whatever the header claimed.
   const args = ['-hide_banner', '-nostdin', '-v', 'error', '-xerror', '-threads', '1', '-max_pixels', decoderPixelCap(opts.maxPixels), '-err_detect', 'explode', '-f', DEMUXERS[sniffed], '-i', `file:${file}`, '-frames:v', '1', '-f', 'null', '-'];
-  const run = await decodeSlots.run(() => runTool(ffmpegPath(), args, { timeoutMs, signal: opts.signal }));
-  if (run.timedOut) throw new InvalidMediaError('INVALID_IMAGE', `did not decode within ${Math.round(timeoutMs / 1000)} s`);
+  const run = await imageDecodeSlots.run(
+    async () => {
+      // Decompression bombs are refused before ffmpeg inflates them (it holds metadata whole).
+      if (sniffed === 'image/png') {
+        const deadline = AbortSignal.timeout(timeoutMs);
+        await checkPngChunks(file, opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline).catch((err: unknown) => {
+          throw deadline.aborted && !opts.signal?.aborted ? tooSlow() : err;
+        });
+      }
+      return runTool(ffmpegPath(), args, { timeoutMs, signal: opts.signal });
+    },
+    { maxWaitMs: opts.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS, signal: opts.signal },
+  );
+  if (run.timedOut) throw tooSlow();
   if (run.code !== 0) {
     const why = lastErrorLine(run.stderr.split(file).join('<image>'));
     throw new InvalidMediaError('INVALID_IMAGE', `does not decode as a ${NAMES[sniffed]} image${why ? ` (${why})` : ''}`);
