@@ -5,6 +5,7 @@
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { extensionOf } from './content-types.js';
 import { readHead, sniffContentType } from './sniff.js';
 import { ImageCheckBusyError, InvalidMediaError } from './errors.js';
 import { checkPngChunks } from './png-chunks.js';
@@ -46,7 +47,6 @@ export const DEFAULT_SLOT_WAIT_MS = 10_000;
 /** JPEG sizes sit after the APPn segments (EXIF, ICC): read this much of the file to find them. */
 const HEAD_BYTES = 1024 * 1024;
 
-const EXTENSIONS: Record<StillImageType, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif' };
 const NAMES: Record<StillImageType, string> = { 'image/png': 'PNG', 'image/jpeg': 'JPEG', 'image/webp': 'WebP', 'image/gif': 'GIF' };
 const DEMUXERS: Record<StillImageType, string> = { 'image/png': 'png_pipe', 'image/jpeg': 'jpeg_pipe', 'image/webp': 'webp_pipe', 'image/gif': 'gif' };
 
@@ -58,7 +58,7 @@ export function sniffImageType(bytes: Uint8Array): ImageContentType | null {
 
 /** A file name extension for the type ("png", "jpg", "webp", "gif"). */
 export function imageExtension(contentType: StillImageType): string {
-  return EXTENSIONS[contentType];
+  return extensionOf(contentType);
 }
 
 function jpegSize(b: Buffer): { width: number; height: number } | null {
