@@ -60,6 +60,10 @@ const routes = (p: string, res: http.ServerResponse, other?: string) => {
       return void res.writeHead(302, { location: `data:video/mp4;base64,${VIDEO.toString('base64')}` }).end();
     case '/to-v6-loopback':
       return void res.writeHead(302, { location: 'http://[::1]:5432/' }).end();
+    case '/to-localhost-signed':
+      return void res.writeHead(302, { location: 'http://localhost:5432/bucket/video.mp4?X-Amz-Signature=secret-signature' }).end();
+    case '/to-credentials':
+      return void res.writeHead(302, { location: 'http://user:secret-password@127.0.0.1:5432/v.mp4?token=secret-token' }).end();
     case '/endless': {
       res.writeHead(200, { 'content-type': 'video/mp4' });
       const timer = setInterval(() => res.write(Buffer.alloc(4096)), 1);
@@ -132,6 +136,26 @@ describe('storeResult: where a result may come from', () => {
     // Same host, other port: another origin.
     const port = Number(new URL(elsewhere.url).port);
     expect(await failure(storeResult(video(`http://127.0.0.1:${port}/video.mp4`), opts()))).toMatchObject({ code: 'RESULT_URL_FORBIDDEN' });
+  });
+
+  it('names both the original URL and the refused redirect target (no query, no credentials) after a redirect', async () => {
+    const elsewherePort = new URL(elsewhere.url).port;
+    const targets: Record<string, string> = {
+      '/to-elsewhere': `http://127.0.0.1:${elsewherePort}/video.mp4`,
+      '/to-v6-loopback': 'http://[::1]:5432/',
+      '/to-localhost-signed': 'http://localhost:5432/bucket/video.mp4',
+      '/to-credentials': 'http://127.0.0.1:5432/v.mp4',
+      '/to-data': 'a data: URL',
+    };
+    for (const [hop, target] of Object.entries(targets)) {
+      const original = `${upstream.url}${hop}?sig=owner-can-see-this`;
+      const err = await failure(storeResult(video(original), opts()));
+      expect(err, hop).toMatchObject({ code: 'RESULT_URL_FORBIDDEN', retryable: false });
+      expect(err.message, hop).toContain(`reelay refused to download the result from ${original}: `); // the owner's own URL, in full
+      expect(err.message, hop).toContain(`redirected to ${target}`);
+      expect(err.message, hop).not.toMatch(/secret|base64/); // the target's query, credentials and data stay out
+    }
+    expect(elsewhere.hits).toEqual([]);
   });
 
   it('allows hosts the provider lists in allowHosts (name, IP or CIDR)', async () => {
