@@ -185,14 +185,23 @@ export async function inspectImageFile(file: string, opts: ImageCheckOptions): P
   const args = ['-hide_banner', '-nostdin', '-v', 'error', '-xerror', '-threads', '1', '-max_pixels', decoderPixelCap(opts.maxPixels), '-err_detect', 'explode', '-f', DEMUXERS[sniffed], '-i', `file:${file}`, '-frames:v', '1', '-f', 'null', '-'];
   const run = await imageDecodeSlots.run(
     async () => {
-      // Decompression bombs are refused before ffmpeg inflates them (it holds metadata whole).
-      if (sniffed === 'image/png') {
-        const deadline = AbortSignal.timeout(timeoutMs);
-        await checkPngChunks(file, opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline).catch((err: unknown) => {
+      if (sniffed !== 'image/png') return runTool(ffmpegPath(), args, { timeoutMs, signal: opts.signal });
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const walkSignal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+      const walk = (part: 'metadata' | 'pixels') =>
+        checkPngChunks(file, { part, signal: walkSignal }).catch((err: unknown) => {
           throw deadline.aborted && !opts.signal?.aborted ? tooSlow() : err;
         });
-      }
-      return runTool(ffmpegPath(), args, { timeoutMs, signal: opts.signal });
+      // Metadata bombs are refused before ffmpeg sees them (it holds metadata whole, GBs);
+      // pixel data is walked beside the decode (it only wastes time) and stops it when overlong.
+      await walk('metadata');
+      const stop = new AbortController();
+      const pixels = walk('pixels').catch((err: unknown) => {
+        stop.abort(err);
+        throw err;
+      });
+      const [decoded] = await Promise.all([runTool(ffmpegPath(), args, { timeoutMs, signal: opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal }), pixels]);
+      return decoded;
     },
     { maxWaitMs: opts.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS, signal: opts.signal },
   );

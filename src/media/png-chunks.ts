@@ -24,6 +24,7 @@ const PIXEL_SLACK_BYTES = 64 * 1024;
 /** Compressed payloads read at once: a larger one cannot inflate to less than it holds anyway. */
 const MAX_COMPRESSED_READ = MAX_METADATA_CHUNK_BYTES + 64 * 1024;
 const WINDOW = 64 * 1024;
+const INFLATE_BATCH = 1024 * 1024;
 
 const inflate = promisify(zlib.inflate);
 const invalid = (message: string) => new InvalidMediaError('INVALID_IMAGE', message);
@@ -82,7 +83,10 @@ async function inflatedSize(z: Buffer, cap: number): Promise<number | null> {
  * It stops (over) past `limit`, and gives up quietly on corrupt data, which the decoder refuses.
  */
 class PixelInflate {
-  private readonly z = zlib.createInflate({ chunkSize: WINDOW });
+  private readonly z = zlib.createInflate({ chunkSize: INFLATE_BATCH });
+  /** Pixel data is batched: encoders write it in chunks of a few KB, and each write is a trip to the thread pool. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   seen = 0;
   over = false;
   constructor(readonly limit: number) {
@@ -98,12 +102,22 @@ class PixelInflate {
   /** Resolves once `piece` is taken in (or the stream has stopped). */
   async write(piece: Buffer): Promise<void> {
     if (this.z.destroyed || this.z.writableEnded) return;
-    if (this.z.write(piece)) return;
-    await this.settled('drain');
+    this.pending.push(piece);
+    this.pendingBytes += piece.length;
+    if (this.pendingBytes >= INFLATE_BATCH) await this.flush();
+  }
+  private async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const batch = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (!this.z.destroyed && !this.z.write(batch)) await this.settled('drain');
   }
   /** Resolves once everything written is inflated (or the stream has stopped). */
   async end(): Promise<void> {
     if (this.z.destroyed || this.z.writableEnded) return;
+    await this.flush();
+    if (this.z.destroyed) return;
     const done = this.settled('end');
     this.z.end();
     await done;
@@ -122,12 +136,23 @@ class PixelInflate {
   }
 }
 
+export interface PngCheckOptions {
+  /**
+   * 'metadata': text and ICC chunks, cheap, to run before any decoder sees the file
+   * (it is memory they blow up). 'pixels': the pixel data, as costly as inflating
+   * the image once, so it can run beside the decoder (it is only time they waste).
+   */
+  part: 'metadata' | 'pixels';
+  /** The caller's, with the check's deadline: stops the walk with its reason. */
+  signal?: AbortSignal;
+}
+
 /**
  * Walk a PNG file's chunks and throw InvalidMediaError (INVALID_IMAGE) when one of
- * them would make a decoder inflate far more than the image warrants. `signal`
- * (the caller's, with the check's deadline) stops the walk with its reason.
+ * them (of the part asked for) would make a decoder inflate far more than the image warrants.
  */
-export async function checkPngChunks(file: string, signal?: AbortSignal): Promise<void> {
+export async function checkPngChunks(file: string, opts: PngCheckOptions): Promise<void> {
+  const { part, signal } = opts;
   const fh = await fsp.open(file, 'r');
   let pixels: PixelInflate | null = null;
   let header: { width: number; height: number; needed: number } | null = null;
@@ -151,7 +176,7 @@ export async function checkPngChunks(file: string, signal?: AbortSignal): Promis
         if (b.length < 13) break;
         const [width, height] = [b.readUInt32BE(0), b.readUInt32BE(4)];
         header = { width, height, needed: pixelDataBytes(width, height, b[8]!, b[9]!, b[12] === 1) };
-        pixels = new PixelInflate(header.needed + PIXEL_SLACK_BYTES);
+        if (part === 'pixels') pixels = new PixelInflate(header.needed + PIXEL_SLACK_BYTES);
       } else if (type === 'IDAT' && pixels) {
         for (let at = 0; at < length && !pixels.over; at += WINDOW) {
           const piece = await w.bytes(data + at, Math.min(WINDOW, length - at));
@@ -159,7 +184,7 @@ export async function checkPngChunks(file: string, signal?: AbortSignal): Promis
           await pixels.write(piece);
         }
         if (pixels.over) throw overflow();
-      } else if (type === 'tEXt' || type === 'zTXt' || type === 'iTXt' || type === 'iCCP') {
+      } else if (part === 'metadata' && (type === 'tEXt' || type === 'zTXt' || type === 'iTXt' || type === 'iCCP')) {
         if (type !== 'iCCP' && ++textChunks > MAX_TEXT_CHUNKS) throw invalid(`has more than ${MAX_TEXT_CHUNKS} text chunks`);
         if (type !== 'tEXt') {
           const z = compressedPart(type, await w.bytes(data, Math.min(length, MAX_COMPRESSED_READ)));
