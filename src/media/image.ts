@@ -156,10 +156,10 @@ export const imageDecodeSlots = new DecodeSlots(Math.max(1, os.availableParallel
 /**
  * Check that a file is a real image of an accepted type within the pixel limit.
  * Throws InvalidMediaError: IMAGE_TOO_MANY_PIXELS above `maxPixels` or with a side
- * longer than `maxSide` (judged from the header, before any decode), INVALID_IMAGE when it is not an accepted type or
- * does not decode (within the deadline) or is a decompression bomb (see png-chunks.ts);
- * ImageCheckBusyError when no decode slot frees up within `slotWaitMs`. A caller abort
- * rethrows `signal.reason`.
+ * longer than `maxSide` (judged from the header, before any decode); INVALID_IMAGE
+ * when it is not an accepted type, does not decode (within the deadline) or is a
+ * decompression bomb (see png-chunks.ts). ImageCheckBusyError when no decode slot
+ * frees up within `slotWaitMs`. A caller abort rethrows `signal.reason`.
  */
 export async function inspectImageFile(file: string, opts: ImageCheckOptions): Promise<ImageFacts> {
   const types = opts.types ?? INPUT_IMAGE_TYPES;

@@ -1,12 +1,14 @@
-// A walk over a PNG's chunks that refuses decompression bombs before a decoder
-// sees the file. A PNG's size on disk says little about the work it asks for:
+// A walk over a PNG's chunks that refuses decompression bombs. A PNG's size on
+// disk says little about the work it asks for:
 // ffmpeg inflates zTXt and iCCP chunks whole into memory (a 1 MB file whose zTXt
 // inflates to 1 GB takes 3 GB and 14 s), keeps inflating pixel data after the
 // last row, and files text chunks in a dictionary that grows quadratically
 // (80,000 tiny tEXt chunks: 84 s). So every compressed metadata chunk is inflated
 // here under a cap, the pixel data is inflated (streamed, nothing kept) up to what
 // the declared size needs, and text chunks are counted. Anything else odd
-// (truncation, bad CRCs, corrupt data) is left to the decoder to refuse.
+// (truncation, bad CRCs, corrupt data) is left to the decoder to refuse. The
+// metadata part runs before the decoder sees the file; the pixel part may run
+// beside it (see PngCheckOptions).
 import type { FileHandle } from 'node:fs/promises';
 import fsp from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -21,7 +23,7 @@ export const MAX_METADATA_TOTAL_BYTES = 4 * 1024 * 1024;
 export const MAX_TEXT_CHUNKS = 256;
 /** Pixel data may inflate this far past what the declared size needs (libpng only warns about a little extra). */
 const PIXEL_SLACK_BYTES = 64 * 1024;
-/** Compressed payloads read at once: a larger one cannot inflate to less than it holds anyway. */
+/** A compressed metadata chunk larger than this is refused unread: an honest one inflates to at least about what it holds. */
 const MAX_COMPRESSED_READ = MAX_METADATA_CHUNK_BYTES + 64 * 1024;
 const WINDOW = 64 * 1024;
 const INFLATE_BATCH = 1024 * 1024;
