@@ -4,9 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imageDecodeSlots } from '../../src/media/image.js';
 import { makePng, pngIccChunk, pngTextChunk, TINY_PNG } from '../emulators/media.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { holdDecodeSlots } from '../support/decode-slots.js';
 
 const CREATE = /* GraphQL */ `
   mutation Create($input: CreateVideoTaskInput!) {
@@ -80,9 +80,7 @@ describe('input images at creation', () => {
   });
 
   it('answers IMAGE_CHECK_BUSY (RateLimitedError) after a bounded wait when every decode slot stays busy', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const holders = Array.from({ length: imageDecodeSlots.size }, () => imageDecodeSlots.run(() => held));
+    const slots = holdDecodeSlots();
     try {
       const t0 = Date.now();
       expect(await upload(TINY_PNG)).toMatchObject({ __typename: 'RateLimitedError', code: 'IMAGE_CHECK_BUSY', retryAfterSeconds: 1, message: expect.stringMatching(/too many images are being checked at once/) });
@@ -91,8 +89,7 @@ describe('input images at creation', () => {
       expect(stored()).toEqual([]);
       expect(await taskCount()).toBe(0);
     } finally {
-      release();
-      await Promise.all(holders);
+      await slots.release();
     }
     expect(await upload(TINY_PNG)).toMatchObject({ __typename: 'CreateVideoTaskSuccess' });
   });

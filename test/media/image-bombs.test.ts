@@ -6,7 +6,8 @@
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ImageCheckBusyError, InvalidMediaError } from '../../src/media/errors.js';
-import { imageDecodeSlots, inspectImageBytes } from '../../src/media/image.js';
+import { inspectImageBytes } from '../../src/media/image.js';
+import { holdDecodeSlots } from '../support/decode-slots.js';
 import { encodeWithFfmpeg, makePng, pngIccChunk, pngTextChunk } from '../emulators/media.js';
 
 const MAX = 40_000_000;
@@ -71,10 +72,7 @@ describe('PNG decompression bombs', () => {
 
 describe('decode slots', () => {
   it('gives up waiting for a slot after a bounded time (IMAGE_CHECK_BUSY), and frees it again', async () => {
-    // Hold every slot, as a flood of slow images would.
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const holders = Array.from({ length: imageDecodeSlots.size }, () => imageDecodeSlots.run(() => held));
+    const slots = holdDecodeSlots();
     const png = makePng(8, 8);
     const t0 = Date.now();
     const err = await inspectImageBytes(png, { maxPixels: MAX, slotWaitMs: 150 }).then(() => null, (e: unknown) => e);
@@ -84,8 +82,7 @@ describe('decode slots', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     // A waiting caller that aborts leaves the queue too.
     await expect(inspectImageBytes(png, { maxPixels: MAX, signal: AbortSignal.timeout(50) })).rejects.toMatchObject({ name: 'TimeoutError' });
-    release();
-    await Promise.all(holders);
+    await slots.release();
     expect(await inspectImageBytes(png, { maxPixels: MAX, slotWaitMs: 150 })).toMatchObject({ width: 8, height: 8 });
   });
 });

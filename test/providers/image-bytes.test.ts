@@ -6,10 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamError } from '../../src/providers/errors.js';
-import { imageDecodeSlots, sniffImageType } from '../../src/media/image.js';
+import { sniffImageType } from '../../src/media/image.js';
 import { readImageBytes, toDataUrl } from '../../src/providers/image-bytes.js';
 import { EmulatorServer, TINY_PNG, fakeMp4 } from '../emulators/common.js';
 import { encodeWithFfmpeg, makePng, pngTextChunk } from '../emulators/media.js';
+import { holdDecodeSlots } from '../support/decode-slots.js';
 
 const JPEG = Buffer.from('ffd8ffe000104a46494600010100000100010000ffd9', 'hex');
 const WEBP = Buffer.concat([Buffer.from('RIFF'), Buffer.from([26, 0, 0, 0]), Buffer.from('WEBPVP8 '), Buffer.alloc(18)]);
@@ -108,14 +109,11 @@ describe('image bytes', () => {
     const bomb = makePng(8, 8, { chunks: [pngTextChunk('zTXt', 'Comment', Buffer.alloc(16 * 1024 * 1024))] });
     const opts = { signal: signal(), allowHosts: LOOPBACK };
     expect(await failure(readImageBytes({ kind: 'url', url: toDataUrl(bomb, 'image/png') }, opts))).toMatchObject({ code: 'INVALID_IMAGE', retryable: false, message: 'input image has a zTXt chunk that inflates to more than 1048576 bytes' });
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const holders = Array.from({ length: imageDecodeSlots.size }, () => imageDecodeSlots.run(() => held));
+    const slots = holdDecodeSlots();
     try {
       expect(await failure(readImageBytes({ kind: 'url', url: toDataUrl(makePng(8, 8), 'image/png') }, { ...opts, slotWaitMs: 100 }))).toMatchObject({ code: 'IMAGE_CHECK_BUSY', retryable: true, maybeCreated: false });
     } finally {
-      release();
-      await Promise.all(holders);
+      await slots.release();
     }
   });
 
