@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { benchClaim } from './claim.js';
 import { benchE2e } from './e2e.js';
 import { openBench, postgresAnswers, type Bench, type DbKind } from './harness.js';
+import { benchImageCheck, describeImageCheck } from './image-check.js';
 import { benchListPage, describeMeasured } from './list-page.js';
 import { machine, printTable, rowsOf, writeResults, type KindResults } from './report.js';
 import { fmt, now } from './stats.js';
@@ -43,7 +44,15 @@ async function runKind(kind: DbKind, notes: string[]): Promise<KindResults> {
   return results;
 }
 
+/** `npm run bench -- image-check`: only the image check (no database); prints, writes nothing. */
+async function imageCheckOnly(): Promise<void> {
+  console.log(`reelay image check benchmark — ${machine()}`);
+  const r = await step('image check', () => benchImageCheck());
+  for (const line of describeImageCheck(r)) console.log(`  ${line}`);
+}
+
 async function main(): Promise<void> {
+  if (process.argv.slice(2).includes('image-check')) return imageCheckOnly();
   const t0 = now();
   console.log(`reelay benchmarks — ${machine()}`);
   const load = os.loadavg().map((l) => l.toFixed(2)).join(', ');
@@ -58,6 +67,9 @@ async function main(): Promise<void> {
   }
   const results: KindResults[] = [];
   for (const kind of kinds) results.push(await runKind(kind, notes));
+  console.log('\n[no database]');
+  const image = await step('4. image check', () => benchImageCheck()).catch((err: Error) => err);
+  notes.push(...(image instanceof Error ? [`image check failed: ${image.message}`] : describeImageCheck(image)));
 
   const elapsed = (now() - t0) / 1000;
   console.log('');
