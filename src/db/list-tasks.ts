@@ -1,5 +1,5 @@
 // Keyset pagination over (created_at, id): stable under inserts, no OFFSET scans.
-import { and, asc, count, desc, eq, gt, lt, or, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lt, or, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from './client.js';
 import type { CursorKey } from './cursor.js';
 import { tasks, type TaskRow } from './schema.js';
@@ -39,9 +39,4 @@ export async function listTasks(db: DbOrTx, args: ListTasksArgs): Promise<{ rows
   const page = rows.slice(0, args.limit);
   if (args.direction === 'backward') page.reverse();
   return { rows: page, more };
-}
-
-export async function countTasks(db: DbOrTx, owner: string, filter?: TaskFilter): Promise<number> {
-  const [row] = await db.select({ n: count() }).from(tasks).where(taskConditions(owner, filter));
-  return Number(row?.n ?? 0);
 }

@@ -2,7 +2,8 @@
 import { sql } from 'drizzle-orm';
 import { GraphQLError } from 'graphql';
 import { decodeCursor, encodeCursor, isUuid } from '../db/cursor.js';
-import { countTasks, listTasks } from '../db/list-tasks.js';
+import { countTasks } from '../db/count-tasks.js';
+import { listTasks } from '../db/list-tasks.js';
 import type { TaskRow } from '../db/schema.js';
 import { getTaskStats } from '../db/task-stats.js';
 import type { TaskFilter } from '../db/task-filter.js';
