@@ -10,6 +10,7 @@ import type { TaskFilter } from '../db/task-filter.js';
 import type { RegisteredProvider } from '../providers/registry.js';
 import { builder } from './builder.js';
 import { StatsRef, TaskFilterInput, VideoTaskRef } from './task.js';
+import { connectionColumns } from './task-columns.js';
 import type { Context } from './context.js';
 
 const MAX_PAGE = 100;
@@ -98,7 +99,7 @@ builder.queryFields((t) => ({
       filter: t.arg({ type: TaskFilterInput }),
       orderBy: t.arg({ type: TaskOrderEnum, defaultValue: 'CREATED_AT_DESC' }),
     },
-    resolve: async (_r, args, ctx) => {
+    resolve: async (_r, args, ctx, info) => {
       const first = pageSize(args.first, 'first');
       const last = pageSize(args.last, 'last');
       if (first !== null && last !== null) throw badInput('pass either "first" or "last", not both', 'last');
@@ -113,6 +114,7 @@ builder.queryFields((t) => ({
         cursor: backward ? before : after,
         direction: backward ? 'backward' : 'forward',
         limit: (backward ? last : first) ?? DEFAULT_PAGE,
+        columns: connectionColumns(info),
       });
       return backward
         ? { rows, hasNextPage: before !== null, hasPreviousPage: more, owner: ctx.owner, filter }
