@@ -10,7 +10,7 @@ import type { TaskFilter } from '../db/task-filter.js';
 import type { RegisteredProvider } from '../providers/registry.js';
 import { builder } from './builder.js';
 import { StatsRef, TaskFilterInput, VideoTaskRef } from './task.js';
-import { connectionColumns } from './task-columns.js';
+import { connectionColumns, selects } from './task-columns.js';
 import type { Context } from './context.js';
 
 const MAX_PAGE = 100;
@@ -22,6 +22,8 @@ interface Connection {
   hasPreviousPage: boolean;
   owner: string;
   filter: TaskFilter;
+  /** totalCount, started alongside the page when selected (another pooled connection on Postgres). */
+  total?: Promise<number>;
 }
 
 const PageInfoRef = builder.objectRef<Connection>('PageInfo').implement({
@@ -45,7 +47,7 @@ const TaskConnectionRef = builder.objectRef<Connection>('VideoTaskConnection').i
     edges: t.field({ type: [TaskEdgeRef], resolve: (c) => c.rows }),
     nodes: t.field({ type: [VideoTaskRef], resolve: (c) => c.rows }),
     pageInfo: t.field({ type: PageInfoRef, resolve: (c) => c }),
-    totalCount: t.int({ description: 'All tasks matching the filter.', resolve: (c, _a, ctx) => countTasks(ctx.services.database.db, c.owner, c.filter) }),
+    totalCount: t.int({ description: 'All tasks matching the filter.', resolve: (c, _a, ctx) => c.total ?? countTasks(ctx.services.database.db, c.owner, c.filter) }),
   }),
 });
 
@@ -107,6 +109,8 @@ builder.queryFields((t) => ({
       const before = cursorArg(args.before, 'before');
       const backward = last !== null || (first === null && before !== null && after === null);
       const filter = filterFrom(args.filter);
+      const total = selects(info, 'totalCount') ? countTasks(ctx.services.database.db, ctx.owner, filter) : undefined;
+      total?.catch(() => {}); // awaited by totalCount; a failing page must not leave it unhandled
       const { rows, more } = await listTasks(ctx.services.database.db, {
         owner: ctx.owner,
         filter,
@@ -117,8 +121,8 @@ builder.queryFields((t) => ({
         columns: connectionColumns(info),
       });
       return backward
-        ? { rows, hasNextPage: before !== null, hasPreviousPage: more, owner: ctx.owner, filter }
-        : { rows, hasNextPage: more, hasPreviousPage: after !== null, owner: ctx.owner, filter };
+        ? { rows, hasNextPage: before !== null, hasPreviousPage: more, owner: ctx.owner, filter, total }
+        : { rows, hasNextPage: more, hasPreviousPage: after !== null, owner: ctx.owner, filter, total };
     },
   }),
   stats: t.field({

@@ -65,3 +65,8 @@ export function connectionColumns(info: Pick<GraphQLResolveInfo, 'fieldNodes' | 
   }
   return [...columns];
 }
+
+/** Whether the connection field selects `name` directly (e.g. totalCount). */
+export function selects(info: Pick<GraphQLResolveInfo, 'fieldNodes' | 'fragments'>, name: string): boolean {
+  return info.fieldNodes.some((conn) => fieldsOf(conn.selectionSet, info.fragments).some((f) => f.name.value === name));
+}
