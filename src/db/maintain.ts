@@ -17,17 +17,17 @@ export interface MaintenanceLog {
   warn(obj: object, msg: string): void;
 }
 
-function report(log: MaintenanceLog | undefined, counted: number | null, indexes: IndexReport, ms: number): void {
+function report(log: MaintenanceLog | undefined, counted: number | null, indexes: IndexReport, ms: number, concurrently: boolean): void {
   if (!log) return;
   if (counted !== null && counted > 0) log.info({ tasks: counted }, 'task counters back-filled');
-  if (indexes.built.length || indexes.rebuilt.length) log.info({ built: indexes.built, rebuilt: indexes.rebuilt, ms }, 'indexes built concurrently');
+  if (indexes.built.length || indexes.rebuilt.length) log.info({ built: indexes.built, rebuilt: indexes.rebuilt, ms }, concurrently ? 'indexes built concurrently' : 'indexes built');
   for (const s of indexes.skipped) if (s.reason.startsWith('extension')) log.warn({ index: s.name }, `index skipped: ${s.reason} (search scans instead)`);
 }
 
 export async function maintainPglite(db: Db, log?: MaintenanceLog): Promise<void> {
   const t0 = Date.now();
   const counted = await backfillCounts(db);
-  report(log, counted, await buildOnlineIndexes(db, 'pglite'), Date.now() - t0);
+  report(log, counted, await buildOnlineIndexes(db, 'pglite'), Date.now() - t0, false);
 }
 
 export interface BackgroundMaintenance {
@@ -55,7 +55,7 @@ export function maintainPostgresInBackground(url: string, log?: MaintenanceLog):
       const t0 = Date.now();
       const counted = await backfillCounts(db);
       if (cancelled) return;
-      report(log, counted, await buildOnlineIndexes(db, 'postgres'), Date.now() - t0);
+      report(log, counted, await buildOnlineIndexes(db, 'postgres'), Date.now() - t0, true);
     } catch (err) {
       if (!cancelled) log?.warn({ err }, 'database maintenance failed; the next start tries again');
     } finally {

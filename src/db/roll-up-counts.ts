@@ -19,7 +19,9 @@ export const COUNTS_BACKFILL = 'task_counts';
  * many were moved (0 as well when another process is rolling up, or before the
  * back-fill is done: until then the counters are not in use).
  */
-export async function rollUpCounts(db: Db, limit = 20_000): Promise<number> {
+const ROLLUP_BATCH = 20_000;
+
+export async function rollUpCounts(db: Db, limit = ROLLUP_BATCH): Promise<number> {
   return db.transaction(async (tx) => {
     const [gate] = await execRows<{ ok: boolean; ready: boolean }>(
       tx,
@@ -111,15 +113,14 @@ export function startCountRollup(db: Db, opts: { intervalMs?: number; onError?: 
   const tick = () => {
     running = (async () => {
       try {
-        while (!stopped && (await rollUpCounts(db)) >= 20_000);
+        while (!stopped && (await rollUpCounts(db)) >= ROLLUP_BATCH);
       } catch (err) {
         if (!stopped) opts.onError?.(err);
       }
-      if (!stopped) timer = setTimeout(tick, intervalMs);
+      if (!stopped) timer = setTimeout(tick, intervalMs).unref();
     })();
   };
-  timer = setTimeout(tick, intervalMs);
-  timer.unref?.();
+  timer = setTimeout(tick, intervalMs).unref();
   return {
     async stop() {
       stopped = true;
