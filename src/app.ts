@@ -79,7 +79,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
   const cleanups: Array<() => Promise<void> | void> = [() => database.close()];
   try {
     // Every role folds the task counters' deltas (one process at a time wins; see roll-up-counts.ts).
-    const rollup = startCountRollup(database.db, { onError: (err) => log.warn({ err }, 'task counter roll-up failed; retrying') });
+    const rollup = startCountRollup(database.choresDb, { onError: (err) => log.warn({ err }, 'task counter roll-up failed; retrying') });
     cleanups.unshift(() => rollup.stop());
     const events = new TaskEvents(database);
     await events.start();

@@ -25,6 +25,8 @@ export type Notification = (payload: string) => void;
 
 export interface Database {
   db: Db;
+  /** The same connections without the query logger: periodic chores (the counter roll-up) that are no request's queries. */
+  choresDb: Db;
   driver: 'pglite' | 'postgres';
   /** The embedded database's directory (held by this process); unset for Postgres and in-memory PGlite. */
   dataDir?: string;
@@ -132,6 +134,7 @@ async function openPostgres(url: string, max: number, logger?: OpenOptions['logg
   const maintenance = maintainPostgresInBackground(url, log);
   return {
     db,
+    choresDb: drizzlePostgres(client, { schema }) as unknown as Db,
     driver: 'postgres',
     async listen(channel, fn, onReconnect) {
       const sub = await client.listen(channel, (payload) => fn(payload), () => onReconnect?.());
@@ -162,6 +165,7 @@ async function openPglite(dataDir: string | undefined, logger: OpenOptions['logg
     }
     return {
       db,
+      choresDb: drizzlePglite(client, { schema }) as unknown as Db,
       driver: 'pglite',
       dataDir: dataDir && path.resolve(dataDir),
       maintenance: Promise.resolve(),

@@ -19,49 +19,52 @@ export interface CounterRow {
   durationMs: number;
 }
 
-// Once back-filled, the counters stay in use; until then every count scans.
-const ready = new WeakSet<object>();
-
-export async function countersReady(db: DbOrTx): Promise<boolean> {
-  if (ready.has(db)) return true;
-  const [row] = await execRows<{ x: number }>(db, sql`select 1 as x from ${maintenanceDone} where name = ${COUNTS_BACKFILL}`);
-  if (row) ready.add(db);
-  return !!row;
-}
+/** True once the counters are back-filled (SQL, for use inside a statement); until then counts scan. */
+export const countersAreReady = sql`exists (select 1 from ${maintenanceDone} where name = ${COUNTS_BACKFILL})`;
 
 /** Whether the counters alone can answer this filter (status and provider only). */
 export function countersAnswer(filter: TaskFilter = {}): boolean {
   return !filter.model && !filter.createdAfter && !filter.createdBefore && !filter.search?.trim();
 }
 
-/** The owner's counters per provider × status, restricted by the filter's status and provider (see countersAnswer). */
-export async function readCounters(db: DbOrTx, owner: string, filter: TaskFilter = {}): Promise<CounterRow[]> {
+/**
+ * The owner's counters per provider × status, restricted by the filter's status
+ * and provider (see countersAnswer); null before the back-fill is done.
+ */
+export async function readCounters(db: DbOrTx, owner: string, filter: TaskFilter = {}): Promise<CounterRow[] | null> {
   const where = (table: typeof taskCounts | typeof taskCountDeltas) => {
     const conds = [sql`${table.owner} = ${owner}`];
     if (filter.provider) conds.push(sql`${table.providerId} = ${filter.provider}`);
     if (filter.status?.length) conds.push(sql`${table.status} in (${sql.join(filter.status.map((s) => sql`${s}::task_status`), sql`, `)})`);
     return sql.join(conds, sql` and `);
   };
-  const rows = await execRows<{ provider_id: string; status: TaskStatus; tasks: string; timed: string; duration_ms: string }>(
+  // Always one row at least, saying whether the counters are ready.
+  const rows = await execRows<{ ready: boolean; provider_id: string | null; status: TaskStatus; tasks: string; timed: string; duration_ms: string }>(
     db,
-    sql`select provider_id, status, sum(tasks)::text as tasks, sum(timed)::text as timed, sum(duration_ms)::text as duration_ms
-        from (
-          select provider_id, status, tasks, timed, duration_ms from ${taskCounts} where ${where(taskCounts)}
-          union all
-          select provider_id, status, tasks, timed, duration_ms from ${taskCountDeltas} where ${where(taskCountDeltas)}
-        ) c
-        group by provider_id, status
-        having sum(tasks) <> 0
-        order by provider_id, status`,
+    sql`select r.ready, c.provider_id, c.status, c.tasks, c.timed, c.duration_ms
+        from (select ${countersAreReady} as ready) r
+        left join (
+          select provider_id, status, sum(tasks)::text as tasks, sum(timed)::text as timed, sum(duration_ms)::text as duration_ms
+          from (
+            select provider_id, status, tasks, timed, duration_ms from ${taskCounts} where ${where(taskCounts)}
+            union all
+            select provider_id, status, tasks, timed, duration_ms from ${taskCountDeltas} where ${where(taskCountDeltas)}
+          ) u
+          group by provider_id, status
+          having sum(tasks) <> 0
+        ) c on r.ready
+        order by c.provider_id, c.status`,
   );
-  return rows.map((r) => ({ providerId: r.provider_id, status: r.status, tasks: Number(r.tasks), timed: Number(r.timed), durationMs: Number(r.duration_ms) }));
+  if (!rows[0]?.ready) return null;
+  return rows
+    .filter((r) => r.provider_id !== null)
+    .map((r) => ({ providerId: r.provider_id!, status: r.status, tasks: Number(r.tasks), timed: Number(r.timed), durationMs: Number(r.duration_ms) }));
 }
 
 /** All tasks of `owner` matching the filter, exactly. */
 export async function countTasks(db: DbOrTx, owner: string, filter?: TaskFilter): Promise<number> {
-  if (countersAnswer(filter) && (await countersReady(db))) {
-    return (await readCounters(db, owner, filter)).reduce((n, r) => n + r.tasks, 0);
-  }
+  const counted = countersAnswer(filter) ? await readCounters(db, owner, filter) : null;
+  if (counted) return counted.reduce((n, r) => n + r.tasks, 0);
   const [row] = await db.select({ n: count() }).from(tasks).where(taskConditions(owner, filter));
   return Number(row?.n ?? 0);
 }

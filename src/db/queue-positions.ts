@@ -12,22 +12,23 @@
 // is a short span near one end, so a page costs about its own size.
 import { sql } from 'drizzle-orm';
 import { execRows, type DbOrTx } from './client.js';
-import { countersReady } from './count-tasks.js';
+import { countersAreReady } from './count-tasks.js';
 import { taskCountDeltas, taskCounts, tasks } from './schema.js';
 
-/** Queued tasks per owner at the providers of `g` (a CTE with provider_id), exact. */
-function queuedPerOwner(fromCounters: boolean): ReturnType<typeof sql> {
-  if (!fromCounters) {
-    return sql`select q.provider_id, q.owner, count(*)::bigint as n from ${tasks} q
-      where q.status = 'QUEUED' and q.provider_id in (select provider_id from g)
-      group by q.provider_id, q.owner`;
-  }
-  return sql`select c.provider_id, c.owner, sum(c.tasks)::bigint as n from (
-      select provider_id, owner, tasks from ${taskCounts} where status = 'QUEUED' and provider_id in (select provider_id from g)
-      union all
-      select provider_id, owner, tasks from ${taskCountDeltas} where status = 'QUEUED' and provider_id in (select provider_id from g)
-    ) c group by c.provider_id, c.owner having sum(c.tasks) > 0`;
-}
+/**
+ * Queued tasks per owner at the providers of `g` (a CTE with provider_id),
+ * exact: from the counters once they are back-filled, counted before.
+ */
+const queuedPerOwner = sql`
+  select c.provider_id, c.owner, sum(c.tasks)::bigint as n from (
+    select provider_id, owner, tasks from ${taskCounts} where status = 'QUEUED' and provider_id in (select provider_id from g)
+    union all
+    select provider_id, owner, tasks from ${taskCountDeltas} where status = 'QUEUED' and provider_id in (select provider_id from g)
+  ) c where ${countersAreReady} group by c.provider_id, c.owner having sum(c.tasks) > 0
+  union all
+  select q.provider_id, q.owner, count(*)::bigint as n from ${tasks} q
+  where not ${countersAreReady} and q.status = 'QUEUED' and q.provider_id in (select provider_id from g)
+  group by q.provider_id, q.owner`;
 
 // An owner's turn at a provider: when it was last served there, and its oldest queued task.
 const lastStarted = (p: ReturnType<typeof sql>, o: ReturnType<typeof sql>) =>
@@ -57,7 +58,7 @@ export async function getQueuePositions(db: DbOrTx, ids: readonly string[]): Pro
           (array_agg(created_at order by created_at desc, id desc))[1] as hi_at, (array_agg(id order by created_at desc, id desc))[1] as hi_id
         from t group by provider_id, owner
       ),
-      n as materialized (${queuedPerOwner(await countersReady(db))}),
+      n as materialized (${queuedPerOwner}),
       ends as materialized (
         select g.*, coalesce(n.n, 0) as n,
           ${lastStarted(sql`g.provider_id`, sql`g.owner`)} as last_started,

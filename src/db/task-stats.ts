@@ -3,7 +3,7 @@
 // otherwise computed over the matching rows in two queries.
 import { count, sql } from 'drizzle-orm';
 import type { DbOrTx } from './client.js';
-import { countersAnswer, countersReady, readCounters, type CounterRow } from './count-tasks.js';
+import { countersAnswer, readCounters, type CounterRow } from './count-tasks.js';
 import { tasks } from './schema.js';
 import { taskConditions, type TaskFilter } from './task-filter.js';
 
@@ -51,7 +51,8 @@ function fromCounters(rows: CounterRow[]): TaskStats {
 }
 
 export async function getTaskStats(db: DbOrTx, owner: string, filter?: TaskFilter): Promise<TaskStats> {
-  if (countersAnswer(filter) && (await countersReady(db))) return fromCounters(await readCounters(db, owner, filter));
+  const counted = countersAnswer(filter) ? await readCounters(db, owner, filter) : null;
+  if (counted) return fromCounters(counted);
   const where = taskConditions(owner, filter);
   const [totals] = await db
     .select({

@@ -145,7 +145,7 @@ describe.each(kinds)('task counters on %s', (kind) => {
     expect(counted).toBeGreaterThanOrEqual(450);
     expect(await backfillCounts(db)).toBeNull();
     for (const owner of OWNERS) {
-      const rows = await readCounters(db, owner);
+      const rows = (await readCounters(db, owner))!;
       expect(rows.reduce((n, r) => n + r.tasks, 0)).toBe(await countTasks(db, owner, scanning()));
     }
     while ((await rollUpCounts(db)) > 0);
