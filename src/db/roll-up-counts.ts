@@ -7,48 +7,45 @@
 // Readers add the deltas not rolled up yet (src/db/count-tasks.ts), so counts
 // are exact whenever the roll-up runs; it only keeps the delta table short.
 import { sql } from 'drizzle-orm';
-import { execRows, type Db } from './client.js';
+import { execRows, type Db, type DbOrTx } from './client.js';
 import { maintenanceDone, taskCountDeltas, taskCounts, tasks } from './schema.js';
 
 /** Taken by the roll-up, the back-fill and the TRUNCATE trigger (drizzle/0003_counts.sql). */
 export const COUNTS_LOCK = 7_270_004;
 export const COUNTS_BACKFILL = 'task_counts';
-
-/**
- * Move up to `limit` deltas into task_counts in one transaction. Returns how
- * many were moved (0 as well when another process is rolling up, or before the
- * back-fill is done: until then the counters are not in use).
- */
 const ROLLUP_BATCH = 20_000;
 
-export async function rollUpCounts(db: Db, limit = ROLLUP_BATCH): Promise<number> {
-  return db.transaction(async (tx) => {
-    const [gate] = await execRows<{ ok: boolean; ready: boolean }>(
-      tx,
-      sql`select pg_try_advisory_xact_lock(${COUNTS_LOCK}) as ok,
-                 exists (select 1 from ${maintenanceDone} where name = ${COUNTS_BACKFILL}) as ready`,
-    );
-    if (!gate?.ok || !gate.ready) return 0;
-    const [moved] = await execRows<{ n: number }>(
-      tx,
-      sql`with d as (
-          delete from ${taskCountDeltas} where id in (select id from ${taskCountDeltas} order by id limit ${limit})
-          returning owner, provider_id, status, tasks, timed, duration_ms
-        ),
-        summed as (
-          insert into ${taskCounts} (owner, provider_id, status, tasks, timed, duration_ms)
-          select owner, provider_id, status, sum(tasks), sum(timed), sum(duration_ms) from d
-          group by owner, provider_id, status
-          order by owner, provider_id, status
-          on conflict (owner, provider_id, status) do update set
-            tasks = ${taskCounts}.tasks + excluded.tasks,
-            timed = ${taskCounts}.timed + excluded.timed,
-            duration_ms = ${taskCounts}.duration_ms + excluded.duration_ms
-        )
-        select count(*)::int as n from d`,
-    );
-    return Number(moved?.n ?? 0);
-  });
+/**
+ * Move up to `limit` deltas into task_counts, in one statement (its own
+ * transaction: no BEGIN/COMMIT round trips, and on the single-connection PGlite
+ * nothing else waits behind an open transaction). Returns how many were moved;
+ * 0 as well when another process is rolling up (the advisory lock, held to the
+ * statement's end), or before the back-fill is done (the counters are not in use).
+ */
+export async function rollUpCounts(db: DbOrTx, limit = ROLLUP_BATCH): Promise<number> {
+  const [moved] = await execRows<{ n: number }>(
+    db,
+    sql`with gate as materialized (
+        select pg_try_advisory_xact_lock(${COUNTS_LOCK}) and exists (select 1 from ${maintenanceDone} where name = ${COUNTS_BACKFILL}) as go
+      ),
+      d as (
+        delete from ${taskCountDeltas}
+        where id in (select id from ${taskCountDeltas} where (select go from gate) order by id limit ${limit})
+        returning owner, provider_id, status, tasks, timed, duration_ms
+      ),
+      summed as (
+        insert into ${taskCounts} (owner, provider_id, status, tasks, timed, duration_ms)
+        select owner, provider_id, status, sum(tasks), sum(timed), sum(duration_ms) from d
+        group by owner, provider_id, status
+        order by owner, provider_id, status
+        on conflict (owner, provider_id, status) do update set
+          tasks = ${taskCounts}.tasks + excluded.tasks,
+          timed = ${taskCounts}.timed + excluded.timed,
+          duration_ms = ${taskCounts}.duration_ms + excluded.duration_ms
+      )
+      select count(*)::int as n from d`,
+  );
+  return Number(moved?.n ?? 0);
 }
 
 const BACKFILL_BATCH = 20_000;
