@@ -5,7 +5,7 @@
 // any process may run it: one at a time wins an advisory lock, the others skip)
 // and back-fills the counters of rows that existed before the triggers did.
 // Readers add the deltas not rolled up yet (src/db/count-tasks.ts), so counts
-// are exact whenever the roll-up runs; it only keeps the delta table short.
+// are exact whether or not the roll-up has run; it only keeps the delta table short.
 import { sql } from 'drizzle-orm';
 import { execRows, type Db, type DbOrTx } from './client.js';
 import { maintenanceDone, taskCountDeltas, taskCounts, tasks } from './schema.js';
