@@ -9,6 +9,7 @@ import { benchE2e } from './e2e.js';
 import { openBench, postgresAnswers, type Bench, type DbKind } from './harness.js';
 import { benchImageCheck, describeImageCheck } from './image-check.js';
 import { benchListPage, describeMeasured } from './list-page.js';
+import { benchMillion, describeMillion } from './million.js';
 import { machine, printTable, rowsOf, writeResults, type KindResults } from './report.js';
 import { fmt, now } from './stats.js';
 import { ADMIN_URL } from '../test/support/postgres.js';
@@ -51,8 +52,26 @@ async function imageCheckOnly(): Promise<void> {
   for (const line of describeImageCheck(r)) console.log(`  ${line}`);
 }
 
+/** `npm run bench -- million`: only the named benchmark(s), printed, RESULTS.md left alone. */
+const only = process.argv.slice(2);
+const wanted = (name: string) => only.length === 0 || only.includes(name);
+
+async function runMillion(): Promise<string[] | undefined> {
+  if (!(await postgresAnswers())) return undefined;
+  console.log('\n[postgres] 1,000,000 tasks of one key');
+  const t0 = now();
+  const r = await benchMillion((line) => console.log(`  ${line}`));
+  console.log(`  done in ${fmt((now() - t0) / 1000, 1)} s`);
+  return describeMillion(r);
+}
+
 async function main(): Promise<void> {
   if (process.argv.slice(2).includes('image-check')) return imageCheckOnly();
+  if (only.length && only.every((name) => name === 'million')) {
+    const lines = await runMillion();
+    console.log(lines ? ['', ...lines].join('\n') : `no Postgres answers at ${ADMIN_URL}`);
+    return;
+  }
   const t0 = now();
   console.log(`reelay benchmarks — ${machine()}`);
   const load = os.loadavg().map((l) => l.toFixed(2)).join(', ');
@@ -70,11 +89,13 @@ async function main(): Promise<void> {
   console.log('\n[no database]');
   const image = await step('4. image check', () => benchImageCheck()).catch((err: Error) => err);
   notes.push(...(image instanceof Error ? [`image check failed: ${image.message}`] : describeImageCheck(image)));
+  const million = wanted('million') ? await runMillion().catch((err) => [`million: ERROR ${(err as Error).message}`]) : undefined;
 
   const elapsed = (now() - t0) / 1000;
   console.log('');
   printTable(results.flatMap(rowsOf));
-  writeResults(RESULTS, results, notes, elapsed);
+  if (million) console.log(['', ...million].join('\n'));
+  writeResults(RESULTS, results, notes, elapsed, million);
   console.log(`\nwritten ${path.relative(process.cwd(), RESULTS)} (${fmt(elapsed, 0)} s in all)`);
   if (results.some((r) => r.error)) process.exitCode = 1;
 }
