@@ -9,9 +9,12 @@
 // those of a stored key when it is revoked (a notification from revokeApiKey,
 // and a safety-net re-check every few seconds). REELAY_API_KEYS keys cannot be
 // revoked while the server runs.
+// Stored keys found valid are remembered for at most KEY_CACHE_MS (and only
+// until the next keys notification), so a request costs no lookup; a revoked
+// key is refused within that time even when its notification is lost.
 import { timingSafeEqual } from 'node:crypto';
 import { isLoopbackHost, type ApiKeyEntry } from './config.js';
-import { ANONYMOUS_OWNER, findKeyOwner, hashKey, hasActiveKeys, KEYS_CHANNEL } from './db/api-keys.js';
+import { ANONYMOUS_OWNER, findActiveKey, hashKey, hasActiveKeys, KEYS_CHANNEL, type ActiveKey } from './db/api-keys.js';
 import type { Database } from './db/client.js';
 import { LiveSessions, REASON_KEYS_REQUIRED, type EndSession } from './live-sessions.js';
 import type { Logger } from './logger.js';
@@ -22,12 +25,23 @@ export { ANONYMOUS_OWNER };
 const OPEN_RECHECK_MS = 500;
 /** How often the stored keys of live sessions are re-checked without a notification (a missed one, a key revoked by hand in SQL). */
 export const SESSIONS_RECHECK_MS = 5_000;
+/** How long a stored key found valid is trusted without asking the database again. */
+export const KEY_CACHE_MS = 1_000;
+/** Stored keys remembered at most (more distinct keys within KEY_CACHE_MS start over). */
+const KEY_CACHE_SIZE = 10_000;
 
 /** Who a request or connection is, and how that was established. */
 export type Principal = (
   | { via: 'open'; owner: typeof ANONYMOUS_OWNER }
   | { via: 'environment'; owner: string }
-  | { via: 'database'; owner: string; /** SHA-256 (hex) of the stored key: revocable. */ keyHash: string }
+  | {
+      via: 'database';
+      owner: string;
+      /** SHA-256 (hex) of the stored key: revocable. */
+      keyHash: string;
+      /** The key's own limits (null: the default). */
+      limits: { maxActive: number | null; perMinute: number | null };
+    }
 ) & {
   /** Keys notifications seen before the key was checked: a later one means the check may be stale. */
   readonly checkedAt: number;
@@ -52,6 +66,8 @@ export class Auth {
   private openTimer?: NodeJS.Timeout;
   private sessionsTimer?: NodeJS.Timeout;
   private checking?: Promise<void>;
+  /** Stored keys found valid (or being looked up), by hash. */
+  private readonly keyCache = new Map<string, { revision: number; until: number; key: Promise<ActiveKey | undefined> }>();
 
   /** Decides whether keys are required and starts watching key changes. */
   static async start(opts: AuthOptions): Promise<Auth> {
@@ -130,13 +146,28 @@ export class Auth {
     const hash = Buffer.from(keyHash, 'hex');
     const envMatch = this.envKeys.find((k) => timingSafeEqual(k.hash, hash));
     if (envMatch) return { via: 'environment', owner: envMatch.name, checkedAt };
-    const owner = await findKeyOwner(this.opts.database.db, key);
-    return owner ? { via: 'database', owner, keyHash, checkedAt } : null;
+    const stored = await this.storedKey(keyHash, checkedAt);
+    return stored ? { via: 'database', owner: stored.name, keyHash, limits: { maxActive: stored.maxActiveTasks, perMinute: stored.createsPerMinute }, checkedAt } : null;
+  }
+
+  /** The active stored key with this hash: remembered when valid, one lookup at a time per hash. */
+  private storedKey(keyHash: string, revision: number): Promise<ActiveKey | undefined> {
+    const now = Date.now();
+    const cached = this.keyCache.get(keyHash);
+    if (cached && cached.revision === this.keysRevision && cached.until > now) return cached.key;
+    if (this.keyCache.size >= KEY_CACHE_SIZE) this.keyCache.clear();
+    const entry = { revision, until: now + KEY_CACHE_MS, key: findActiveKey(this.opts.database.db, keyHash) };
+    this.keyCache.set(keyHash, entry);
+    // Only a valid key is remembered: a key created a moment later works at once.
+    const forget = () => void (this.keyCache.get(keyHash) === entry && this.keyCache.delete(keyHash));
+    entry.key.then((k) => k || forget(), forget);
+    return entry.key;
   }
 
   private async watch(): Promise<void> {
     const changed = () => {
       this.keysRevision++;
+      this.keyCache.clear();
       void this.recheckOpen();
       if (this.sessions.hasKeyed) void this.sessions.recheck();
     };

@@ -71,7 +71,9 @@ builder.mutationFields((t) => ({
       const inputImage = v.image ? await storeInputImage(v.image, id, config.filesDir, config.maxImageBytes, config.maxImagePixels) : null;
       const values = { id, owner: ctx.owner, providerId: v.entry.config.id, model: v.model, prompt: v.prompt, negativePrompt: v.negativePrompt, params: v.params, inputImage };
       const idempotency = v.idempotencyKey ? { key: v.idempotencyKey, fingerprint: requestFingerprint(values, v.entry.provider.capabilities.defaults) } : undefined;
-      const limits = { maxActive: config.maxActiveTasksPerKey, perMinute: config.createsPerMinutePerKey };
+      // A stored key's own limits, else the defaults (environment keys and anonymous).
+      const own = ctx.principal.via === 'database' ? ctx.principal.limits : undefined;
+      const limits = { maxActive: own?.maxActive ?? config.maxActiveTasksPerKey, perMinute: own?.perMinute ?? config.createsPerMinutePerKey };
       let outcome: Awaited<ReturnType<typeof createTask>>;
       try {
         outcome = await createTask(database.db, values, { idempotency, limits });
