@@ -38,16 +38,28 @@ const CREATE_BARE = `mutation Create($input: CreateInput!) { createVideoTask(inp
 
 export interface Throughput {
   perSecond: number;
+  /** CPU time of the server process per request (user + system), ms: steadier than throughput on a busy machine. */
+  cpuMsPerRequest: number;
   p50Ms: number;
   p99Ms: number;
   runs: number[];
 }
 
-export interface ThroughputResult {
-  create: { reelay: Throughput; baseline: Throughput; ratio: number; p99Ratio: number };
-  list: { reelay: Throughput; baseline: Throughput; ratio: number; p99Ratio: number };
-  rss: { reelayMb: number; baselineMb: number; pgliteMb: number };
+export interface Comparison {
+  reelay: Throughput;
+  baseline: Throughput;
+  ratio: number;
+  p99Ratio: number;
 }
+
+export interface ThroughputResult {
+  create?: Comparison;
+  list?: Comparison;
+  rss?: { reelayMb: number; baselineMb: number; pgliteMb: number };
+}
+
+/** Parts to run (all by default); BENCH_THROUGHPUT=list,create,rss picks some while working on one. */
+const PARTS = new Set((process.env.BENCH_THROUGHPUT ?? 'list,create,rss').split(','));
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -115,29 +127,53 @@ function startBare(databaseUrl: string, port: number): Promise<Server> {
   return startProcess([path.join(ROOT, 'bench/bare-server.mjs')], { DATABASE_URL: databaseUrl, BARE_OWNER: OWNER }, '/graphql?query=%7B__typename%7D', port);
 }
 
+/** CPU time (user + system) a process has used so far, ms. */
+function cpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+interface Run extends LoadResult {
+  cpuMs: number;
+}
+
+/** A load run, with the CPU time the server spent on it. */
+async function measured(s: Server, fn: () => Promise<LoadResult>): Promise<Run> {
+  const before = cpuMs(s.proc.pid!);
+  const r = await fn();
+  return { ...r, cpuMs: cpuMs(s.proc.pid!) - before };
+}
+
 function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
   return kb / 1024;
 }
 
-function summarize(runs: LoadResult[]): Throughput {
+function summarize(runs: Run[]): Throughput {
   const all = runs.flatMap((r) => r.latencies);
-  return { perSecond: median(runs.map((r) => r.perSecond)), p50Ms: percentile(all, 50), p99Ms: median(runs.map((r) => percentile(r.latencies, 99))), runs: runs.map((r) => r.perSecond) };
+  const requests = runs.reduce((n, r) => n + r.requests, 0);
+  return { perSecond: median(runs.map((r) => r.perSecond)), cpuMsPerRequest: runs.reduce((n, r) => n + r.cpuMs, 0) / requests, p50Ms: percentile(all, 50), p99Ms: median(runs.map((r) => percentile(r.latencies, 99))), runs: runs.map((r) => r.perSecond) };
 }
 
 /** Interleaved rounds of `fn` against both servers (order alternating), after a warm-up of each. */
 async function compare(servers: { reelay: Server; bare: Server }, run: (s: Server, which: 'reelay' | 'bare', ms: number) => Promise<LoadResult>) {
   await run(servers.bare, 'bare', WARMUP_MS);
   await run(servers.reelay, 'reelay', WARMUP_MS);
-  const out: { reelay: LoadResult[]; bare: LoadResult[] } = { reelay: [], bare: [] };
+  const out: { reelay: Run[]; bare: Run[] } = { reelay: [], bare: [] };
   for (let i = 0; i < ROUNDS; i++) {
     const order: Array<'reelay' | 'bare'> = i % 2 ? ['reelay', 'bare'] : ['bare', 'reelay'];
-    for (const which of order) out[which].push(await run(servers[which], which, RUN_MS));
+    for (const which of order) out[which].push(await measured(servers[which], () => run(servers[which], which, RUN_MS)));
   }
   const reelay = summarize(out.reelay);
   const baseline = summarize(out.bare);
   return { reelay, baseline, ratio: reelay.perSecond / baseline.perSecond, p99Ratio: reelay.p99Ms / baseline.p99Ms };
+}
+
+function describe(c: Comparison): string {
+  const one = (t: Throughput) => `${fmt(t.perSecond, 0)}/s p99 ${fmt(t.p99Ms)} ms cpu ${fmt(t.cpuMsPerRequest, 3)} ms/req`;
+  return `reelay ${one(c.reelay)}; bare ${one(c.baseline)} → ${fmt(c.ratio)}×, p99 ${fmt(c.p99Ratio)}×`;
 }
 
 async function prepare(temp: TempDatabase): Promise<string> {
@@ -171,26 +207,32 @@ export async function benchThroughput(log: (line: string) => void = console.log)
     started.push(bare);
     const auth = { authorization: `Bearer ${key}` };
 
+    const result: ThroughputResult = {};
     const listBody = JSON.stringify({ query: LIST_QUERY, variables: { first: PAGE } });
     const fullPage = (b: string) => !b.includes('"errors"') && b.split('"cursor"').length === PAGE + 1;
-    const list = await compare({ reelay, bare }, (s, which, ms) =>
-      load({ url: s.url, body: () => listBody, headers: which === 'reelay' ? auth : {}, connections: CONNECTIONS, durationMs: ms, accept: fullPage }),
-    );
-    log(`     list   reelay ${fmt(list.reelay.perSecond, 0)}/s p99 ${fmt(list.reelay.p99Ms)} ms, bare ${fmt(list.baseline.perSecond, 0)}/s p99 ${fmt(list.baseline.p99Ms)} ms → ${fmt(list.ratio)}×`);
+    if (PARTS.has('list')) {
+      result.list = await compare({ reelay, bare }, (s, which, ms) =>
+        load({ url: s.url, body: () => listBody, headers: which === 'reelay' ? auth : {}, connections: CONNECTIONS, durationMs: ms, accept: fullPage }),
+      );
+      log(`     list   ${describe(result.list)}`);
+    }
 
-    const create = await compare({ reelay, bare }, (s, which, ms) => {
-      const query = which === 'reelay' ? CREATE_REELAY : CREATE_BARE;
-      return load({
-        url: s.url,
-        body: (i) => JSON.stringify({ query, variables: { input: { prompt: `bench create ${which} ${i}` } } }),
-        headers: which === 'reelay' ? auth : {},
-        connections: CONNECTIONS,
-        durationMs: ms,
-        accept: (b) => b.includes('"QUEUED"'),
+    if (PARTS.has('create')) {
+      result.create = await compare({ reelay, bare }, (s, which, ms) => {
+        const query = which === 'reelay' ? CREATE_REELAY : CREATE_BARE;
+        return load({
+          url: s.url,
+          body: (i) => JSON.stringify({ query, variables: { input: { prompt: `bench create ${which} ${i}` } } }),
+          headers: which === 'reelay' ? auth : {},
+          connections: CONNECTIONS,
+          durationMs: ms,
+          accept: (b) => b.includes('"QUEUED"'),
+        });
       });
-    });
-    log(`     create reelay ${fmt(create.reelay.perSecond, 0)}/s p99 ${fmt(create.reelay.p99Ms)} ms, bare ${fmt(create.baseline.perSecond, 0)}/s p99 ${fmt(create.baseline.p99Ms)} ms → ${fmt(create.ratio)}×, p99 ${fmt(create.p99Ratio)}×`);
+      log(`     create ${describe(result.create)}`);
+    }
     for (const s of started.splice(0)) await s.stop();
+    if (!PARTS.has('rss')) return result;
 
     // Idle RSS: fresh processes, nothing asked of them but /health.
     const idleReelay = await startReelay(temp.url, dataDir, 'all', await freePort());
@@ -214,7 +256,8 @@ export async function benchThroughput(log: (line: string) => void = console.log)
       fs.rmSync(pgliteDir, { recursive: true, force: true });
     }
     log(`     idle RSS: reelay ${fmt(reelayMb, 0)} MB (postgres), ${fmt(pgliteMb, 0)} MB (pglite); bare ${fmt(baselineMb, 0)} MB`);
-    return { create, list, rss: { reelayMb, baselineMb, pgliteMb } };
+    result.rss = { reelayMb, baselineMb, pgliteMb };
+    return result;
   } finally {
     for (const s of started) await s.stop().catch(() => {});
     fs.rmSync(dataDir, { recursive: true, force: true });

@@ -3,7 +3,7 @@
 // the whole create (one round trip, no transaction); otherwise it runs in a
 // transaction after the owner's lock and the checks, which go out together.
 import { randomUUID } from 'node:crypto';
-import { sql, type SQL } from 'drizzle-orm';
+import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from './client.js';
 import { anyLimit, checkCreateLimits, lockOwner, recordCreateCtes, type KeyLimits } from './check-create-limits.js';
 import { findIdempotencyKey, rememberIdempotencyKeySql } from './idempotency-keys.js';
@@ -31,7 +31,7 @@ export async function createTask(db: Db, values: NewTask, opts: CreateOptions = 
   const limits = anyLimit(opts.limits) ? opts.limits : undefined;
   const row = { ...values, id: values.id ?? randomUUID(), idempotencyKey: idempotency?.key ?? null, status: 'QUEUED' as const };
   // Nothing to check: no lock, no transaction, one statement.
-  if (!idempotency && !limits) return { task: await insertTask(db, row, []), created: true };
+  if (!idempotency && !limits) return { task: await insertPlainTask(db, row), created: true };
   return db.transaction(async (tx) => {
     // Sent together (pipelined on the transaction's connection); the checks'
     // snapshots are taken after the lock is granted, so they see every create
@@ -56,10 +56,59 @@ export async function createTask(db: Db, values: NewTask, opts: CreateOptions = 
 }
 
 /** The task row, its first event, the change notification and `extra` data-modifying CTEs: one statement. */
+function firstEvent(id: string | Placeholder, message: string | Placeholder): SQL {
+  return sql`insert into ${taskEvents} (task_id, status, message)
+    select ${id}::uuid, 'QUEUED'::task_status, ${message} from ${changeNotices(id, { wake: true })} as n`;
+}
+
+/** The columns a create request sets; any other column of a new task takes its default. */
+const PLAIN_COLUMNS = new Set<string>(['id', 'owner', 'providerId', 'model', 'prompt', 'negativePrompt', 'params', 'inputImage', 'idempotencyKey', 'status']);
+
+const p = (name: string) => sql.placeholder(name);
+/** The plain create statement, built once per database (building it costs more CPU than running it). */
+const plainInserts = new WeakMap<Db, ReturnType<typeof preparePlainInsert>>();
+function preparePlainInsert(db: Db) {
+  return db
+    .with(db.$with('w0', {}).as(firstEvent(p('id'), p('message'))))
+    .insert(tasks)
+    .values({
+      id: p('id'),
+      owner: p('owner'),
+      providerId: p('providerId'),
+      model: p('model'),
+      prompt: p('prompt'),
+      negativePrompt: p('negativePrompt'),
+      // Raw, so that null stays SQL NULL (a jsonb placeholder would encode it as JSON null).
+      params: sql`${p('params')}::jsonb`,
+      inputImage: sql`${p('inputImage')}::jsonb`,
+      status: 'QUEUED',
+    })
+    .returning()
+    .prepare('create_task');
+}
+
+/** A create without checks: the prepared statement when the row sets only the usual columns. */
+async function insertPlainTask(db: Db, row: NewTaskRow & { id: string }): Promise<TaskRow> {
+  if (Object.keys(row).some((k) => !PLAIN_COLUMNS.has(k))) return insertTask(db, row, []);
+  let prepared = plainInserts.get(db);
+  if (!prepared) plainInserts.set(db, (prepared = preparePlainInsert(db)));
+  const [task] = await prepared.execute({
+    id: row.id,
+    owner: row.owner,
+    providerId: row.providerId,
+    model: row.model ?? null,
+    prompt: row.prompt,
+    negativePrompt: row.negativePrompt ?? null,
+    params: JSON.stringify(row.params ?? {}),
+    inputImage: row.inputImage == null ? null : JSON.stringify(row.inputImage),
+    message: `queued for ${row.providerId}`,
+  });
+  return task!;
+}
+
 async function insertTask(db: DbOrTx, row: NewTaskRow & { id: string }, extra: SQL[]): Promise<TaskRow> {
   const bodies = [
-    sql`insert into ${taskEvents} (task_id, status, message)
-        select ${row.id}::uuid, 'QUEUED'::task_status, ${`queued for ${row.providerId}`} from ${changeNotices(row.id, { wake: true })} as n`,
+    firstEvent(row.id, `queued for ${row.providerId}`),
     ...extra,
   ];
   const ctes = bodies.map((body, i) => db.$with(`w${i}`, {}).as(body));

@@ -7,7 +7,7 @@
 // one was not visible to that snapshot, so its id (change_xid) is >= the mark:
 // after a reconnect, listeners re-load what changed at or above the last mark
 // they handled (see task-feed.ts). Listeners load the rows themselves.
-import { sql, type SQL } from 'drizzle-orm';
+import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { Database, DbOrTx } from '../db/client.js';
 
 export const TASK_CHANNEL = 'reelay_task';
@@ -38,7 +38,7 @@ export async function notifyWake(tx: DbOrTx): Promise<void> {
  * once, e.g. `insert into … select … from ${changeNotices(id)} as n` in a CTE
  * (a CTE that only selects is not run unless referenced).
  */
-export function changeNotices(taskId: string, opts: { wake?: boolean } = {}): SQL {
+export function changeNotices(taskId: string | Placeholder, opts: { wake?: boolean } = {}): SQL {
   const wake = opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``;
   return sql`(select pg_notify(${TASK_CHANNEL}, ${taskId}::text || ${MARK})${wake})`;
 }
