@@ -45,6 +45,8 @@ export type Principal = (
 ) & {
   /** Keys notifications seen before the key was checked: a later one means the check may be stale. */
   readonly checkedAt: number;
+  /** The stored key was found valid up to KEY_CACHE_MS ago, not just now. */
+  readonly cached?: boolean;
 };
 
 export interface AuthOptions {
@@ -102,19 +104,24 @@ export class Auth {
     return (await this.identify(authorization))?.owner ?? null;
   }
 
-  /** Who presents this `Authorization` value, or null when keys are required and it is not valid. */
-  async identify(authorization: string | null | undefined): Promise<Principal | null> {
+  /**
+   * Who presents this `Authorization` value, or null when keys are required and
+   * it is not valid. A stored key found valid less than KEY_CACHE_MS ago is not
+   * looked up again, unless `fresh` (what starts a live session: a WebSocket
+   * connection or operation, whose key is then watched).
+   */
+  async identify(authorization: string | null | undefined, opts: { fresh?: boolean } = {}): Promise<Principal | null> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     const checkedAt = this.keysRevision;
     if (!this.requiredNow) {
       // A valid key presented to an open server proves that keys exist now:
       // require them from this request on instead of waiting for the watch.
-      const principal = m ? await this.principalOf(m[1]!, checkedAt) : null;
+      const principal = m ? await this.principalOf(m[1]!, checkedAt, opts.fresh) : null;
       if (!principal) return this.requiredNow ? null : { via: 'open', owner: ANONYMOUS_OWNER, checkedAt };
       this.latch();
       return principal;
     }
-    return m ? this.principalOf(m[1]!, checkedAt) : null;
+    return m ? this.principalOf(m[1]!, checkedAt, opts.fresh) : null;
   }
 
   /**
@@ -130,8 +137,9 @@ export class Auth {
         return this.requiredNow ? null : this.sessions.add(undefined, end);
       case 'database': {
         const untrack = this.sessions.add(principal.keyHash, end);
-        // A revocation notified while the key was being checked: check again.
-        if (principal.checkedAt !== this.keysRevision) void this.sessions.recheck();
+        // A revocation notified while the key was being checked, or a check up to
+        // KEY_CACHE_MS old (a revocation nobody was told about): check again.
+        if (principal.checkedAt !== this.keysRevision || principal.cached) void this.sessions.recheck();
         return untrack;
       }
     }
@@ -141,27 +149,28 @@ export class Auth {
     await this.stopWatching();
   }
 
-  private async principalOf(key: string, checkedAt: number): Promise<Principal | null> {
+  private async principalOf(key: string, checkedAt: number, fresh = false): Promise<Principal | null> {
     const keyHash = hashKey(key);
     const hash = Buffer.from(keyHash, 'hex');
     const envMatch = this.envKeys.find((k) => timingSafeEqual(k.hash, hash));
     if (envMatch) return { via: 'environment', owner: envMatch.name, checkedAt };
-    const stored = await this.storedKey(keyHash, checkedAt);
-    return stored ? { via: 'database', owner: stored.name, keyHash, limits: { maxActive: stored.maxActiveTasks, perMinute: stored.createsPerMinute }, checkedAt } : null;
+    const { key: stored, cached } = await this.storedKey(keyHash, checkedAt, fresh);
+    if (!stored) return null;
+    return { via: 'database', owner: stored.name, keyHash, limits: { maxActive: stored.maxActiveTasks, perMinute: stored.createsPerMinute }, checkedAt, cached };
   }
 
   /** The active stored key with this hash: remembered when valid, one lookup at a time per hash. */
-  private storedKey(keyHash: string, revision: number): Promise<ActiveKey | undefined> {
+  private async storedKey(keyHash: string, revision: number, fresh: boolean): Promise<{ key: ActiveKey | undefined; cached: boolean }> {
     const now = Date.now();
     const cached = this.keyCache.get(keyHash);
-    if (cached && cached.revision === this.keysRevision && cached.until > now) return cached.key;
+    if (!fresh && cached && cached.revision === this.keysRevision && cached.until > now) return { key: await cached.key, cached: true };
     if (this.keyCache.size >= KEY_CACHE_SIZE) this.keyCache.clear();
     const entry = { revision, until: now + KEY_CACHE_MS, key: findActiveKey(this.opts.database.db, keyHash) };
     this.keyCache.set(keyHash, entry);
     // Only a valid key is remembered: a key created a moment later works at once.
     const forget = () => void (this.keyCache.get(keyHash) === entry && this.keyCache.delete(keyHash));
     entry.key.then((k) => k || forget(), forget);
-    return entry.key;
+    return { key: await entry.key, cached: false };
   }
 
   private async watch(): Promise<void> {

@@ -118,8 +118,8 @@ export function createHttpServer(services: Services): HttpServer {
       },
     },
     context: async ({ request, req, connectionParams }) => {
-      const authorization = request ? (request.headers.get('authorization') ?? undefined) : headerOf(connectionParams);
-      const principal = await auth.identify(authorization);
+      // HTTP: the key cache; a WebSocket operation starts a live session: looked up afresh.
+      const principal = request ? await auth.identify(request.headers.get('authorization')) : await auth.identify(headerOf(connectionParams), { fresh: true });
       if (!principal) throw unauthenticated();
       let origin: string | undefined;
       return { owner: principal.owner, principal, origin: () => (origin ??= originOf(services, req, request)), services, loaders: createLoaders(services) };
@@ -189,7 +189,7 @@ export function createHttpServer(services: Services): HttpServer {
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
       onConnect: async (ctx) => {
         try {
-          const principal = await auth.identify(headerOf(ctx.connectionParams));
+          const principal = await auth.identify(headerOf(ctx.connectionParams), { fresh: true });
           if (!principal) return false;
           // The connection ends (4403) when its key stops working: anonymous
           // ones once keys are required, a stored key's when it is revoked.

@@ -149,6 +149,30 @@ describe.each(kinds)('stored keys on %s', (kind) => {
       await t.stop();
     }
   });
+
+  it('an SSE subscription started on a cached check of a silently revoked key ends within a second', async () => {
+    const t = await apiApp(kind);
+    try {
+      const db = t.app.services.database.db;
+      const key = await createApiKey(db, 'sse');
+      const id = (await create(t, key)).task!.id;
+      await db.execute(sql`update api_keys set revoked_at = now() where name = 'sse'`);
+      const t0 = Date.now();
+      const res = await fetch(`${t.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ query: 'subscription($id: ID!) { taskUpdated(id: $id) { status } }', variables: { id } }),
+      });
+      // Refused outright (the check ran out) or started from the cache and ended by the re-check it starts.
+      if (res.status === 200) {
+        const reader = res.body!.getReader();
+        while (!(await reader.read()).done);
+      }
+      expect(Date.now() - t0).toBeLessThanOrEqual(KEY_CACHE_MS + 500);
+    } finally {
+      await t.stop();
+    }
+  });
 });
 
 /** A TCP proxy counting round trips: a client send that follows an answer (or opens the connection) starts one. */
