@@ -9,6 +9,7 @@ import { benchE2e } from './e2e.js';
 import { openBench, postgresAnswers, type Bench, type DbKind } from './harness.js';
 import { benchListPage, describeMeasured } from './list-page.js';
 import { machine, printTable, rowsOf, writeResults, type KindResults } from './report.js';
+import { benchThroughput, describeThroughput } from './throughput.js';
 import { fmt, now } from './stats.js';
 import { ADMIN_URL } from '../test/support/postgres.js';
 
@@ -43,7 +44,24 @@ async function runKind(kind: DbKind, notes: string[]): Promise<KindResults> {
   return results;
 }
 
+/** `npm run bench -- throughput`: only the named benchmark(s), printed, RESULTS.md left alone. */
+const only = process.argv.slice(2);
+const wanted = (name: string) => only.length === 0 || only.includes(name);
+
+async function runThroughput(): Promise<string[]> {
+  if (!(await postgresAnswers())) return [`throughput: SKIPPED, nothing answered at ${ADMIN_URL}`];
+  console.log('\n[postgres] throughput and idle RSS vs a bare graphql-yoga + postgres.js server');
+  const t0 = now();
+  const r = await benchThroughput((line) => console.log(line));
+  console.log(`  done in ${fmt((now() - t0) / 1000, 1)} s`);
+  return describeThroughput(r);
+}
+
 async function main(): Promise<void> {
+  if (only.length && only.every((name) => name === 'throughput')) {
+    console.log(['', ...(await runThroughput())].join('\n'));
+    return;
+  }
   const t0 = now();
   console.log(`reelay benchmarks — ${machine()}`);
   const load = os.loadavg().map((l) => l.toFixed(2)).join(', ');
@@ -58,6 +76,7 @@ async function main(): Promise<void> {
   }
   const results: KindResults[] = [];
   for (const kind of kinds) results.push(await runKind(kind, notes));
+  if (wanted('throughput')) notes.push(...(await runThroughput().catch((err: unknown) => [`throughput: ERROR ${(err as Error).message}`])));
 
   const elapsed = (now() - t0) / 1000;
   console.log('');

@@ -265,6 +265,16 @@ export async function benchThroughput(log: (line: string) => void = console.log)
   }
 }
 
+/** One line per figure, for the console and RESULTS.md. */
+export function describeThroughput(r: ThroughputResult): string[] {
+  const lines: string[] = [];
+  const one = (t: Throughput) => `${fmt(t.perSecond, 0)}/s (runs ${t.runs.map((x) => fmt(x, 0)).join(', ')}), p99 ${fmt(t.p99Ms)} ms, ${fmt(t.cpuMsPerRequest, 3)} ms CPU/request`;
+  if (r.create) lines.push(`throughput: createVideoTask, ${CONNECTIONS} connections: reelay ${one(r.create.reelay)}; bare ${one(r.create.baseline)} → ${fmt(r.create.ratio)}×, p99 ${fmt(r.create.p99Ratio)}×`);
+  if (r.list) lines.push(`throughput: tasks(first: ${PAGE}) over ${LIST_TASKS.toLocaleString('en-US')} tasks, ${CONNECTIONS} connections: reelay ${one(r.list.reelay)}; bare keyset SELECT ${one(r.list.baseline)} → ${fmt(r.list.ratio)}×`);
+  if (r.rss) lines.push(`idle RSS (${IDLE_MS / 1000} s after start): \`npm start\` server on Postgres ${fmt(r.rss.reelayMb, 0)} MB (on PGlite ${fmt(r.rss.pgliteMb, 0)} MB); bare yoga + postgres.js ${fmt(r.rss.baselineMb, 0)} MB`);
+  return lines;
+}
+
 // Run alone: `npx tsx bench/throughput.ts`.
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   benchThroughput().then(

@@ -10,6 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { KEY_CACHE_MS } from '../../src/auth.js';
 import { createApiKey, hashKey, revokeApiKey } from '../../src/db/api-keys.js';
 import { execRows } from '../../src/db/client.js';
+import { preparingStatements } from '../../src/db/prepared-statements.js';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { createTempDatabase, databaseKinds, postgresAvailable } from '../support/postgres.js';
 
@@ -234,6 +237,25 @@ describe.runIf(await postgresAvailable())('round trips to Postgres', () => {
     } finally {
       await t.stop();
       await counter.close();
+      await temp.drop();
+    }
+  });
+
+  it('drizzle statements are prepared once per connection, up to a bound of distinct texts', async () => {
+    const temp = await createTempDatabase();
+    const client = preparingStatements(postgres(temp.url, { max: 1, onnotice: () => {} }), 2);
+    try {
+      const db = drizzle(client);
+      const prepared = async () => (await client.unsafe(`select statement from pg_prepared_statements where statement like 'select $1::int as %'`)).map((r) => String(r.statement)).sort();
+      for (let i = 0; i < 3; i++) await db.execute(sql`select ${i}::int as a`);
+      expect(await prepared()).toEqual(['select $1::int as a']);
+      await db.transaction(async (tx) => tx.execute(sql`select ${1}::int as b`));
+      expect(await prepared()).toEqual(['select $1::int as a', 'select $1::int as b']);
+      // Past the bound: run unnamed, as drizzle does by default.
+      await db.execute(sql`select ${1}::int as c`);
+      expect(await prepared()).toEqual(['select $1::int as a', 'select $1::int as b']);
+    } finally {
+      await client.end();
       await temp.drop();
     }
   });
