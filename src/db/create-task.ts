@@ -2,12 +2,12 @@
 // statement. Without per-key limits or an idempotency key that statement is
 // the whole create (one round trip, no transaction); otherwise it runs in a
 // transaction after the owner's lock and the checks, which go out together.
-import { randomUUID } from 'node:crypto';
 import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from './client.js';
 import { anyLimit, checkCreateLimits, lockOwner, recordCreateCtes, type KeyLimits } from './check-create-limits.js';
 import { findIdempotencyKey, rememberIdempotencyKeySql } from './idempotency-keys.js';
 import { taskEvents, tasks, type NewTaskRow, type TaskRow } from './schema.js';
+import { newTaskId } from './task-id.js';
 import { changeNotices } from '../events/bus.js';
 import { IdempotencyConflictError } from '../errors.js';
 
@@ -29,7 +29,7 @@ export interface CreateOptions {
 export async function createTask(db: Db, values: NewTask, opts: CreateOptions = {}): Promise<{ task: TaskRow; created: boolean }> {
   const { idempotency } = opts;
   const limits = anyLimit(opts.limits) ? opts.limits : undefined;
-  const row = { ...values, id: values.id ?? randomUUID(), idempotencyKey: idempotency?.key ?? null, status: 'QUEUED' as const };
+  const row = { ...values, id: values.id ?? newTaskId(), idempotencyKey: idempotency?.key ?? null, status: 'QUEUED' as const };
   // Nothing to check: no lock, no transaction, one statement.
   if (!idempotency && !limits) return { task: await insertPlainTask(db, row), created: true };
   return db.transaction(async (tx) => {
@@ -55,7 +55,6 @@ export async function createTask(db: Db, values: NewTask, opts: CreateOptions = 
   });
 }
 
-/** The task row, its first event, the change notification and `extra` data-modifying CTEs: one statement. */
 /**
  * The first event, with the change notification in its row source (evaluated
  * once) and the commit made asynchronous. A transaction that notifies holds a
@@ -119,6 +118,7 @@ async function insertPlainTask(db: Db, row: NewTaskRow & { id: string }): Promis
   return task!;
 }
 
+/** The task row, its first event, the change notification and `extra` data-modifying CTEs: one statement. */
 async function insertTask(db: DbOrTx, row: NewTaskRow & { id: string }, extra: SQL[]): Promise<TaskRow> {
   const bodies = [
     firstEvent(row.id, `queued for ${row.providerId}`),

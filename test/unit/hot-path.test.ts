@@ -3,7 +3,8 @@
 // and drizzle statements prepared only up to a bound.
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { encodeCursor } from '../../src/db/cursor.js';
+import { encodeCursor, isUuid } from '../../src/db/cursor.js';
+import { newTaskId } from '../../src/db/task-id.js';
 import { pathOf } from '../../src/server/http.js';
 
 const viaUrl = (url: string) => {
@@ -35,5 +36,19 @@ describe('pathOf', () => {
 describe('encodeCursor', () => {
   test.prop([fc.date({ min: new Date('0001-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), fc.uuid()])('is the base64url of JSON [ms, id], as before', (createdAt, id) => {
     expect(encodeCursor({ createdAt, id })).toBe(Buffer.from(JSON.stringify([createdAt.getTime(), id])).toString('base64url'));
+  });
+});
+
+describe('newTaskId', () => {
+  it('makes UUIDv7s that sort in the order they were made, also within one millisecond', () => {
+    const now = Date.now();
+    const ids = [...Array.from({ length: 5000 }, () => newTaskId(now)), newTaskId(now + 1), newTaskId(now - 5)];
+    for (const id of ids) {
+      expect(isUuid(id), id).toBe(true);
+      expect(id[14]).toBe('7');
+      expect('89ab').toContain(id[19]);
+    }
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
