@@ -11,6 +11,7 @@ import { benchImageCheck, describeImageCheck } from './image-check.js';
 import { benchListPage, describeMeasured } from './list-page.js';
 import { benchMillion, describeMillion } from './million.js';
 import { machine, printTable, rowsOf, writeResults, type KindResults } from './report.js';
+import { benchThroughput, describeThroughput } from './throughput.js';
 import { fmt, now } from './stats.js';
 import { ADMIN_URL } from '../test/support/postgres.js';
 
@@ -45,31 +46,57 @@ async function runKind(kind: DbKind, notes: string[]): Promise<KindResults> {
   return results;
 }
 
-/** `npm run bench -- image-check`: only the image check (no database); prints, writes nothing. */
-async function imageCheckOnly(): Promise<void> {
-  console.log(`reelay image check benchmark — ${machine()}`);
-  const r = await step('image check', () => benchImageCheck());
-  for (const line of describeImageCheck(r)) console.log(`  ${line}`);
+/** A benchmark with its own set-up, reported as its own section of RESULTS.md. */
+interface Section {
+  title: string;
+  run: () => Promise<string[]>;
 }
 
-/** `npm run bench -- million`: only the named benchmark(s), printed, RESULTS.md left alone. */
-const only = process.argv.slice(2);
-const wanted = (name: string) => only.length === 0 || only.includes(name);
+const sections: Record<string, Section> = {
+  'image-check': {
+    title: 'Image check (no database; bench/image-check.ts, `npm run bench -- image-check`)',
+    run: async () => describeImageCheck(await step('image check', () => benchImageCheck())),
+  },
+  million: {
+    title: '1,000,000 tasks of one key (Postgres; bench/million.ts, `npm run bench -- million`)',
+    run: async () => {
+      if (!(await postgresAnswers())) return [`SKIPPED, nothing answered at ${ADMIN_URL}`];
+      console.log('\n[postgres] 1,000,000 tasks of one key');
+      return describeMillion(await benchMillion((line) => console.log(`  ${line}`)));
+    },
+  },
+  throughput: {
+    title: 'Throughput and idle memory against a bare graphql-yoga + postgres.js server (Postgres; bench/throughput.ts, `npm run bench -- throughput`)',
+    run: async () => {
+      if (!(await postgresAnswers())) return [`SKIPPED, nothing answered at ${ADMIN_URL}`];
+      console.log('\n[postgres] throughput and idle RSS vs a bare graphql-yoga + postgres.js server');
+      return describeThroughput(await benchThroughput((line) => console.log(line)));
+    },
+  },
+};
 
-async function runMillion(): Promise<string[] | undefined> {
-  if (!(await postgresAnswers())) return undefined;
-  console.log('\n[postgres] 1,000,000 tasks of one key');
+async function runSection(name: string): Promise<{ title: string; lines: string[] }> {
+  const s = sections[name]!;
   const t0 = now();
-  const r = await benchMillion((line) => console.log(`  ${line}`));
-  console.log(`  done in ${fmt((now() - t0) / 1000, 1)} s`);
-  return describeMillion(r);
+  const lines = await s.run().catch((err: unknown) => [`ERROR ${(err as Error).stack ?? err}`]);
+  console.log(`  ${name} done in ${fmt((now() - t0) / 1000, 1)} s`);
+  return { title: s.title, lines };
 }
 
+/**
+ * `npm run bench`: everything, written to RESULTS.md. `npm run bench -- <name> …`
+ * with names of sections only: those, printed, RESULTS.md left alone.
+ */
 async function main(): Promise<void> {
-  if (process.argv.slice(2).includes('image-check')) return imageCheckOnly();
-  if (only.length && only.every((name) => name === 'million')) {
-    const lines = await runMillion();
-    console.log(lines ? ['', ...lines].join('\n') : `no Postgres answers at ${ADMIN_URL}`);
+  const only = process.argv.slice(2);
+  const unknown = only.filter((n) => !sections[n]);
+  if (unknown.length) throw new Error(`unknown benchmark ${unknown.join(', ')}; known: ${Object.keys(sections).join(', ')}`);
+  if (only.length) {
+    console.log(`reelay benchmarks — ${machine()}`);
+    for (const name of only) {
+      const r = await runSection(name);
+      console.log(['', `## ${r.title}`, '', ...r.lines].join('\n'));
+    }
     return;
   }
   const t0 = now();
@@ -86,16 +113,14 @@ async function main(): Promise<void> {
   }
   const results: KindResults[] = [];
   for (const kind of kinds) results.push(await runKind(kind, notes));
-  console.log('\n[no database]');
-  const image = await step('4. image check', () => benchImageCheck()).catch((err: Error) => err);
-  notes.push(...(image instanceof Error ? [`image check failed: ${image.message}`] : describeImageCheck(image)));
-  const million = wanted('million') ? await runMillion().catch((err) => [`million: ERROR ${(err as Error).message}`]) : undefined;
+  const extra: Array<{ title: string; lines: string[] }> = [];
+  for (const name of Object.keys(sections)) extra.push(await runSection(name));
 
   const elapsed = (now() - t0) / 1000;
   console.log('');
   printTable(results.flatMap(rowsOf));
-  if (million) console.log(['', ...million].join('\n'));
-  writeResults(RESULTS, results, notes, elapsed, million);
+  for (const r of extra) console.log(['', `## ${r.title}`, '', ...r.lines].join('\n'));
+  writeResults(RESULTS, results, notes, elapsed, extra);
   console.log(`\nwritten ${path.relative(process.cwd(), RESULTS)} (${fmt(elapsed, 0)} s in all)`);
   if (results.some((r) => r.error)) process.exitCode = 1;
 }

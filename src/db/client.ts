@@ -1,19 +1,19 @@
 // Opens the store: postgres.js when DATABASE_URL is set, otherwise an embedded
 // PGlite on disk (or in memory for tests). Migrations from drizzle/ are applied
 // on open, serialized by an advisory lock so several processes can start at once.
+// PGlite (a WebAssembly Postgres, several MB of memory once loaded) is imported
+// only by a process that uses it.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { lockDataDir } from './lock.js';
 import { maintainPglite, maintainPostgresInBackground, type MaintenanceLog } from './maintain.js';
+import { preparingStatements } from './prepared-statements.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -129,7 +129,7 @@ async function openPostgres(url: string, max: number, logger?: OpenOptions['logg
     await migrator.end({ timeout: 5 });
   }
   // No JIT: reelay's queries are short, and compiling one (the fair-queue queries' estimates can pass jit_above_cost) costs far more than it saves.
-  const client = postgres(url, { max, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay', jit: 'off' } });
+  const client = preparingStatements(postgres(url, { max, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay', jit: 'off' } }));
   const db = drizzlePostgres(client, { schema, logger }) as unknown as Db;
   const maintenance = maintainPostgresInBackground(url, log);
   return {
@@ -153,6 +153,11 @@ async function openPglite(dataDir: string | undefined, logger: OpenOptions['logg
   // Before PGlite touches the directory: a second owner must not even read it.
   const lock = dataDir ? await lockDataDir(dataDir, purpose, onLockCompromised) : undefined;
   try {
+    const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+      import('@electric-sql/pglite'),
+      import('drizzle-orm/pglite'),
+      import('drizzle-orm/pglite/migrator'),
+    ]);
     const client = dataDir ? new PGlite(dataDir) : new PGlite();
     await client.waitReady;
     const db = drizzlePglite(client, { schema, logger }) as unknown as Db;

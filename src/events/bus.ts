@@ -7,7 +7,7 @@
 // one was not visible to that snapshot, so its id (change_xid) is >= the mark:
 // after a reconnect, listeners re-load what changed at or above the last mark
 // they handled (see task-feed.ts). Listeners load the rows themselves.
-import { sql } from 'drizzle-orm';
+import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { Database, DbOrTx } from '../db/client.js';
 
 export const TASK_CHANNEL = 'reelay_task';
@@ -29,6 +29,18 @@ export async function notifyTasksChanged(tx: DbOrTx, taskIds: string[]): Promise
 
 export async function notifyWake(tx: DbOrTx): Promise<void> {
   await tx.execute(sql`select pg_notify(${WAKE_CHANNEL}, '')`);
+}
+
+/**
+ * For a write done in a single statement (no round trip of its own): a row
+ * source that notifies the change of `taskId` (and wakes runners) when that
+ * statement's transaction commits. Embed it where it is evaluated exactly
+ * once, e.g. `insert into … select … from ${changeNotices(id)} as n` in a CTE
+ * (a CTE that only selects is not run unless referenced).
+ */
+export function changeNotices(taskId: string | Placeholder, opts: { wake?: boolean } = {}): SQL {
+  const wake = opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``;
+  return sql`(select pg_notify(${TASK_CHANNEL}, ${taskId}::text || ${MARK})${wake})`;
 }
 
 type Listener<T> = (value: T) => void;

@@ -4,6 +4,7 @@ import type { Principal } from '../auth.js';
 import type { TaskEventRow, TaskRow } from '../db/schema.js';
 import { getQueuePositions } from '../db/queue-positions.js';
 import { getEventsForTasks, getTasksByIds } from '../db/read-tasks.js';
+import type { Db } from '../db/client.js';
 import type { Services } from '../services.js';
 
 export interface Loaders {
@@ -16,41 +17,54 @@ export interface Context {
   owner: string;
   /** How the owner was authenticated (its live subscriptions end when the key stops working). */
   principal: Principal;
-  requestId: string;
-  /** Origin used to turn /files/ paths into absolute URLs. */
-  origin: string;
+  /** Origin used to turn /files/ paths into absolute URLs (worked out when first asked for). */
+  origin(): string;
   services: Services;
   loaders: Loaders;
 }
 
 // Batching only, no caching: subscriptions reuse one context across events
-// and must always see fresh rows.
-export function createLoaders(services: Services): Loaders {
-  const db = services.database.db;
-  return {
-    task: new DataLoader(
+// and must always see fresh rows. Each loader is made when first used: most
+// operations need none or one of them.
+class LazyLoaders implements Loaders {
+  private made: Partial<Loaders> = {};
+
+  constructor(private readonly db: Db) {}
+
+  get task(): Loaders['task'] {
+    return (this.made.task ??= new DataLoader(
       async (ids) => {
-        const rows = await getTasksByIds(db, ids);
+        const rows = await getTasksByIds(this.db, ids);
         const byId = new Map(rows.map((r) => [r.id, r]));
         return ids.map((id) => byId.get(id) ?? null);
       },
       { cache: false },
-    ),
-    events: new DataLoader(
+    ));
+  }
+
+  get events(): Loaders['events'] {
+    return (this.made.events ??= new DataLoader(
       async (ids) => {
-        const rows = await getEventsForTasks(db, ids);
+        const rows = await getEventsForTasks(this.db, ids);
         const byTask = new Map<string, TaskEventRow[]>();
         for (const r of rows) (byTask.get(r.taskId) ?? byTask.set(r.taskId, []).get(r.taskId)!).push(r);
         return ids.map((id) => byTask.get(id) ?? []);
       },
       { cache: false },
-    ),
-    queuePosition: new DataLoader(
+    ));
+  }
+
+  get queuePosition(): Loaders['queuePosition'] {
+    return (this.made.queuePosition ??= new DataLoader(
       async (ids) => {
-        const positions = await getQueuePositions(db, ids);
+        const positions = await getQueuePositions(this.db, ids);
         return ids.map((id) => positions.get(id) ?? null);
       },
       { cache: false },
-    ),
-  };
+    ));
+  }
+}
+
+export function createLoaders(services: Services): Loaders {
+  return new LazyLoaders(services.database.db);
 }

@@ -12,7 +12,7 @@ export const TaskStatusEnum = builder.enumType('TaskStatus', {
 export const MediaTypeEnum = builder.enumType('MediaType', { values: ['VIDEO', 'IMAGE'] as const });
 
 export function fileUrl(ctx: Context, file: string): string {
-  return `${ctx.origin}/files/${file.split('/').map(encodeURIComponent).join('/')}`;
+  return `${ctx.origin()}/files/${file.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 type ResultShape = NonNullable<TaskRow['result']>;
