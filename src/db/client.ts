@@ -13,6 +13,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { lockDataDir } from './lock.js';
+import { PriorityLane } from './priority-lane.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -23,7 +24,14 @@ export type DbOrTx = Db | Tx;
 export type Notification = (payload: string) => void;
 
 export interface Database {
+  /** The API's handle (and everything else that answers a client). */
   db: Db;
+  /**
+   * Background work (the runner, health checks): its own connection pool on
+   * Postgres, so API queries never queue behind it; on the single-connection
+   * PGlite, its queries wait while API queries are pending (see priority-lane.ts).
+   */
+  workDb: Db;
   driver: 'pglite' | 'postgres';
   /** The embedded database's directory (held by this process); unset for Postgres and in-memory PGlite. */
   dataDir?: string;
@@ -39,8 +47,10 @@ export interface OpenOptions {
   databaseUrl?: string;
   /** PGlite data directory; omitted → in memory. */
   dataDir?: string;
-  /** Pool size for postgres.js. */
+  /** Pool size for postgres.js (the API's pool). */
   maxConnections?: number;
+  /** Pool size of the background work's own pool (postgres.js); connections open only when used. */
+  workConnections?: number;
   /** Sees every query (tests count them; debugging). */
   logger?: { logQuery(query: string, params: unknown[]): void };
   /** Who opens an embedded data directory, named to a second process that tries (e.g. "reelay server"). */
@@ -82,7 +92,7 @@ function describeConnectError(err: unknown): string {
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   return opts.databaseUrl
-    ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.logger)
+    ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.workConnections ?? 6, opts.logger)
     : openPglite(opts.dataDir, opts.logger, opts.purpose ?? 'reelay', opts.onLockCompromised);
 }
 
@@ -101,7 +111,7 @@ async function reachable(client: postgres.Sql): Promise<void> {
   }
 }
 
-async function openPostgres(url: string, max: number, logger?: OpenOptions['logger']): Promise<Database> {
+async function openPostgres(url: string, max: number, workMax: number, logger?: OpenOptions['logger']): Promise<Database> {
   // Migrate on a one-connection client so the session advisory lock covers it.
   const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S });
   try {
@@ -120,14 +130,21 @@ async function openPostgres(url: string, max: number, logger?: OpenOptions['logg
   // No JIT: reelay's queries are short, and compiling one (the fair-queue queries' estimates can pass jit_above_cost) costs far more than it saves.
   const client = postgres(url, { max, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay', jit: 'off' } });
   const db = drizzlePostgres(client, { schema, logger }) as unknown as Db;
+  // The runner's own pool: a burst of completions keeps its connections busy, never the API's.
+  // postgres.js connects lazily, so a process that runs no background work opens none of them.
+  const work = postgres(url, { max: workMax, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay-runner', jit: 'off' } });
+  const workDb = drizzlePostgres(work, { schema, logger }) as unknown as Db;
   return {
     db,
+    workDb,
     driver: 'postgres',
     async listen(channel, fn, onReconnect) {
       const sub = await client.listen(channel, (payload) => fn(payload), () => onReconnect?.());
       return () => sub.unlisten();
     },
-    close: () => client.end({ timeout: 5 }),
+    close: async () => {
+      await Promise.all([client.end({ timeout: 5 }), work.end({ timeout: 5 })]);
+    },
   };
 }
 
@@ -138,7 +155,10 @@ async function openPglite(dataDir: string | undefined, logger: OpenOptions['logg
   try {
     const client = dataDir ? new PGlite(dataDir) : new PGlite();
     await client.waitReady;
-    const db = drizzlePglite(client, { schema, logger }) as unknown as Db;
+    // One connection for everything: API queries go first (priority-lane.ts).
+    const lane = new PriorityLane(client);
+    const db = drizzlePglite({ client: lane.first, schema, logger }) as unknown as Db;
+    const workDb = drizzlePglite({ client: lane.after, schema, logger }) as unknown as Db;
     try {
       await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
     } catch (err) {
@@ -147,6 +167,7 @@ async function openPglite(dataDir: string | undefined, logger: OpenOptions['logg
     }
     return {
       db,
+      workDb,
       driver: 'pglite',
       dataDir: dataDir && path.resolve(dataDir),
       async listen(channel, fn, onReconnect) {

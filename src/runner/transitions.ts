@@ -3,10 +3,10 @@
 // transaction and notifies listeners at commit. Terminal states never change:
 // each update is guarded by the allowed source states.
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
-import type { Db, Tx } from '../db/client.js';
+import { execRows, type Db, type Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
-import { changeStamp } from '../db/task-change.js';
-import { notifyTaskChanged, notifyWake } from '../events/bus.js';
+import { CHANGE_STAMP_SQL, changeStamp } from '../db/task-change.js';
+import { notifyTaskChanged, notifyTasksChanged, notifyWake } from '../events/bus.js';
 
 const ACTIVE: TaskStatus[] = ['QUEUED', 'PROCESSING'];
 
@@ -86,6 +86,43 @@ export function recordProgress(
   message: string | null | false,
 ): Promise<TaskRow | null> {
   return transition(db, taskId, change, { from: ['PROCESSING'], leaseOwner, event: message === false ? false : { message } });
+}
+
+export interface ProgressItem {
+  taskId: string;
+  progress: number | null;
+  upstreamStatus: string | null;
+  /** A history event with this message; `false` records none. */
+  message: string | null | false;
+}
+
+/**
+ * `recordProgress` for many tasks held by one runner, in one transaction: one
+ * UPDATE, one INSERT of the history events, one notification round trip.
+ * Returns the ids it changed; the others are no longer this runner's.
+ */
+export async function recordProgressBatch(db: Db, leaseOwner: string, items: readonly ProgressItem[]): Promise<Set<string>> {
+  if (!items.length) return new Set();
+  const values = sql.join(
+    items.map((i) => sql`(${i.taskId}::uuid, ${i.progress}::float8, ${i.upstreamStatus}::text)`),
+    sql`, `,
+  );
+  return db.transaction(async (tx) => {
+    const rows = await execRows<{ id: string; progress: number | null }>(
+      tx,
+      sql`update ${tasks} t set progress = v.progress, upstream_status = v.upstream_status, ${CHANGE_STAMP_SQL}
+          from (values ${values}) as v (id, progress, upstream_status)
+          where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
+          returning t.id, t.progress`,
+    );
+    const kept = new Set(rows.map((r) => r.id));
+    const events = items.filter((i) => i.message !== false && kept.has(i.taskId));
+    if (events.length) {
+      await tx.insert(taskEvents).values(events.map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: i.progress, message: i.message as string | null })));
+    }
+    await notifyTasksChanged(tx, [...kept]);
+    return kept;
+  });
 }
 
 export function completeTask(db: Db, taskId: string, leaseOwner: string, result: TaskResult, mediaType: 'VIDEO' | 'IMAGE', upstreamStatus?: string | null): Promise<TaskRow | null> {

@@ -15,7 +15,9 @@ import { capabilityProblem } from '../tasks/capabilities.js';
 import type { GenerationRequest, ProviderResult, Snapshot, SubmitOutcome } from '../providers/types.js';
 import { storeResult } from '../storage/results.js';
 import { backoffMs } from './backoff.js';
+import type { ProgressWriter } from './progress-writer.js';
 import { takeToken } from './rate-limit.js';
+import type { Semaphore } from './semaphore.js';
 import { completeTask, failTask, markCancelledUpstream, moveToProvider, recordProgress, recordSubmitAttempt, recordSubmitted, releaseTask } from './transitions.js';
 
 export type AbortKind = 'cancelled' | 'shutdown' | 'lease-lost' | 'timeout';
@@ -49,6 +51,10 @@ export interface WorkEnv {
    * since an interrupted one could not be sent again.
    */
   drain: AbortSignal;
+  /** The runner's batched progress writes. */
+  progress: ProgressWriter;
+  /** Bounds result downloads and probes across all of the runner's tasks. */
+  finishSlots: Semaphore;
   log: Logger;
 }
 
@@ -56,6 +62,11 @@ const DOWNLOAD_TIMEOUT_MS = 10 * 60_000;
 /** Result failures that keep their own code; anything else that cannot be stored is DOWNLOAD_FAILED. */
 const RESULT_CODES = new Set(['RESULT_TOO_LARGE', 'RESULT_URL_FORBIDDEN', 'INVALID_RESULT']);
 const POLL_BACKOFF_CAP_MS = 60_000;
+/**
+ * While an upstream reports no change, polls slow down to at most this many
+ * times the interval: a finished job is then seen within twice the interval.
+ */
+const IDLE_POLL_FACTOR = 2;
 const LOOKUP_DELAY_MS = 1000;
 
 /** Thrown when a write found the task no longer ours (cancelled, finished, or taken over). */
@@ -281,11 +292,12 @@ async function pollUntilDone(
         if (progress !== last.progress || upstreamStatus !== last.upstreamStatus) {
           const bucket = bucketOf(progress);
           const noteworthy = bucket !== last.bucket || upstreamStatus !== last.upstreamStatus;
-          must(await recordProgress(env.db, task.id, env.owner, { progress, upstreamStatus }, noteworthy ? (snap.message ?? upstreamStatus ?? null) : false));
+          const kept = await env.progress.record({ taskId: task.id, progress, upstreamStatus, message: noteworthy ? (snap.message ?? upstreamStatus ?? null) : false });
+          if (!kept) throw new Lost();
           last = { progress, upstreamStatus, bucket };
           interval = base;
         } else {
-          interval = Math.min(Math.round(interval * 1.25), base * 5);
+          interval = Math.min(Math.round(interval * 1.25), base * IDLE_POLL_FACTOR);
         }
         break;
       }
@@ -311,15 +323,19 @@ async function finish(task: TaskRow, result: ProviderResult, upstreamStatus: str
   const { baseUrl, allowHosts } = env.entry.config;
   for (let attempt = 1; ; attempt++) {
     try {
-      const stored = await storeResult(result, {
-        filesDir: env.filesDir,
-        taskId: task.id,
+      const stored = await env.finishSlots.run(
+        () =>
+          storeResult(result, {
+            filesDir: env.filesDir,
+            taskId: task.id,
+            signal,
+            maxBytes: env.maxResultBytes,
+            maxPixels: env.maxImagePixels,
+            timeoutMs: DOWNLOAD_TIMEOUT_MS,
+            provider: { baseUrl, allowHosts },
+          }),
         signal,
-        maxBytes: env.maxResultBytes,
-        maxPixels: env.maxImagePixels,
-        timeoutMs: DOWNLOAD_TIMEOUT_MS,
-        provider: { baseUrl, allowHosts },
-      });
+      );
       must(await completeTask(env.db, task.id, env.owner, stored, result.mediaType, upstreamStatus));
       return;
     } catch (err) {
