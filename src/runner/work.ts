@@ -261,10 +261,14 @@ async function pollUntilDone(
   let last = { progress: task.progress, upstreamStatus: task.upstreamStatus, bucket: bucketOf(task.progress) };
   let snap = first;
 
+  // Polls keep their rhythm: the next one is due `interval` after the previous one was sent,
+  // however long that poll and recording its progress took.
+  let polledAt = Date.now();
   for (;;) {
     if (!snap) {
-      await sleep(interval, undefined, { signal });
+      await sleep(Math.max(0, polledAt + interval - Date.now()), undefined, { signal });
       await rateLimit(env, signal);
+      polledAt = Date.now();
       try {
         snap = await provider.poll(providerTaskId, { signal, request });
         if (errors) void env.health.recordOutcome(config.id, true);
