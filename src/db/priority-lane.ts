@@ -44,6 +44,10 @@ export class PriorityLane {
     this.tail = new Promise<void>((r) => (done = r));
     try {
       await before;
+      // PGlite runs a statement without giving the event loop a turn: yield one
+      // before each background operation, so requests that arrived meanwhile
+      // can issue their queries (and go first).
+      await new Promise<void>((r) => setImmediate(r));
       while (this.pending > 0) await new Promise<void>((r) => this.waiters.push(r));
       return await fn();
     } finally {

@@ -78,6 +78,11 @@ export class ToolHost {
     });
   }
 
+  /** The helper's pid while it runs (tests). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   close(): void {
     this.child?.kill();
     this.child = undefined;

@@ -37,7 +37,7 @@ export interface RunnerOptions {
   maxImagePixels?: number;
   /** Fallback tick when nothing wakes the runner (lapsed leases, retries). */
   idleMs?: number;
-  /** Results downloaded and probed at once (all providers); 8 when omitted. */
+  /** Results downloaded and probed at once (all providers); 32 when omitted. */
   finishConcurrency?: number;
 }
 
@@ -67,7 +67,7 @@ export class Runner {
 
   constructor(private readonly opts: RunnerOptions) {
     this.progress = new ProgressWriter(opts.db, this.id, opts.log);
-    this.finishSlots = new Semaphore(opts.finishConcurrency ?? 8);
+    this.finishSlots = new Semaphore(opts.finishConcurrency ?? 32);
   }
 
   get activeTaskIds(): string[] {
