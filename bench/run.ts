@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchClaim } from './claim.js';
 import { benchE2e } from './e2e.js';
+import { benchJobs, describeJobs, JOBS_RUNS } from './jobs.js';
 import { openBench, postgresAnswers, type Bench, type DbKind } from './harness.js';
 import { benchListPage, describeMeasured } from './list-page.js';
 import { machine, printTable, rowsOf, writeResults, type KindResults } from './report.js';
@@ -22,6 +23,11 @@ async function step<T>(label: string, fn: () => Promise<T>): Promise<T> {
   return out;
 }
 
+// `npm run bench -- jobs` (or any of these names) runs just those benchmarks and prints them; RESULTS.md is written by full runs only.
+const NAMES = ['list-page', 'claim', 'e2e', 'jobs'] as const;
+const only = process.argv.slice(2).filter((a) => (NAMES as readonly string[]).includes(a));
+const wanted = (name: (typeof NAMES)[number]) => only.length === 0 || only.includes(name);
+
 async function runKind(kind: DbKind, notes: string[]): Promise<KindResults> {
   console.log(`\n[${kind}]`);
   const results: KindResults = { kind };
@@ -29,10 +35,12 @@ async function runKind(kind: DbKind, notes: string[]): Promise<KindResults> {
   try {
     b = await openBench(kind);
     const bench = b;
-    results.listPage = await step('1. task list page', () => benchListPage(bench));
-    console.log(`     reelay   ${describeMeasured(results.listPage.reelay)}\n     baseline ${describeMeasured(results.listPage.baseline)}`);
-    results.claim = await step('2. claim throughput', () => benchClaim(bench));
-    results.e2e = await step('3. end-to-end throughput', () => benchE2e(bench));
+    if (wanted('list-page')) {
+      results.listPage = await step('1. task list page', () => benchListPage(bench));
+      console.log(`     reelay   ${describeMeasured(results.listPage.reelay)}\n     baseline ${describeMeasured(results.listPage.baseline)}`);
+    }
+    if (wanted('claim')) results.claim = await step('2. claim throughput', () => benchClaim(bench));
+    if (wanted('e2e')) results.e2e = await step('3. end-to-end throughput', () => benchE2e(bench));
   } catch (err) {
     results.error = (err as Error).message;
     console.error(`\n  ${kind} failed: ${(err as Error).stack ?? err}`);
@@ -57,13 +65,37 @@ async function main(): Promise<void> {
     console.log(`\nno Postgres answers at ${ADMIN_URL}: only PGlite is measured`);
   }
   const results: KindResults[] = [];
-  for (const kind of kinds) results.push(await runKind(kind, notes));
+  if (wanted('list-page') || wanted('claim') || wanted('e2e')) for (const kind of kinds) results.push(await runKind(kind, notes));
+  // Jobs in flight: one reelay process on Postgres (the issue's setting), as a child process.
+  const jobs: string[] = [];
+  if (wanted('jobs') && kinds.includes('postgres')) {
+    console.log('\n[jobs in flight, postgres]');
+    for (const run of JOBS_RUNS) {
+      try {
+        const r = await step(`4. ${run.jobs} jobs polled every ${run.intervalMs / 1000} s`, () => benchJobs(run));
+        jobs.push(...describeJobs(r).map((l) => `- ${l}`), '');
+      } catch (err) {
+        jobs.push(`- ${run.jobs} jobs: ERROR ${(err as Error).message}`, '');
+        process.exitCode = 1;
+      }
+    }
+    console.log(jobs.join('\n'));
+  }
 
   const elapsed = (now() - t0) / 1000;
   console.log('');
-  printTable(results.flatMap(rowsOf));
-  writeResults(RESULTS, results, notes, elapsed);
-  console.log(`\nwritten ${path.relative(process.cwd(), RESULTS)} (${fmt(elapsed, 0)} s in all)`);
+  if (results.length) printTable(results.flatMap(rowsOf));
+  if (only.length) {
+    console.log(`\nonly ${only.join(', ')}: ${path.relative(process.cwd(), RESULTS)} not written (${fmt(elapsed, 0)} s in all)`);
+  } else {
+    const section = jobs.length
+      ? ['4. Jobs in flight (`bench/jobs.ts`): one reelay process (`dist/main.js`, --role all) on Postgres, a LightX2V emulator reporting progress on every poll, N QUEUED tasks seeded by SQL; ' +
+          'CPU of the reelay process (/proc) while it only polls; finish → COMPLETED from the emulator\'s finish time; API queries (`tasks(first: 50)`, `stats`) one after the other while the jobs finish. ' +
+          'Baseline: a bare fetch loop doing the same polls in its own process.', '', ...jobs]
+      : [];
+    writeResults(RESULTS, results, notes, elapsed, section);
+    console.log(`\nwritten ${path.relative(process.cwd(), RESULTS)} (${fmt(elapsed, 0)} s in all)`);
+  }
   if (results.some((r) => r.error)) process.exitCode = 1;
 }
 

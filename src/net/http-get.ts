@@ -29,7 +29,9 @@ export interface GetOptions {
 
 const MAX_REDIRECTS = 20;
 const CONNECT_TIMEOUT_MS = 10_000;
-const agents = { 'http:': new http.Agent({ keepAlive: true, scheduling: 'lifo' }), 'https:': new https.Agent({ keepAlive: true, scheduling: 'lifo' }) };
+// Most recently used sockets first: the least likely to have been closed by the server meanwhile.
+const agentOptions = { keepAlive: true, scheduling: 'lifo' as const };
+const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) };
 
 const named = (name: string, message: string, code?: string) => Object.assign(new Error(message), { name, ...(code ? { code } : {}) });
 

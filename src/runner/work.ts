@@ -262,8 +262,10 @@ async function pollUntilDone(
   let snap = first;
 
   // Polls keep their rhythm: the next one is due `interval` after the previous one was sent,
-  // however long that poll and recording its progress took.
-  let polledAt = Date.now();
+  // however long that poll and recording its progress took. The first one comes at a random
+  // point of the first interval, so jobs submitted together (a claim takes hundreds) are not
+  // polled in lockstep: their requests spread over the interval instead of arriving in bursts.
+  let polledAt = Date.now() - Math.floor(Math.random() * interval);
   for (;;) {
     if (!snap) {
       await sleep(Math.max(0, polledAt + interval - Date.now()), undefined, { signal });
