@@ -15,6 +15,7 @@ import { claimDueTasks, renewLeases } from './claim.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../media/image.js';
 import { DEFAULT_MAX_RESULT_BYTES } from '../storage/results.js';
 import { ProgressWriter } from './progress-writer.js';
+import { ReleaseBatch } from './release-batch.js';
 import { Semaphore } from './semaphore.js';
 import { runTask, TaskAbort } from './work.js';
 
@@ -64,10 +65,12 @@ export class Runner {
   private watcher?: FeedWatcher;
   private readonly progress: ProgressWriter;
   private readonly finishSlots: Semaphore;
+  private readonly releases: ReleaseBatch;
 
   constructor(private readonly opts: RunnerOptions) {
     this.progress = new ProgressWriter(opts.db, this.id, opts.log);
     this.finishSlots = new Semaphore(opts.finishConcurrency ?? 32);
+    this.releases = new ReleaseBatch(opts.db, this.id, opts.log);
   }
 
   get activeTaskIds(): string[] {
@@ -165,6 +168,7 @@ export class Runner {
       drain: this.drain.signal,
       progress: this.progress,
       finishSlots: this.finishSlots,
+      release: (id) => this.releases.release(id),
       log,
     })
       .catch((err) => log.error({ err }, 'task worker crashed'))

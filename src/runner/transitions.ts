@@ -195,3 +195,21 @@ export function moveToProvider(db: Db, taskId: string, leaseOwner: string, provi
 export function releaseTask(db: Db, taskId: string, leaseOwner: string, nextPollAt: Date = new Date()): Promise<TaskRow | null> {
   return transition(db, taskId, { leaseOwner: null, leaseExpiresAt: null, nextPollAt }, { leaseOwner, event: false });
 }
+
+/** Give many tasks back at once (a runner shutting down); they are due again at once. */
+export async function releaseTasks(db: Db, leaseOwner: string, ids: readonly string[]): Promise<string[]> {
+  if (!ids.length) return [];
+  return db.transaction(async (tx) => {
+    const rows = await tx
+      .update(tasks)
+      .set({ leaseOwner: null, leaseExpiresAt: null, nextPollAt: sql`now()`, ...changeStamp })
+      .where(and(sql`${tasks.id} = any(${`{${ids.join(',')}}`}::uuid[])`, eq(tasks.leaseOwner, leaseOwner), inArray(tasks.status, ACTIVE)))
+      .returning({ id: tasks.id });
+    const released = rows.map((r) => r.id);
+    if (released.length) {
+      await notifyTasksChanged(tx, released);
+      await notifyWake(tx);
+    }
+    return released;
+  });
+}

@@ -18,7 +18,7 @@ import { backoffMs } from './backoff.js';
 import type { ProgressWriter } from './progress-writer.js';
 import { takeToken } from './rate-limit.js';
 import type { Semaphore } from './semaphore.js';
-import { completeTask, failTask, markCancelledUpstream, moveToProvider, recordProgress, recordSubmitAttempt, recordSubmitted, releaseTask } from './transitions.js';
+import { completeTask, failTask, markCancelledUpstream, moveToProvider, recordProgress, recordSubmitAttempt, recordSubmitted } from './transitions.js';
 
 export type AbortKind = 'cancelled' | 'shutdown' | 'lease-lost' | 'timeout';
 
@@ -55,6 +55,8 @@ export interface WorkEnv {
   progress: ProgressWriter;
   /** Bounds result downloads and probes across all of the runner's tasks. */
   finishSlots: Semaphore;
+  /** Hand the task back (shutdown), batched with the runner's other tasks. */
+  release: (taskId: string) => Promise<void>;
   log: Logger;
 }
 
@@ -379,7 +381,7 @@ async function onAbort(kind: AbortKind, task: TaskRow, providerTaskId: string | 
       return cancelUpstream(providerTaskId, env);
     }
     case 'shutdown':
-      await releaseTask(env.db, task.id, env.owner).catch(() => {});
+      await env.release(task.id);
       return;
     case 'lease-lost':
       return;
