@@ -119,6 +119,20 @@ describe.each(kinds)('a runner at scale on %s', (kind) => {
     expect(runner.activeTaskIds).toHaveLength(40);
   }, 60_000);
 
+  it('hands every held task back on shutdown in a few statements', async () => {
+    const p = new Advancing();
+    await seed(300);
+    const runner = startRunner(p, { maxConcurrency: 300, concurrency: 300, pollIntervalMs: 5000 });
+    await expect.poll(inFlight, { timeout: 30_000 }).toBe(300);
+    const before = statements.length;
+    await runner.stop(5000);
+    const releases = statements.slice(before).filter((q) => /^update "tasks" set "lease_owner" = \$1, "lease_expires_at" = \$2, "next_poll_at" = now\(\)/i.test(q.trim())).length;
+    expect(releases).toBeGreaterThan(0);
+    expect(releases).toBeLessThan(30); // not one per task
+    const [row] = await database.db.select({ n: sql<number>`count(*)::int` }).from(tasks).where(sql`${tasks.status} = 'PROCESSING' and ${tasks.leaseOwner} is null`);
+    expect(Number(row!.n)).toBe(300);
+  }, 60_000);
+
   it('serves API queries while background work keeps the database busy', async () => {
     // Background work queued first: each statement holds the database (PGlite) or a work connection (Postgres) for 50 ms.
     const order: string[] = [];
