@@ -94,6 +94,8 @@ export interface ProgressItem {
   upstreamStatus: string | null;
   /** A history event with this message; `false` records none. */
   message: string | null | false;
+  /** When the task's next poll is due: a runner that takes the task over resumes polling then. */
+  nextPollAt: Date;
 }
 
 /**
@@ -104,14 +106,14 @@ export interface ProgressItem {
 export async function recordProgressBatch(db: Db, leaseOwner: string, items: readonly ProgressItem[]): Promise<Set<string>> {
   if (!items.length) return new Set();
   const values = sql.join(
-    items.map((i) => sql`(${i.taskId}::uuid, ${i.progress}::float8, ${i.upstreamStatus}::text)`),
+    items.map((i) => sql`(${i.taskId}::uuid, ${i.progress}::float8, ${i.upstreamStatus}::text, ${i.nextPollAt.toISOString()}::timestamptz)`),
     sql`, `,
   );
   return db.transaction(async (tx) => {
     const rows = await execRows<{ id: string; progress: number | null }>(
       tx,
-      sql`update ${tasks} t set progress = v.progress, upstream_status = v.upstream_status, ${CHANGE_STAMP_SQL}
-          from (values ${values}) as v (id, progress, upstream_status)
+      sql`update ${tasks} t set progress = v.progress, upstream_status = v.upstream_status, next_poll_at = v.next_poll_at, ${CHANGE_STAMP_SQL}
+          from (values ${values}) as v (id, progress, upstream_status, next_poll_at)
           where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
           returning t.id, t.progress`,
     );

@@ -300,10 +300,11 @@ async function pollUntilDone(
         if (progress !== last.progress || upstreamStatus !== last.upstreamStatus) {
           const bucket = bucketOf(progress);
           const noteworthy = bucket !== last.bucket || upstreamStatus !== last.upstreamStatus;
-          const kept = await env.progress.record({ taskId: task.id, progress, upstreamStatus, message: noteworthy ? (snap.message ?? upstreamStatus ?? null) : false });
+          interval = base;
+          const nextPollAt = new Date(polledAt + interval);
+          const kept = await env.progress.record({ taskId: task.id, progress, upstreamStatus, message: noteworthy ? (snap.message ?? upstreamStatus ?? null) : false, nextPollAt });
           if (!kept) throw new Lost();
           last = { progress, upstreamStatus, bucket };
-          interval = base;
         } else {
           interval = Math.min(Math.round(interval * 1.25), base * IDLE_POLL_FACTOR);
         }

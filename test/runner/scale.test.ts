@@ -99,6 +99,20 @@ describe.each(kinds)('a runner at scale on %s', (kind) => {
     expect(Number(row!.n)).toBe(60);
   }, 60_000);
 
+  it('writes when each task is next due (next_poll_at) with its progress', async () => {
+    const p = new Advancing();
+    await seed(20);
+    startRunner(p, { maxConcurrency: 20, concurrency: 20, pollIntervalMs: 3000 });
+    await expect.poll(async () => Number((await database.db.select({ n: sql<number>`count(*)::int` }).from(tasks).where(sql`${tasks.progress} > 0`))[0]!.n), { timeout: 20_000 }).toBe(20);
+    const rows = await database.db.select({ next: tasks.nextPollAt, updated: tasks.updatedAt }).from(tasks);
+    for (const r of rows) {
+      // Due one interval after the poll that saw the progress, i.e. in the future, at most one interval after the write.
+      const ahead = r.next.getTime() - r.updated.getTime();
+      expect(ahead).toBeGreaterThan(1000);
+      expect(ahead).toBeLessThanOrEqual(3000);
+    }
+  }, 60_000);
+
   it('renews every held lease with one statement per heartbeat', async () => {
     const p = new Advancing();
     await seed(40);
