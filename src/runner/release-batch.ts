@@ -14,6 +14,8 @@ export class ReleaseBatch {
     private readonly db: Db,
     private readonly owner: string,
     private readonly log: Logger,
+    /** Where the runner's many-row writes run one at a time (see progress-writer.ts). */
+    private readonly serial: <T>(fn: () => Promise<T>) => Promise<T>,
     private readonly gatherMs = 20,
   ) {}
 
@@ -29,7 +31,7 @@ export class ReleaseBatch {
     const ids = this.ids.splice(0);
     const waiting = this.waiting.splice(0);
     try {
-      await releaseTasks(this.db, this.owner, ids);
+      await this.serial(() => releaseTasks(this.db, this.owner, ids));
     } catch (err) {
       this.log.warn({ err, tasks: ids.length }, 'handing tasks back failed; they resume when their leases lapse');
     }

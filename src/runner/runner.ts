@@ -70,7 +70,7 @@ export class Runner {
   constructor(private readonly opts: RunnerOptions) {
     this.progress = new ProgressWriter(opts.db, this.id, opts.log);
     this.finishSlots = new Semaphore(opts.finishConcurrency ?? 32);
-    this.releases = new ReleaseBatch(opts.db, this.id, opts.log);
+    this.releases = new ReleaseBatch(opts.db, this.id, opts.log, (fn) => this.progress.exclusive(fn));
   }
 
   get activeTaskIds(): string[] {
@@ -212,7 +212,7 @@ export class Runner {
     const ids = this.activeTaskIds;
     if (!ids.length) return;
     try {
-      const kept = await renewLeases(this.opts.db, this.id, ids, this.opts.leaseMs);
+      const kept = await this.progress.exclusive(() => renewLeases(this.opts.db, this.id, ids, this.opts.leaseMs));
       await this.checkHeld(ids.filter((id) => !kept.has(id) && this.inflight.has(id)));
     } catch (err) {
       this.opts.log.warn({ err }, 'lease heartbeat failed');
