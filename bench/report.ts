@@ -84,7 +84,7 @@ export function machine(): string {
   return `node ${process.version}, ${cpus.length} CPUs (${cpus[0]?.model.trim() ?? 'unknown'}), ${os.platform()} ${os.release()}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB RAM`;
 }
 
-export function writeResults(file: string, results: KindResults[], notes: string[], elapsedS: number, sections: string[] = []): void {
+export function writeResults(file: string, results: KindResults[], notes: string[], elapsedS: number, million?: string[], jobs?: string[]): void {
   const rows = results.flatMap(rowsOf);
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const md = [
@@ -113,7 +113,8 @@ export function writeResults(file: string, results: KindResults[], notes: string
       'completes them (result stored and probed); time until all are COMPLETED vs. the same mutations with no runner. Median of 3 repetitions. ' +
       'ms/task = extra wall-clock time per task the runner adds.',
     '',
-    ...sections,
+    ...(million ? ['## 1,000,000 tasks of one key (Postgres; bench/million.ts, `npm run bench -- million`)', '', ...million, ''] : []),
+    ...(jobs ? ['## Jobs in flight in one process (Postgres; bench/jobs.ts, `npm run bench -- jobs`)', '', ...jobs, ''] : []),
   ].join('\n');
   fs.writeFileSync(file, md);
 }

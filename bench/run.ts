@@ -6,9 +6,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchClaim } from './claim.js';
 import { benchE2e } from './e2e.js';
-import { benchJobs, describeJobs, JOBS_RUNS } from './jobs.js';
 import { openBench, postgresAnswers, type Bench, type DbKind } from './harness.js';
+import { benchImageCheck, describeImageCheck } from './image-check.js';
+import { benchJobs, describeJobs, JOBS_RUNS } from './jobs.js';
 import { benchListPage, describeMeasured } from './list-page.js';
+import { benchMillion, describeMillion } from './million.js';
 import { machine, printTable, rowsOf, writeResults, type KindResults } from './report.js';
 import { fmt, now } from './stats.js';
 import { ADMIN_URL } from '../test/support/postgres.js';
@@ -23,11 +25,6 @@ async function step<T>(label: string, fn: () => Promise<T>): Promise<T> {
   return out;
 }
 
-// `npm run bench -- jobs` (or any of these names) runs just those benchmarks and prints them; RESULTS.md is written by full runs only.
-const NAMES = ['list-page', 'claim', 'e2e', 'jobs'] as const;
-const only = process.argv.slice(2).filter((a) => (NAMES as readonly string[]).includes(a));
-const wanted = (name: (typeof NAMES)[number]) => only.length === 0 || only.includes(name);
-
 async function runKind(kind: DbKind, notes: string[]): Promise<KindResults> {
   console.log(`\n[${kind}]`);
   const results: KindResults = { kind };
@@ -35,12 +32,10 @@ async function runKind(kind: DbKind, notes: string[]): Promise<KindResults> {
   try {
     b = await openBench(kind);
     const bench = b;
-    if (wanted('list-page')) {
-      results.listPage = await step('1. task list page', () => benchListPage(bench));
-      console.log(`     reelay   ${describeMeasured(results.listPage.reelay)}\n     baseline ${describeMeasured(results.listPage.baseline)}`);
-    }
-    if (wanted('claim')) results.claim = await step('2. claim throughput', () => benchClaim(bench));
-    if (wanted('e2e')) results.e2e = await step('3. end-to-end throughput', () => benchE2e(bench));
+    results.listPage = await step('1. task list page', () => benchListPage(bench));
+    console.log(`     reelay   ${describeMeasured(results.listPage.reelay)}\n     baseline ${describeMeasured(results.listPage.baseline)}`);
+    results.claim = await step('2. claim throughput', () => benchClaim(bench));
+    results.e2e = await step('3. end-to-end throughput', () => benchE2e(bench));
   } catch (err) {
     results.error = (err as Error).message;
     console.error(`\n  ${kind} failed: ${(err as Error).stack ?? err}`);
@@ -51,7 +46,54 @@ async function runKind(kind: DbKind, notes: string[]): Promise<KindResults> {
   return results;
 }
 
+/** `npm run bench -- image-check`: only the image check (no database); prints, writes nothing. */
+async function imageCheckOnly(): Promise<void> {
+  console.log(`reelay image check benchmark — ${machine()}`);
+  const r = await step('image check', () => benchImageCheck());
+  for (const line of describeImageCheck(r)) console.log(`  ${line}`);
+}
+
+/** `npm run bench -- million`: only the named benchmark(s), printed, RESULTS.md left alone. */
+const only = process.argv.slice(2);
+const wanted = (name: string) => only.length === 0 || only.includes(name);
+
+async function runMillion(): Promise<string[] | undefined> {
+  if (!(await postgresAnswers())) return undefined;
+  console.log('\n[postgres] 1,000,000 tasks of one key');
+  const t0 = now();
+  const r = await benchMillion((line) => console.log(`  ${line}`));
+  console.log(`  done in ${fmt((now() - t0) / 1000, 1)} s`);
+  return describeMillion(r);
+}
+
+/** `npm run bench -- jobs`: one reelay process (dist/main.js) on Postgres with 1,000 and 10,000 upstream jobs in flight. */
+async function runJobs(): Promise<string[] | undefined> {
+  if (!(await postgresAnswers())) return undefined;
+  console.log('\n[postgres] jobs in flight in one process');
+  const lines: string[] = [];
+  for (const run of JOBS_RUNS) {
+    try {
+      const r = await step(`${run.jobs} jobs polled every ${run.intervalMs / 1000} s`, () => benchJobs(run));
+      lines.push(...describeJobs(r).map((l) => `- ${l}`));
+    } catch (err) {
+      lines.push(`- ${run.jobs} jobs: ERROR ${(err as Error).message}`);
+    }
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
+  if (process.argv.slice(2).includes('image-check')) return imageCheckOnly();
+  if (only.length && only.every((name) => name === 'million')) {
+    const lines = await runMillion();
+    console.log(lines ? ['', ...lines].join('\n') : `no Postgres answers at ${ADMIN_URL}`);
+    return;
+  }
+  if (only.length && only.every((name) => name === 'jobs')) {
+    const lines = await runJobs();
+    console.log(lines ? ['', ...lines].join('\n') : `no Postgres answers at ${ADMIN_URL}`);
+    return;
+  }
   const t0 = now();
   console.log(`reelay benchmarks — ${machine()}`);
   const load = os.loadavg().map((l) => l.toFixed(2)).join(', ');
@@ -65,37 +107,20 @@ async function main(): Promise<void> {
     console.log(`\nno Postgres answers at ${ADMIN_URL}: only PGlite is measured`);
   }
   const results: KindResults[] = [];
-  if (wanted('list-page') || wanted('claim') || wanted('e2e')) for (const kind of kinds) results.push(await runKind(kind, notes));
-  // Jobs in flight: one reelay process on Postgres (the issue's setting), as a child process.
-  const jobs: string[] = [];
-  if (wanted('jobs') && kinds.includes('postgres')) {
-    console.log('\n[jobs in flight, postgres]');
-    for (const run of JOBS_RUNS) {
-      try {
-        const r = await step(`4. ${run.jobs} jobs polled every ${run.intervalMs / 1000} s`, () => benchJobs(run));
-        jobs.push(...describeJobs(r).map((l) => `- ${l}`), '');
-      } catch (err) {
-        jobs.push(`- ${run.jobs} jobs: ERROR ${(err as Error).message}`, '');
-        process.exitCode = 1;
-      }
-    }
-    console.log(jobs.join('\n'));
-  }
+  for (const kind of kinds) results.push(await runKind(kind, notes));
+  console.log('\n[no database]');
+  const image = await step('4. image check', () => benchImageCheck()).catch((err: Error) => err);
+  notes.push(...(image instanceof Error ? [`image check failed: ${image.message}`] : describeImageCheck(image)));
+  const million = wanted('million') ? await runMillion().catch((err) => [`million: ERROR ${(err as Error).message}`]) : undefined;
+  const jobs = wanted('jobs') ? await runJobs().catch((err) => [`jobs: ERROR ${(err as Error).message}`]) : undefined;
 
   const elapsed = (now() - t0) / 1000;
   console.log('');
-  if (results.length) printTable(results.flatMap(rowsOf));
-  if (only.length) {
-    console.log(`\nonly ${only.join(', ')}: ${path.relative(process.cwd(), RESULTS)} not written (${fmt(elapsed, 0)} s in all)`);
-  } else {
-    const section = jobs.length
-      ? ['4. Jobs in flight (`bench/jobs.ts`): one reelay process (`dist/main.js`, --role all) on Postgres, a LightX2V emulator reporting progress on every poll, N QUEUED tasks seeded by SQL; ' +
-          'CPU of the reelay process (/proc) while it only polls; finish → COMPLETED from the emulator\'s finish time; API queries (`tasks(first: 50)`, `stats`) one after the other while the jobs finish. ' +
-          'Baseline: a bare fetch loop doing the same polls in its own process.', '', ...jobs]
-      : [];
-    writeResults(RESULTS, results, notes, elapsed, section);
-    console.log(`\nwritten ${path.relative(process.cwd(), RESULTS)} (${fmt(elapsed, 0)} s in all)`);
-  }
+  printTable(results.flatMap(rowsOf));
+  if (million) console.log(['', ...million].join('\n'));
+  if (jobs) console.log(['', ...jobs].join('\n'));
+  writeResults(RESULTS, results, notes, elapsed, million, jobs);
+  console.log(`\nwritten ${path.relative(process.cwd(), RESULTS)} (${fmt(elapsed, 0)} s in all)`);
   if (results.some((r) => r.error)) process.exitCode = 1;
 }
 

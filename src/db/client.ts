@@ -13,6 +13,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { lockDataDir } from './lock.js';
+import { maintainPglite, maintainPostgresInBackground, type MaintenanceLog } from './maintain.js';
 import { PriorityLane } from './priority-lane.js';
 import * as schema from './schema.js';
 
@@ -32,11 +33,19 @@ export interface Database {
    * PGlite, its queries wait while API queries are pending (see priority-lane.ts).
    */
   workDb: Db;
+  /** Background work too, without the query logger: periodic chores (the counter roll-up) that are no request's queries. */
+  choresDb: Db;
   driver: 'pglite' | 'postgres';
   /** The embedded database's directory (held by this process); unset for Postgres and in-memory PGlite. */
   dataDir?: string;
   /** Subscribe to a channel; `onReconnect` runs after the listener is (re)established. */
   listen(channel: string, fn: Notification, onReconnect?: () => void): Promise<() => Promise<void>>;
+  /**
+   * Settles when the work after the migrations (counter back-fill, indexes built
+   * concurrently; src/db/maintain.ts) is done: at once on PGlite, in the
+   * background on Postgres. Answers are the same before; only slower.
+   */
+  maintenance: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -57,6 +66,8 @@ export interface OpenOptions {
   purpose?: string;
   /** Another process took over the embedded data directory's lock (default: throw). */
   onLockCompromised?: (err: Error) => void;
+  /** Where the maintenance after the migrations reports (indexes built, back-fills, failures). */
+  log?: MaintenanceLog;
 }
 
 /** Seconds a connection attempt to Postgres may take before it counts as unreachable. */
@@ -92,8 +103,8 @@ function describeConnectError(err: unknown): string {
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   return opts.databaseUrl
-    ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.workConnections ?? 6, opts.logger)
-    : openPglite(opts.dataDir, opts.logger, opts.purpose ?? 'reelay', opts.onLockCompromised);
+    ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.workConnections ?? 6, opts.logger, opts.log)
+    : openPglite(opts.dataDir, opts.logger, opts.purpose ?? 'reelay', opts.onLockCompromised, opts.log);
 }
 
 /** The first round trip, with a deadline of our own: postgres.js keeps a query waiting while it retries a connection that times out. */
@@ -111,7 +122,7 @@ async function reachable(client: postgres.Sql): Promise<void> {
   }
 }
 
-async function openPostgres(url: string, max: number, workMax: number, logger?: OpenOptions['logger']): Promise<Database> {
+async function openPostgres(url: string, max: number, workMax: number, logger?: OpenOptions['logger'], log?: MaintenanceLog): Promise<Database> {
   // Migrate on a one-connection client so the session advisory lock covers it.
   const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S });
   try {
@@ -134,21 +145,25 @@ async function openPostgres(url: string, max: number, workMax: number, logger?: 
   // postgres.js connects lazily, so a process that runs no background work opens none of them.
   const work = postgres(url, { max: workMax, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay-runner', jit: 'off' } });
   const workDb = drizzlePostgres(work, { schema, logger }) as unknown as Db;
+  const maintenance = maintainPostgresInBackground(url, log);
   return {
     db,
     workDb,
+    choresDb: drizzlePostgres(work, { schema }) as unknown as Db,
     driver: 'postgres',
     async listen(channel, fn, onReconnect) {
       const sub = await client.listen(channel, (payload) => fn(payload), () => onReconnect?.());
       return () => sub.unlisten();
     },
-    close: async () => {
+    maintenance: maintenance.done,
+    async close() {
+      await maintenance.cancel();
       await Promise.all([client.end({ timeout: 5 }), work.end({ timeout: 5 })]);
     },
   };
 }
 
-async function openPglite(dataDir: string | undefined, logger: OpenOptions['logger'], purpose: string, onLockCompromised?: (err: Error) => void): Promise<Database> {
+async function openPglite(dataDir: string | undefined, logger: OpenOptions['logger'], purpose: string, onLockCompromised?: (err: Error) => void, log?: MaintenanceLog): Promise<Database> {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
   // Before PGlite touches the directory: a second owner must not even read it.
   const lock = dataDir ? await lockDataDir(dataDir, purpose, onLockCompromised) : undefined;
@@ -161,6 +176,7 @@ async function openPglite(dataDir: string | undefined, logger: OpenOptions['logg
     const workDb = drizzlePglite({ client: lane.after, schema, logger }) as unknown as Db;
     try {
       await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
+      await maintainPglite(drizzlePglite(client) as unknown as Db, log);
     } catch (err) {
       await client.close().catch(() => {});
       throw err;
@@ -168,8 +184,10 @@ async function openPglite(dataDir: string | undefined, logger: OpenOptions['logg
     return {
       db,
       workDb,
+      choresDb: drizzlePglite({ client: lane.after, schema }) as unknown as Db,
       driver: 'pglite',
       dataDir: dataDir && path.resolve(dataDir),
+      maintenance: Promise.resolve(),
       async listen(channel, fn, onReconnect) {
         const unlisten = await client.listen(channel, (payload) => fn(payload));
         onReconnect?.();

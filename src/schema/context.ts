@@ -2,7 +2,7 @@
 import DataLoader from 'dataloader';
 import type { Principal } from '../auth.js';
 import type { TaskEventRow, TaskRow } from '../db/schema.js';
-import { getQueuePositions } from '../db/fair-queue.js';
+import { getQueuePositions } from '../db/queue-positions.js';
 import { getEventsForTasks, getTasksByIds } from '../db/read-tasks.js';
 import type { Services } from '../services.js';
 

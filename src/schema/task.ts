@@ -51,6 +51,7 @@ const InputImageRef = builder.objectRef<NonNullable<TaskRow['inputImage']>>('Inp
   }),
 });
 
+// A field reading another column must say so in task-columns.ts (list pages load only what their fields read).
 export const VideoTaskRef = builder.objectRef<TaskRow>('VideoTask').implement({
   fields: (t) => ({
     id: t.exposeID('id'),
