@@ -8,6 +8,7 @@ import { benchClaim } from './claim.js';
 import { benchE2e } from './e2e.js';
 import { openBench, postgresAnswers, type Bench, type DbKind } from './harness.js';
 import { benchImageCheck, describeImageCheck } from './image-check.js';
+import { benchJobs, describeJobs, JOBS_RUNS } from './jobs.js';
 import { benchListPage, describeMeasured } from './list-page.js';
 import { benchMillion, describeMillion } from './million.js';
 import { machine, printTable, rowsOf, writeResults, type KindResults } from './report.js';
@@ -65,6 +66,10 @@ const sections: Record<string, Section> = {
       return describeMillion(await benchMillion((line) => console.log(`  ${line}`)));
     },
   },
+  jobs: {
+    title: 'Jobs in flight in one process (Postgres; bench/jobs.ts, `npm run bench -- jobs`)',
+    run: async () => (await runJobs()) ?? [`SKIPPED, nothing answered at ${ADMIN_URL}`],
+  },
   throughput: {
     title: 'Throughput and idle memory against a bare graphql-yoga + postgres.js server (Postgres; bench/throughput.ts, `npm run bench -- throughput`)',
     run: async () => {
@@ -81,6 +86,22 @@ async function runSection(name: string): Promise<{ title: string; lines: string[
   const lines = await s.run().catch((err: unknown) => [`ERROR ${(err as Error).stack ?? err}`]);
   console.log(`  ${name} done in ${fmt((now() - t0) / 1000, 1)} s`);
   return { title: s.title, lines };
+}
+
+/** `npm run bench -- jobs`: one reelay process (dist/main.js) on Postgres with 1,000 and 10,000 upstream jobs in flight. */
+async function runJobs(): Promise<string[] | undefined> {
+  if (!(await postgresAnswers())) return undefined;
+  console.log('\n[postgres] jobs in flight in one process');
+  const lines: string[] = [];
+  for (const run of JOBS_RUNS) {
+    try {
+      const r = await step(`${run.jobs} jobs polled every ${run.intervalMs / 1000} s`, () => benchJobs(run));
+      lines.push(...describeJobs(r).map((l) => `- ${l}`));
+    } catch (err) {
+      lines.push(`- ${run.jobs} jobs: ERROR ${(err as Error).message}`);
+    }
+  }
+  return lines;
 }
 
 /**

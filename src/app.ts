@@ -86,7 +86,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     cleanups.unshift(() => events.close());
     const registry = opts.registry ?? new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work'), maxImagePixels: config.maxImagePixels, renderStallMs: config.renderStallMs });
     cleanups.unshift(() => registry.close());
-    const health = new HealthMonitor(registry, database.db, log, { intervalMs: config.healthIntervalMs });
+    const health = new HealthMonitor(registry, database.workDb, log, { intervalMs: config.healthIntervalMs });
     health.start();
     cleanups.unshift(() => health.stop());
     const auth = await Auth.start({ database, keys: config.apiKeys, host: config.host, watch: config.role !== 'runner', log });
@@ -120,7 +120,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         log.warn({ provider: s.provider, tasks: s.tasks }, `${s.tasks} unfinished task(s) wait for provider "${s.provider}", which this configuration does not have; they stay queued until it is configured again`);
       }
       const runner = new Runner({
-        db: database.db,
+        // Its own pool (Postgres) or behind API queries (PGlite): client requests never wait behind runner work.
+        db: database.workDb,
         events,
         feed,
         registry,

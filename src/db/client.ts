@@ -14,6 +14,7 @@ import postgres from 'postgres';
 import { lockDataDir } from './lock.js';
 import { maintainPglite, maintainPostgresInBackground, type MaintenanceLog } from './maintain.js';
 import { preparingStatements } from './prepared-statements.js';
+import { PriorityLane } from './priority-lane.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -24,8 +25,15 @@ export type DbOrTx = Db | Tx;
 export type Notification = (payload: string) => void;
 
 export interface Database {
+  /** The API's handle (and everything else that answers a client). */
   db: Db;
-  /** The same connections without the query logger: periodic chores (the counter roll-up) that are no request's queries. */
+  /**
+   * Background work (the runner, health checks): its own connection pool on
+   * Postgres, so API queries never queue behind it; on the single-connection
+   * PGlite, its queries wait while API queries are pending (see priority-lane.ts).
+   */
+  workDb: Db;
+  /** Background work too, without the query logger: periodic chores (the counter roll-up) that are no request's queries. */
   choresDb: Db;
   driver: 'pglite' | 'postgres';
   /** The embedded database's directory (held by this process); unset for Postgres and in-memory PGlite. */
@@ -48,8 +56,10 @@ export interface OpenOptions {
   databaseUrl?: string;
   /** PGlite data directory; omitted → in memory. */
   dataDir?: string;
-  /** Pool size for postgres.js. */
+  /** Pool size for postgres.js (the API's pool). */
   maxConnections?: number;
+  /** Pool size of the background work's own pool (postgres.js); connections open only when used. */
+  workConnections?: number;
   /** Sees every query (tests count them; debugging). */
   logger?: { logQuery(query: string, params: unknown[]): void };
   /** Who opens an embedded data directory, named to a second process that tries (e.g. "reelay server"). */
@@ -93,7 +103,7 @@ function describeConnectError(err: unknown): string {
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   return opts.databaseUrl
-    ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.logger, opts.log)
+    ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.workConnections ?? 6, opts.logger, opts.log)
     : openPglite(opts.dataDir, opts.logger, opts.purpose ?? 'reelay', opts.onLockCompromised, opts.log);
 }
 
@@ -112,7 +122,7 @@ async function reachable(client: postgres.Sql): Promise<void> {
   }
 }
 
-async function openPostgres(url: string, max: number, logger?: OpenOptions['logger'], log?: MaintenanceLog): Promise<Database> {
+async function openPostgres(url: string, max: number, workMax: number, logger?: OpenOptions['logger'], log?: MaintenanceLog): Promise<Database> {
   // Migrate on a one-connection client so the session advisory lock covers it.
   const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S });
   try {
@@ -131,10 +141,15 @@ async function openPostgres(url: string, max: number, logger?: OpenOptions['logg
   // No JIT: reelay's queries are short, and compiling one (the fair-queue queries' estimates can pass jit_above_cost) costs far more than it saves.
   const client = preparingStatements(postgres(url, { max, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay', jit: 'off' } }));
   const db = drizzlePostgres(client, { schema, logger }) as unknown as Db;
+  // The runner's own pool: a burst of completions keeps its connections busy, never the API's.
+  // postgres.js connects lazily, so a process that runs no background work opens none of them.
+  const work = preparingStatements(postgres(url, { max: workMax, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay-runner', jit: 'off' } }));
+  const workDb = drizzlePostgres(work, { schema, logger }) as unknown as Db;
   const maintenance = maintainPostgresInBackground(url, log);
   return {
     db,
-    choresDb: drizzlePostgres(client, { schema }) as unknown as Db,
+    workDb,
+    choresDb: drizzlePostgres(work, { schema }) as unknown as Db,
     driver: 'postgres',
     async listen(channel, fn, onReconnect) {
       const sub = await client.listen(channel, (payload) => fn(payload), () => onReconnect?.());
@@ -143,7 +158,7 @@ async function openPostgres(url: string, max: number, logger?: OpenOptions['logg
     maintenance: maintenance.done,
     async close() {
       await maintenance.cancel();
-      await client.end({ timeout: 5 });
+      await Promise.all([client.end({ timeout: 5 }), work.end({ timeout: 5 })]);
     },
   };
 }
@@ -160,7 +175,10 @@ async function openPglite(dataDir: string | undefined, logger: OpenOptions['logg
     ]);
     const client = dataDir ? new PGlite(dataDir) : new PGlite();
     await client.waitReady;
-    const db = drizzlePglite(client, { schema, logger }) as unknown as Db;
+    // One connection for everything: API queries go first (priority-lane.ts).
+    const lane = new PriorityLane(client);
+    const db = drizzlePglite({ client: lane.first, schema, logger }) as unknown as Db;
+    const workDb = drizzlePglite({ client: lane.after, schema, logger }) as unknown as Db;
     try {
       await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
       await maintainPglite(drizzlePglite(client) as unknown as Db, log);
@@ -170,7 +188,8 @@ async function openPglite(dataDir: string | undefined, logger: OpenOptions['logg
     }
     return {
       db,
-      choresDb: drizzlePglite(client, { schema }) as unknown as Db,
+      workDb,
+      choresDb: drizzlePglite({ client: lane.after, schema }) as unknown as Db,
       driver: 'pglite',
       dataDir: dataDir && path.resolve(dataDir),
       maintenance: Promise.resolve(),

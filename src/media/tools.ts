@@ -2,6 +2,7 @@
 // deadline, a cap on what they print, and the caller's abort.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { toolHost } from './tool-host.js';
 
 const require = createRequire(import.meta.url);
 
@@ -37,13 +38,22 @@ export interface ToolOptions {
   maxStdout?: number;
 }
 
-const STDERR_TAIL = 4096;
+export const STDERR_TAIL = 4096;
+export const MAX_STDOUT = 4 * 1024 * 1024;
 
 /**
  * Run a tool to its end or its deadline (SIGKILL). Rejects only when it cannot
  * be started (e.g. ENOENT) or the caller aborts (with `signal.reason`).
+ * The process is started by the tool host (tool-host.ts), a small helper
+ * process, when it is up: starting a child from a big process costs
+ * milliseconds of its event loop per run (fork copies its page tables).
  */
 export function runTool(bin: string, args: string[], opts: ToolOptions): Promise<ToolRun> {
+  return toolHost().run(bin, args, opts);
+}
+
+/** runTool in this process (the host's fallback). */
+export function runToolHere(bin: string, args: string[], opts: ToolOptions): Promise<ToolRun> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(opts.signal.reason);
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -70,7 +80,7 @@ export function runTool(bin: string, args: string[], opts: ToolOptions): Promise
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
-      if (stdout.length > (opts.maxStdout ?? 4 * 1024 * 1024)) {
+      if (stdout.length > (opts.maxStdout ?? MAX_STDOUT)) {
         timedOut = true;
         kill();
       }

@@ -102,7 +102,8 @@ export async function renewLeases(db: Db, owner: string, ids: string[], leaseMs:
   const rows = await db
     .update(tasks)
     .set({ leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
-    .where(and(inArray(tasks.id, ids), eq(tasks.leaseOwner, owner), eq(tasks.status, 'PROCESSING')))
+    // The ids as one array parameter: thousands of held tasks are one statement with three parameters.
+    .where(and(sql`${tasks.id} = any(${`{${ids.join(',')}}`}::uuid[])`, eq(tasks.leaseOwner, owner), eq(tasks.status, 'PROCESSING')))
     .returning({ id: tasks.id });
   return new Set(rows.map((r) => r.id));
 }

@@ -14,6 +14,9 @@ import type { ProviderRegistry } from '../providers/registry.js';
 import { claimDueTasks, renewLeases } from './claim.js';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '../media/image.js';
 import { DEFAULT_MAX_RESULT_BYTES } from '../storage/results.js';
+import { ProgressWriter } from './progress-writer.js';
+import { ReleaseBatch } from './release-batch.js';
+import { Semaphore } from './semaphore.js';
 import { runTask, TaskAbort } from './work.js';
 
 export interface RunnerOptions {
@@ -35,7 +38,12 @@ export interface RunnerOptions {
   maxImagePixels?: number;
   /** Fallback tick when nothing wakes the runner (lapsed leases, retries). */
   idleMs?: number;
+  /** Results downloaded and probed at once (all providers); 32 when omitted. */
+  finishConcurrency?: number;
 }
+
+/** Tasks taken in one claim transaction; a runner with more room claims again at once. */
+const CLAIM_BATCH = 500;
 
 interface InFlight {
   ctrl: AbortController;
@@ -55,8 +63,15 @@ export class Runner {
   private unsubscribe: Array<() => void> = [];
   private ownFeed?: TaskFeed;
   private watcher?: FeedWatcher;
+  private readonly progress: ProgressWriter;
+  private readonly finishSlots: Semaphore;
+  private readonly releases: ReleaseBatch;
 
-  constructor(private readonly opts: RunnerOptions) {}
+  constructor(private readonly opts: RunnerOptions) {
+    this.progress = new ProgressWriter(opts.db, this.id, opts.log);
+    this.finishSlots = new Semaphore(opts.finishConcurrency ?? 32);
+    this.releases = new ReleaseBatch(opts.db, this.id, opts.log, (fn) => this.progress.exclusive(fn));
+  }
 
   get activeTaskIds(): string[] {
     return [...this.inflight.keys()];
@@ -125,7 +140,7 @@ export class Runner {
 
   /** Returns true when it claimed as many as it asked for (there may be more). */
   private async claimOnce(): Promise<boolean> {
-    const limit = this.opts.concurrency - this.inflight.size;
+    const limit = Math.min(CLAIM_BATCH, this.opts.concurrency - this.inflight.size);
     if (limit <= 0) return false;
     const providers = this.opts.registry.list().map((e) => ({ id: e.config.id, maxConcurrency: e.config.maxConcurrency }));
     const claimed = await claimDueTasks(this.opts.db, { owner: this.id, leaseMs: this.opts.leaseMs, limit, providers });
@@ -151,6 +166,9 @@ export class Runner {
       maxImagePixels: this.opts.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,
       signal: ctrl.signal,
       drain: this.drain.signal,
+      progress: this.progress,
+      finishSlots: this.finishSlots,
+      release: (id) => this.releases.release(id),
       log,
     })
       .catch((err) => log.error({ err }, 'task worker crashed'))
@@ -194,7 +212,7 @@ export class Runner {
     const ids = this.activeTaskIds;
     if (!ids.length) return;
     try {
-      const kept = await renewLeases(this.opts.db, this.id, ids, this.opts.leaseMs);
+      const kept = await this.progress.exclusive(() => renewLeases(this.opts.db, this.id, ids, this.opts.leaseMs));
       await this.checkHeld(ids.filter((id) => !kept.has(id) && this.inflight.has(id)));
     } catch (err) {
       this.opts.log.warn({ err }, 'lease heartbeat failed');

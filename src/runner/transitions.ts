@@ -3,10 +3,10 @@
 // transaction and notifies listeners at commit. Terminal states never change:
 // each update is guarded by the allowed source states.
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
-import type { Db, Tx } from '../db/client.js';
+import { execRows, type Db, type Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
-import { changeStamp } from '../db/task-change.js';
-import { notifyTaskChanged, notifyWake } from '../events/bus.js';
+import { CHANGE_STAMP_SQL, changeStamp } from '../db/task-change.js';
+import { notifyTaskChanged, notifyTasksChanged, notifyWake } from '../events/bus.js';
 
 const ACTIVE: TaskStatus[] = ['QUEUED', 'PROCESSING'];
 
@@ -88,6 +88,45 @@ export function recordProgress(
   return transition(db, taskId, change, { from: ['PROCESSING'], leaseOwner, event: message === false ? false : { message } });
 }
 
+export interface ProgressItem {
+  taskId: string;
+  progress: number | null;
+  upstreamStatus: string | null;
+  /** A history event with this message; `false` records none. */
+  message: string | null | false;
+  /** When the task's next poll is due: a runner that takes the task over resumes polling then. */
+  nextPollAt: Date;
+}
+
+/**
+ * `recordProgress` for many tasks held by one runner, in one transaction: one
+ * UPDATE, one INSERT of the history events, one notification round trip.
+ * Returns the ids it changed; the others are no longer this runner's.
+ */
+export async function recordProgressBatch(db: Db, leaseOwner: string, items: readonly ProgressItem[]): Promise<Set<string>> {
+  if (!items.length) return new Set();
+  const values = sql.join(
+    items.map((i) => sql`(${i.taskId}::uuid, ${i.progress}::float8, ${i.upstreamStatus}::text, ${i.nextPollAt.toISOString()}::timestamptz)`),
+    sql`, `,
+  );
+  return db.transaction(async (tx) => {
+    const rows = await execRows<{ id: string; progress: number | null }>(
+      tx,
+      sql`update ${tasks} t set progress = v.progress, upstream_status = v.upstream_status, next_poll_at = v.next_poll_at, ${CHANGE_STAMP_SQL}
+          from (values ${values}) as v (id, progress, upstream_status, next_poll_at)
+          where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
+          returning t.id, t.progress`,
+    );
+    const kept = new Set(rows.map((r) => r.id));
+    const events = items.filter((i) => i.message !== false && kept.has(i.taskId));
+    if (events.length) {
+      await tx.insert(taskEvents).values(events.map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: i.progress, message: i.message as string | null })));
+    }
+    await notifyTasksChanged(tx, [...kept]);
+    return kept;
+  });
+}
+
 export function completeTask(db: Db, taskId: string, leaseOwner: string, result: TaskResult, mediaType: 'VIDEO' | 'IMAGE', upstreamStatus?: string | null): Promise<TaskRow | null> {
   return transition(
     db,
@@ -157,4 +196,22 @@ export function moveToProvider(db: Db, taskId: string, leaseOwner: string, provi
 /** Give a task back (shutdown): another runner resumes it at `nextPollAt`. */
 export function releaseTask(db: Db, taskId: string, leaseOwner: string, nextPollAt: Date = new Date()): Promise<TaskRow | null> {
   return transition(db, taskId, { leaseOwner: null, leaseExpiresAt: null, nextPollAt }, { leaseOwner, event: false });
+}
+
+/** Give many tasks back at once (a runner shutting down); they are due again at once. */
+export async function releaseTasks(db: Db, leaseOwner: string, ids: readonly string[]): Promise<string[]> {
+  if (!ids.length) return [];
+  return db.transaction(async (tx) => {
+    const rows = await tx
+      .update(tasks)
+      .set({ leaseOwner: null, leaseExpiresAt: null, nextPollAt: sql`now()`, ...changeStamp })
+      .where(and(sql`${tasks.id} = any(${`{${ids.join(',')}}`}::uuid[])`, eq(tasks.leaseOwner, leaseOwner), inArray(tasks.status, ACTIVE)))
+      .returning({ id: tasks.id });
+    const released = rows.map((r) => r.id);
+    if (released.length) {
+      await notifyTasksChanged(tx, released);
+      await notifyWake(tx);
+    }
+    return released;
+  });
 }

@@ -1,0 +1,113 @@
+// A lean GET over node:http(s) with kept-alive connections, for the requests
+// reelay sends most: status polls, thousands a minute with many jobs in
+// flight. fetch (undici) costs about twice the CPU per request (measured in
+// bench/jobs.ts), which is most of what a polling runner spends. Same
+// behaviour as the fetch it replaces where callers can tell: redirects are
+// followed (at most 20; the Authorization header is dropped when one leaves
+// the origin), a compressed answer is decoded, the deadline covers the whole
+// exchange and fails with a TimeoutError, a connection that is not made within
+// 10 s fails with UND_ERR_CONNECT_TIMEOUT (as undici's does), and the caller's
+// abort rejects with its reason. A kept-alive socket the server closed just as
+// it was reused is retried once on a new one (a GET may be sent again).
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+
+export interface GetAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export interface GetOptions {
+  headers?: Record<string, string>;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+const MAX_REDIRECTS = 20;
+const CONNECT_TIMEOUT_MS = 10_000;
+// Most recently used sockets first: the least likely to have been closed by the server meanwhile.
+const agentOptions = { keepAlive: true, scheduling: 'lifo' as const };
+const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) };
+
+const named = (name: string, message: string, code?: string) => Object.assign(new Error(message), { name, ...(code ? { code } : {}) });
+
+export async function httpGet(url: string, opts: GetOptions): Promise<GetAnswer> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let target = new URL(url);
+  let headers = { ...opts.headers };
+  for (let hop = 0; ; hop++) {
+    let answer: GetAnswer;
+    try {
+      answer = await once(target, headers, deadline, opts.signal);
+    } catch (err) {
+      if (!(err as { staleSocket?: boolean }).staleSocket) throw err;
+      answer = await once(target, headers, deadline, opts.signal, true);
+    }
+    const location = answer.headers.location;
+    if (![301, 302, 303, 307, 308].includes(answer.status) || !location) return answer;
+    if (hop >= MAX_REDIRECTS) throw named('TypeError', 'redirect count exceeded');
+    const next = new URL(location, target);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw named('TypeError', `redirect to ${next.protocol} refused`);
+    if (next.origin !== target.origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+    target = next;
+  }
+}
+
+function once(url: URL, headers: Record<string, string>, deadline: number, signal: AbortSignal | undefined, fresh = false): Promise<GetAnswer> {
+  return new Promise<GetAnswer>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const lib = url.protocol === 'https:' ? https : http;
+    const agent = agents[url.protocol as 'http:' | 'https:'];
+    if (!agent) return reject(named('TypeError', `unsupported protocol ${url.protocol}`));
+    let settled = false;
+    let gotResponse = false;
+    let reused = false;
+    const req = lib.request(url, { method: 'GET', headers, agent: fresh ? false : agent });
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(connectTimer);
+      signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const fail = (err: Error) => {
+      finish(() => reject(err));
+      req.destroy();
+    };
+    const onAbort = () => fail(signal!.reason as Error);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => fail(named('TimeoutError', 'The operation was aborted due to timeout')), Math.max(0, deadline - Date.now()));
+    let connectTimer: NodeJS.Timeout | undefined;
+    req.on('socket', (socket: Socket) => {
+      reused = (req as http.ClientRequest & { reusedSocket?: boolean }).reusedSocket === true;
+      if (socket.connecting) {
+        connectTimer = setTimeout(() => fail(named('ConnectTimeoutError', 'Connect Timeout Error', 'UND_ERR_CONNECT_TIMEOUT')), CONNECT_TIMEOUT_MS);
+        socket.once('connect', () => clearTimeout(connectTimer));
+      }
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // The server closed an idle kept-alive socket just as it was reused: nothing was answered.
+      if (reused && !gotResponse && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) Object.assign(err, { staleSocket: true });
+      fail(err);
+    });
+    req.on('response', (res) => {
+      gotResponse = true;
+      const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
+      const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? zlib.createGunzip() : encoding === 'deflate' ? zlib.createInflate() : encoding === 'br' ? zlib.createBrotliDecompress() : null;
+      const chunks: Buffer[] = [];
+      const sink = async (source: AsyncIterable<Buffer>) => {
+        for await (const c of source) chunks.push(c);
+      };
+      (decoder ? pipeline(res, decoder, sink) : pipeline(res, sink)).then(
+        () => finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') })),
+        (err: Error) => fail(err),
+      );
+    });
+    req.end();
+  });
+}
