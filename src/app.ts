@@ -6,7 +6,8 @@ import { Auth } from './auth.js';
 import { ConfigError, isLoopbackHost, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import { getTasksByIds } from './db/read-tasks.js';
-import { TaskEvents } from './events/bus.js';
+import { publishThrough, TaskEvents } from './events/bus.js';
+import { openTransport } from './events/transports.js';
 import { TaskFeed } from './events/task-feed.js';
 import { serveKeysControl } from './keys/control.js';
 import { createLogger, type Logger } from './logger.js';
@@ -76,7 +77,10 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
   });
   const cleanups: Array<() => Promise<void> | void> = [() => database.close()];
   try {
-    const events = new TaskEvents(database);
+    const transport = await openTransport(database, config.eventsUrl, log);
+    cleanups.unshift(() => transport.close());
+    publishThrough(database.db, transport, log);
+    const events = new TaskEvents(database, transport);
     await events.start();
     cleanups.unshift(() => events.close());
     const registry = opts.registry ?? new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work'), maxImagePixels: config.maxImagePixels, renderStallMs: config.renderStallMs });

@@ -4,7 +4,7 @@ import type { Db } from './client.js';
 import { checkCreateLimits, lockOwner, recordCreate, type KeyLimits } from './check-create-limits.js';
 import { findIdempotencyKey, rememberIdempotencyKey } from './idempotency-keys.js';
 import { taskEvents, tasks, type NewTaskRow, type TaskRow } from './schema.js';
-import { notifyTaskChanged, notifyWake } from '../events/bus.js';
+import { publishTaskChanged } from '../events/bus.js';
 import { IdempotencyConflictError } from '../errors.js';
 
 export type NewTask = Omit<NewTaskRow, 'id' | 'status' | 'createdAt' | 'updatedAt' | 'idempotencyKey'> & { id?: string };
@@ -39,8 +39,7 @@ export async function createTask(db: Db, values: NewTask, opts: CreateOptions = 
     await tx.insert(taskEvents).values({ taskId: task!.id, status: 'QUEUED', progress: null, message: `queued for ${task!.providerId}` });
     if (idempotency) await rememberIdempotencyKey(tx, values.owner, idempotency.key, idempotency.fingerprint, task!.id);
     if (effective && effective.perMinute > 0) await recordCreate(tx, values.owner);
-    await notifyTaskChanged(tx, task!.id);
-    await notifyWake(tx);
+    await publishTaskChanged(tx, [task!.id], { wake: true });
     return { task: task!, created: true };
   });
 }

@@ -65,6 +65,10 @@ export class TaskFeed {
         }
       }),
       events.onResync(() => this.resyncAll()),
+      // External buses: marks come apart from the notices (bus.ts).
+      events.onMark((mark) => {
+        if (this.heard === null || mark > this.heard) this.heard = mark;
+      }),
     ];
   }
 

@@ -6,7 +6,7 @@ import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
 import { changeStamp } from '../db/task-change.js';
-import { notifyTaskChanged, notifyWake } from '../events/bus.js';
+import { publishTaskChanged } from '../events/bus.js';
 
 const ACTIVE: TaskStatus[] = ['QUEUED', 'PROCESSING'];
 
@@ -55,9 +55,8 @@ export async function transitionInTx(tx: Tx, taskId: string, change: TaskChange,
   if (opts.event) {
     await tx.insert(taskEvents).values({ taskId, status: row.status, progress: row.progress, message: opts.event.message });
   }
-  await notifyTaskChanged(tx, taskId);
   // A finished or released task frees a slot: let idle runners claim at once.
-  if (row.status !== 'PROCESSING' || change.leaseOwner === null) await notifyWake(tx);
+  await publishTaskChanged(tx, [taskId], { wake: row.status !== 'PROCESSING' || change.leaseOwner === null });
   return row;
 }
 
