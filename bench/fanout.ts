@@ -16,10 +16,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { createTempDatabase } from '../test/support/postgres.js';
-import { freePort, startReelayProcess, waitForOutput, type ReelayProcess } from '../test/support/processes.js';
+import { buildOnce, freePort, ROOT } from '../test/support/processes.js';
 import { fmt, percentile } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -31,8 +31,10 @@ export type FanoutField = 'taskUpdated' | 'tasksUpdated';
 export interface FanoutMeasure {
   p50: number;
   p99: number;
-  /** kB of server RSS per subscriber. */
+  /** kB of server RSS per subscriber (after a full collection). */
   kbPerSubscriber: number;
+  /** kB of V8 heap in use per subscriber (after a full collection). */
+  heapKbPerSubscriber: number;
 }
 
 export interface FanoutRow {
@@ -50,9 +52,21 @@ interface Server {
   stop(): Promise<void>;
 }
 
-function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
+/** Both servers collect garbage on SIGUSR2 (see fanout/gc-on-signal.mjs). */
+const GC_ARGS = ['--expose-gc', '--import', pathToFileURL(path.join(HERE, 'fanout', 'gc-on-signal.mjs')).href];
+
+const memoryFile = (pid: number) => path.join(os.tmpdir(), `reelay-fanout-memory-${pid}.json`);
+
+/** RSS and V8 heap in use (kB) after a full collection. */
+async function settledMemory(pid: number): Promise<{ rss: number; heap: number }> {
+  await sleep(500);
+  fs.rmSync(memoryFile(pid), { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 100 && !fs.existsSync(memoryFile(pid)); i++) await sleep(50);
+  await sleep(200);
+  const m = JSON.parse(fs.readFileSync(memoryFile(pid), 'utf8')) as { rss: number; heapUsed: number; external: number; arrayBuffers: number };
+  fs.rmSync(memoryFile(pid), { force: true });
+  return { rss: m.rss / 1024, heap: m.heapUsed / 1024 };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -68,7 +82,10 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 async function startReelay(dbUrl: string, dataDir: string): Promise<Server & { taskId: string }> {
   const port = await freePort();
-  const child: ReelayProcess = startReelayProcess(['--role', 'api'], {
+  buildOnce();
+  // Profiling: e.g. REELAY_FANOUT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = process.env.REELAY_FANOUT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...GC_ARGS, ...nodeArgs, 'dist/main.js', '--role', 'api'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env,
     DATABASE_URL: dbUrl,
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -76,8 +93,16 @@ async function startReelay(dbUrl: string, dataDir: string): Promise<Server & { t
     LOG_LEVEL: 'info',
     REELAY_MAX_ACTIVE_TASKS_PER_KEY: '0',
     REELAY_CREATES_PER_MINUTE_PER_KEY: '0',
+  } });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += String(d);
+      if (out.includes('reelay ready')) resolve();
+    });
+    child.stderr!.on('data', (d) => (out += String(d)));
+    child.once('exit', () => reject(new Error(`reelay exited: ${out}`)));
   });
-  await waitForOutput(child, 'reelay ready', 60_000);
   const url = `http://127.0.0.1:${port}/graphql`;
   const res = await fetch(url, {
     method: 'POST',
@@ -105,7 +130,7 @@ async function startReelay(dbUrl: string, dataDir: string): Promise<Server & { t
 }
 
 async function startBare(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'fanout', 'bare-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...GC_ARGS, '--import', 'tsx', path.join(HERE, 'fanout', 'bare-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (d) => {
       const m = /port (\d+)/.exec(String(d));
@@ -144,8 +169,7 @@ async function startClients(): Promise<{ ask<T>(msg: object): Promise<T>; stop()
 }
 
 async function measure(server: Server, field: FanoutField, n: number, rounds: number, taskId: string): Promise<FanoutMeasure> {
-  await sleep(1500);
-  const before = rssKb(server.pid);
+  const before = await settledMemory(server.pid);
   const clients = await startClients();
   try {
     const initial = field === 'taskUpdated';
@@ -156,8 +180,7 @@ async function measure(server: Server, field: FanoutField, n: number, rounds: nu
     // A warm-up change (also proves every subscription live), then memory.
     await server.change(0);
     await clients.ask({ await: ++received });
-    await sleep(1500);
-    const after = rssKb(server.pid);
+    const after = await settledMemory(server.pid);
     const latencies: number[] = [];
     for (let r = 1; r <= rounds; r++) {
       const t0 = clock();
@@ -166,13 +189,13 @@ async function measure(server: Server, field: FanoutField, n: number, rounds: nu
       for (const t of times) latencies.push(t - t0);
       await sleep(50);
     }
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), kbPerSubscriber: (after - before) / n };
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), kbPerSubscriber: (after.rss - before.rss) / n, heapKbPerSubscriber: (after.heap - before.heap) / n };
   } finally {
     await clients.stop();
   }
 }
 
-export async function benchFanout(opts: { ns?: number[]; rounds?: number; log?: (line: string) => void } = {}): Promise<FanoutRow[]> {
+export async function benchFanout(opts: { ns?: number[]; rounds?: number; fields?: FanoutField[]; log?: (line: string) => void } = {}): Promise<FanoutRow[]> {
   const ns = opts.ns ?? [1000, 5000];
   const rounds = opts.rounds ?? 20;
   const log = opts.log ?? (() => {});
@@ -180,7 +203,7 @@ export async function benchFanout(opts: { ns?: number[]; rounds?: number; log?: 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-fanout-'));
   const rows: FanoutRow[] = [];
   try {
-    for (const field of ['taskUpdated', 'tasksUpdated'] as const) {
+    for (const field of opts.fields ?? (['taskUpdated', 'tasksUpdated'] as const)) {
       for (const n of ns) {
         log(`  ${field} × ${n}: bare …`);
         const bareServer = await startBare();
@@ -213,7 +236,7 @@ export async function benchFanout(opts: { ns?: number[]; rounds?: number; log?: 
 export function describeFanout(r: FanoutRow): string {
   return (
     `${r.field} × ${r.n}: p99 ${fmt(r.reelay.p99, 1)} ms vs bare ${fmt(r.bare.p99, 1)} ms = ${fmt(r.reelay.p99 / r.bare.p99)}× ` +
-    `(p50 ${fmt(r.reelay.p50, 1)} / ${fmt(r.bare.p50, 1)} ms); memory ${fmt(r.reelay.kbPerSubscriber, 1)} kB/subscriber (bare ${fmt(r.bare.kbPerSubscriber, 1)})`
+    `(p50 ${fmt(r.reelay.p50, 1)} / ${fmt(r.bare.p50, 1)} ms); memory ${fmt(r.reelay.kbPerSubscriber, 1)} kB/subscriber (bare ${fmt(r.bare.kbPerSubscriber, 1)}), heap ${fmt(r.reelay.heapKbPerSubscriber, 1)} (bare ${fmt(r.bare.heapKbPerSubscriber, 1)})`
   );
 }
 
@@ -223,8 +246,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
   const ns = arg('--n')?.split(',').map(Number);
+  const only = arg('--field') as FanoutField | undefined;
   const rounds = arg('--rounds') ? Number(arg('--rounds')) : undefined;
-  benchFanout({ ns, rounds, log: console.log }).catch((err) => {
+  benchFanout({ ns, rounds, fields: only ? [only] : undefined, log: console.log }).catch((err) => {
     console.error(err);
     process.exitCode = 1;
   });
