@@ -55,6 +55,9 @@ interface Server {
 /** Both servers collect garbage on SIGUSR2 (see fanout/gc-on-signal.mjs). */
 const GC_ARGS = ['--expose-gc', '--import', pathToFileURL(path.join(HERE, 'fanout', 'gc-on-signal.mjs')).href];
 
+/** Profiling both servers: e.g. REELAY_FANOUT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const nodeArgs = () => process.env.REELAY_FANOUT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+
 const memoryFile = (pid: number) => path.join(os.tmpdir(), `reelay-fanout-memory-${pid}.json`);
 
 /** RSS and V8 heap in use (kB) after a full collection. */
@@ -83,9 +86,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 async function startReelay(dbUrl: string, dataDir: string): Promise<Server & { taskId: string }> {
   const port = await freePort();
   buildOnce();
-  // Profiling: e.g. REELAY_FANOUT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = process.env.REELAY_FANOUT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...GC_ARGS, ...nodeArgs, 'dist/main.js', '--role', 'api'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env,
+  const child = spawn(process.execPath, [...GC_ARGS, ...nodeArgs(), 'dist/main.js', '--role', 'api'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env,
     DATABASE_URL: dbUrl,
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -130,7 +131,7 @@ async function startReelay(dbUrl: string, dataDir: string): Promise<Server & { t
 }
 
 async function startBare(): Promise<Server> {
-  const child = spawn(process.execPath, [...GC_ARGS, '--import', 'tsx', path.join(HERE, 'fanout', 'bare-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...GC_ARGS, ...nodeArgs(), '--import', 'tsx', path.join(HERE, 'fanout', 'bare-server.ts')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (d) => {
       const m = /port (\d+)/.exec(String(d));
@@ -181,6 +182,11 @@ async function measure(server: Server, field: FanoutField, n: number, rounds: nu
     await server.change(0);
     await clients.ask({ await: ++received });
     const after = await settledMemory(server.pid);
+    if (process.env.REELAY_FANOUT_HEAPSNAPSHOT) {
+      // With REELAY_FANOUT_NODE_ARGS="--heapsnapshot-signal=SIGUSR1": a snapshot of the server with every client subscribed.
+      process.kill(server.pid, 'SIGUSR1');
+      await sleep(Number(process.env.REELAY_FANOUT_HEAPSNAPSHOT));
+    }
     const latencies: number[] = [];
     for (let r = 1; r <= rounds; r++) {
       const t0 = clock();
