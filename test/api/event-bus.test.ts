@@ -104,7 +104,7 @@ describe('REELAY_EVENTS_URL that cannot work', () => {
     expect(() => loadConfig({ REELAY_EVENTS_URL: 'amqp://127.0.0.1:5672' }, [], '/nonexistent')).toThrow(/REELAY_EVENTS_URL must be a redis:\/\/, rediss:\/\/ or nats:\/\/ URL/);
   });
 
-  it.each(['redis', 'nats'])('an unreachable %s server stops the start with one line and exit code 2', async (scheme) => {
+  it.each(['redis', 'nats'])('an unreachable %s server stops the start with one line and exit code 2', { timeout: 90_000 }, async (scheme) => {
     const port = await new Promise<number>((resolve) => {
       const srv = net.createServer().listen(0, '127.0.0.1', () => {
         const p = (srv.address() as net.AddressInfo).port;
