@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchClaim } from './claim.js';
 import { benchE2e } from './e2e.js';
+import { benchFanout, describeFanout } from './fanout.js';
 import { openBench, postgresAnswers, type Bench, type DbKind } from './harness.js';
 import { benchListPage, describeMeasured } from './list-page.js';
 import { machine, printTable, rowsOf, writeResults, type KindResults } from './report.js';
@@ -43,7 +44,16 @@ async function runKind(kind: DbKind, notes: string[]): Promise<KindResults> {
   return results;
 }
 
+/** `npm run bench -- fanout`: only the fan-out rows (Postgres), printed, RESULTS.md left alone. */
+async function onlyFanout(): Promise<void> {
+  console.log(`reelay fan-out benchmark — ${machine()}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
+  const rows = await benchFanout({ log: (line) => console.log(line) });
+  console.log('');
+  for (const r of rows) console.log(describeFanout(r));
+}
+
 async function main(): Promise<void> {
+  if (process.argv.slice(2).includes('fanout')) return onlyFanout();
   const t0 = now();
   console.log(`reelay benchmarks — ${machine()}`);
   const load = os.loadavg().map((l) => l.toFixed(2)).join(', ');
@@ -58,6 +68,15 @@ async function main(): Promise<void> {
   }
   const results: KindResults[] = [];
   for (const kind of kinds) results.push(await runKind(kind, notes));
+  if (kinds.includes('postgres')) {
+    // Not yet part of RESULTS.md's table: printed, and added to the notes.
+    console.log('\n[fan-out, postgres]');
+    try {
+      for (const r of await benchFanout({ log: (line) => console.log(`  ${line}`) })) notes.push(`fan-out: ${describeFanout(r)}`);
+    } catch (err) {
+      notes.push(`fan-out failed: ${(err as Error).message}`);
+    }
+  }
 
   const elapsed = (now() - t0) / 1000;
   console.log('');
