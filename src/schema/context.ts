@@ -24,19 +24,31 @@ export interface Context {
 }
 
 // Batching only, no caching: subscriptions reuse one context across events
-// and must always see fresh rows.
-export function createLoaders(services: Services): Loaders {
-  const db = services.database.db;
-  return {
-    task: new DataLoader(
+// and must always see fresh rows. Each loader is made when first used: most
+// operations (and every idle subscription) use none or one of them, and a
+// server with thousands of subscriptions keeps one context each.
+class LazyLoaders implements Loaders {
+  private taskLoader?: Loaders['task'];
+  private eventsLoader?: Loaders['events'];
+  private queuePositionLoader?: Loaders['queuePosition'];
+
+  constructor(private readonly db: Services['database']['db']) {}
+
+  get task(): Loaders['task'] {
+    const db = this.db;
+    return (this.taskLoader ??= new DataLoader(
       async (ids) => {
         const rows = await getTasksByIds(db, ids);
         const byId = new Map(rows.map((r) => [r.id, r]));
         return ids.map((id) => byId.get(id) ?? null);
       },
       { cache: false },
-    ),
-    events: new DataLoader(
+    ));
+  }
+
+  get events(): Loaders['events'] {
+    const db = this.db;
+    return (this.eventsLoader ??= new DataLoader(
       async (ids) => {
         const rows = await getEventsForTasks(db, ids);
         const byTask = new Map<string, TaskEventRow[]>();
@@ -44,13 +56,21 @@ export function createLoaders(services: Services): Loaders {
         return ids.map((id) => byTask.get(id) ?? []);
       },
       { cache: false },
-    ),
-    queuePosition: new DataLoader(
+    ));
+  }
+
+  get queuePosition(): Loaders['queuePosition'] {
+    const db = this.db;
+    return (this.queuePositionLoader ??= new DataLoader(
       async (ids) => {
         const positions = await getQueuePositions(db, ids);
         return ids.map((id) => positions.get(id) ?? null);
       },
       { cache: false },
-    ),
-  };
+    ));
+  }
+}
+
+export function createLoaders(services: Services): Loaders {
+  return new LazyLoaders(services.database.db);
 }
