@@ -32,4 +32,11 @@ describe('subscription results shared per change', () => {
     expect(last[0].events.map((e: { message: string }) => e.message)).toContain('cancelled by client');
     await Promise.all(clients.map((c) => c.dispose()));
   });
+
+  it('an error of the subscription itself still reaches the client as an error for its id', async () => {
+    const client = wsClient(t.wsUrl);
+    const sub = subscribe(client, WATCH, { id: '00000000-0000-4000-8000-000000000009' }, (d) => d.taskUpdated);
+    await expect(sub.completed).rejects.toEqual([expect.objectContaining({ message: expect.stringContaining('no task'), extensions: { code: 'NOT_FOUND' } })]);
+    await client.dispose();
+  });
 });
