@@ -94,6 +94,7 @@ export async function openBench(kind: DbKind): Promise<Bench> {
   const provider = new InstantProvider(scratch);
   const registry = ProviderRegistry.of([{ config: providerConfig, provider }]);
   const app = await startApp(config, { log, inMemoryDb: !temp, registry });
+  await app.services.database.maintenance; // index builds in the background would race reset()'s TRUNCATE
   const { services } = app;
   const { database, events, health } = services;
   const url = `${app.url!}/graphql`;

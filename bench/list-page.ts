@@ -6,7 +6,7 @@
 // Drizzle directly and no HTTP/GraphQL, to show what the database part costs.
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { execRows } from '../src/db/client.js';
-import { getQueuePositions } from '../src/db/fair-queue.js';
+import { getQueuePositions } from '../src/db/queue-positions.js';
 import { getEventsForTasks } from '../src/db/read-tasks.js';
 import { taskEvents, tasks, type TaskStatus } from '../src/db/schema.js';
 import { OWNER, type Bench } from './harness.js';

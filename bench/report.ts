@@ -84,7 +84,7 @@ export function machine(): string {
   return `node ${process.version}, ${cpus.length} CPUs (${cpus[0]?.model.trim() ?? 'unknown'}), ${os.platform()} ${os.release()}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB RAM`;
 }
 
-export function writeResults(file: string, results: KindResults[], notes: string[], elapsedS: number): void {
+export function writeResults(file: string, results: KindResults[], notes: string[], elapsedS: number, sections: Array<{ title: string; lines: string[] }> = []): void {
   const rows = results.flatMap(rowsOf);
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const md = [
@@ -113,6 +113,7 @@ export function writeResults(file: string, results: KindResults[], notes: string
       'completes them (result stored and probed); time until all are COMPLETED vs. the same mutations with no runner. Median of 3 repetitions. ' +
       'ms/task = extra wall-clock time per task the runner adds.',
     '',
+    ...sections.flatMap((s) => [`## ${s.title}`, '', ...s.lines, '']),
   ].join('\n');
   fs.writeFileSync(file, md);
 }

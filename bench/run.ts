@@ -5,11 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchClaim } from './claim.js';
-import { benchE2e } from './e2e.js';
 import { benchFanout, describeFanout } from './fanout.js';
+import { benchE2e } from './e2e.js';
 import { openBench, postgresAnswers, type Bench, type DbKind } from './harness.js';
+import { benchImageCheck, describeImageCheck } from './image-check.js';
 import { benchListPage, describeMeasured } from './list-page.js';
+import { benchMillion, describeMillion } from './million.js';
 import { machine, printTable, rowsOf, writeResults, type KindResults } from './report.js';
+import { benchThroughput, describeThroughput } from './throughput.js';
 import { fmt, now } from './stats.js';
 import { ADMIN_URL } from '../test/support/postgres.js';
 
@@ -44,16 +47,67 @@ async function runKind(kind: DbKind, notes: string[]): Promise<KindResults> {
   return results;
 }
 
-/** `npm run bench -- fanout`: only the fan-out rows (Postgres), printed, RESULTS.md left alone. */
-async function onlyFanout(): Promise<void> {
-  console.log(`reelay fan-out benchmark — ${machine()}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
-  const rows = await benchFanout({ log: (line) => console.log(line) });
-  console.log('');
-  for (const r of rows) console.log(describeFanout(r));
+/** A benchmark with its own set-up, reported as its own section of RESULTS.md. */
+interface Section {
+  title: string;
+  run: () => Promise<string[]>;
 }
 
+const sections: Record<string, Section> = {
+  'image-check': {
+    title: 'Image check (no database; bench/image-check.ts, `npm run bench -- image-check`)',
+    run: async () => describeImageCheck(await step('image check', () => benchImageCheck())),
+  },
+  million: {
+    title: '1,000,000 tasks of one key (Postgres; bench/million.ts, `npm run bench -- million`)',
+    run: async () => {
+      if (!(await postgresAnswers())) return [`SKIPPED, nothing answered at ${ADMIN_URL}`];
+      console.log('\n[postgres] 1,000,000 tasks of one key');
+      return describeMillion(await benchMillion((line) => console.log(`  ${line}`)));
+    },
+  },
+  fanout: {
+    title: 'Fan-out against a bare graphql-ws + in-memory pubsub server (Postgres; bench/fanout.ts, `npm run bench -- fanout`)',
+    run: async () => {
+      if (!(await postgresAnswers())) return [`SKIPPED, nothing answered at ${ADMIN_URL}`];
+      console.log('\n[postgres] fan-out vs a bare graphql-ws + in-memory pubsub server');
+      return (await benchFanout({ log: (line) => console.log(`  ${line}`) })).map(describeFanout);
+    },
+  },
+  throughput: {
+    title: 'Throughput and idle memory against a bare graphql-yoga + postgres.js server (Postgres; bench/throughput.ts, `npm run bench -- throughput`)',
+    run: async () => {
+      if (!(await postgresAnswers())) return [`SKIPPED, nothing answered at ${ADMIN_URL}`];
+      console.log('\n[postgres] throughput and idle RSS vs a bare graphql-yoga + postgres.js server');
+      return describeThroughput(await benchThroughput((line) => console.log(line)));
+    },
+  },
+};
+
+async function runSection(name: string): Promise<{ title: string; lines: string[] }> {
+  const s = sections[name]!;
+  const t0 = now();
+  const lines = await s.run().catch((err: unknown) => [`ERROR ${(err as Error).stack ?? err}`]);
+  console.log(`  ${name} done in ${fmt((now() - t0) / 1000, 1)} s`);
+  return { title: s.title, lines };
+}
+
+/**
+ * `npm run bench`: everything, written to RESULTS.md. `npm run bench -- <name> …`
+ * with names of sections only: those, printed, RESULTS.md left alone.
+ */
 async function main(): Promise<void> {
-  if (process.argv.slice(2).includes('fanout')) return onlyFanout();
+  const only = process.argv.slice(2);
+  const unknown = only.filter((n) => !sections[n]);
+  if (unknown.length) throw new Error(`unknown benchmark ${unknown.join(', ')}; known: ${Object.keys(sections).join(', ')}`);
+  if (only.length) {
+    console.log(`reelay benchmarks — ${machine()}`);
+    for (const name of only) {
+      const r = await runSection(name);
+      console.log(['', `## ${r.title}`, '', ...r.lines].join('\n'));
+    }
+    return;
+  }
   const t0 = now();
   console.log(`reelay benchmarks — ${machine()}`);
   const load = os.loadavg().map((l) => l.toFixed(2)).join(', ');
@@ -68,20 +122,14 @@ async function main(): Promise<void> {
   }
   const results: KindResults[] = [];
   for (const kind of kinds) results.push(await runKind(kind, notes));
-  if (kinds.includes('postgres')) {
-    // Not yet part of RESULTS.md's table: printed, and added to the notes.
-    console.log('\n[fan-out, postgres]');
-    try {
-      for (const r of await benchFanout({ log: (line) => console.log(`  ${line}`) })) notes.push(`fan-out: ${describeFanout(r)}`);
-    } catch (err) {
-      notes.push(`fan-out failed: ${(err as Error).message}`);
-    }
-  }
+  const extra: Array<{ title: string; lines: string[] }> = [];
+  for (const name of Object.keys(sections)) extra.push(await runSection(name));
 
   const elapsed = (now() - t0) / 1000;
   console.log('');
   printTable(results.flatMap(rowsOf));
-  writeResults(RESULTS, results, notes, elapsed);
+  for (const r of extra) console.log(['', `## ${r.title}`, '', ...r.lines].join('\n'));
+  writeResults(RESULTS, results, notes, elapsed, extra);
   console.log(`\nwritten ${path.relative(process.cwd(), RESULTS)} (${fmt(elapsed, 0)} s in all)`);
   if (results.some((r) => r.error)) process.exitCode = 1;
 }

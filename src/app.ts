@@ -6,6 +6,7 @@ import { Auth } from './auth.js';
 import { ConfigError, isLoopbackHost, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import { getTasksByIds } from './db/read-tasks.js';
+import { startCountRollup } from './db/roll-up-counts.js';
 import { publishThrough, TaskEvents } from './events/bus.js';
 import { openTransport } from './events/transports.js';
 import { TaskFeed } from './events/task-feed.js';
@@ -74,12 +75,16 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       log.fatal({ err }, 'lost the lock on the embedded database; exiting');
       process.exit(1);
     },
+    log,
   });
   const cleanups: Array<() => Promise<void> | void> = [() => database.close()];
   try {
     const transport = await openTransport(database, config.eventsUrl, log);
     cleanups.unshift(() => transport.close());
     publishThrough(database.db, transport, log);
+    // Every role folds the task counters' deltas (one process at a time wins; see roll-up-counts.ts).
+    const rollup = startCountRollup(database.choresDb, { onError: (err) => log.warn({ err }, 'task counter roll-up failed; retrying') });
+    cleanups.unshift(() => rollup.stop());
     const events = new TaskEvents(database, transport);
     await events.start();
     cleanups.unshift(() => events.close());

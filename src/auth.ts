@@ -9,9 +9,12 @@
 // those of a stored key when it is revoked (a notification from revokeApiKey,
 // and a safety-net re-check every few seconds). REELAY_API_KEYS keys cannot be
 // revoked while the server runs.
+// Stored keys found valid are remembered for at most KEY_CACHE_MS (and only
+// until the next keys notification), so a request costs no lookup; a revoked
+// key is refused within that time even when its notification is lost.
 import { timingSafeEqual } from 'node:crypto';
 import { isLoopbackHost, type ApiKeyEntry } from './config.js';
-import { ANONYMOUS_OWNER, findKeyOwner, hashKey, hasActiveKeys, KEYS_CHANNEL } from './db/api-keys.js';
+import { ANONYMOUS_OWNER, findActiveKey, hashKey, hasActiveKeys, KEYS_CHANNEL, type ActiveKey } from './db/api-keys.js';
 import type { Database } from './db/client.js';
 import { LiveSessions, REASON_KEYS_REQUIRED, type EndSession } from './live-sessions.js';
 import type { Logger } from './logger.js';
@@ -22,15 +25,28 @@ export { ANONYMOUS_OWNER };
 const OPEN_RECHECK_MS = 500;
 /** How often the stored keys of live sessions are re-checked without a notification (a missed one, a key revoked by hand in SQL). */
 export const SESSIONS_RECHECK_MS = 5_000;
+/** How long a stored key found valid is trusted without asking the database again. */
+export const KEY_CACHE_MS = 1_000;
+/** Stored keys remembered at most (more distinct keys within KEY_CACHE_MS start over). */
+const KEY_CACHE_SIZE = 10_000;
 
 /** Who a request or connection is, and how that was established. */
 export type Principal = (
   | { via: 'open'; owner: typeof ANONYMOUS_OWNER }
   | { via: 'environment'; owner: string }
-  | { via: 'database'; owner: string; /** SHA-256 (hex) of the stored key: revocable. */ keyHash: string }
+  | {
+      via: 'database';
+      owner: string;
+      /** SHA-256 (hex) of the stored key: revocable. */
+      keyHash: string;
+      /** The key's own limits (null: the default). */
+      limits: { maxActive: number | null; perMinute: number | null };
+    }
 ) & {
   /** Keys notifications seen before the key was checked: a later one means the check may be stale. */
   readonly checkedAt: number;
+  /** The stored key was found valid up to KEY_CACHE_MS ago, not just now. */
+  readonly cached?: boolean;
 };
 
 export interface AuthOptions {
@@ -52,6 +68,8 @@ export class Auth {
   private openTimer?: NodeJS.Timeout;
   private sessionsTimer?: NodeJS.Timeout;
   private checking?: Promise<void>;
+  /** Stored keys found valid (or being looked up), by hash. */
+  private readonly keyCache = new Map<string, { revision: number; until: number; key: Promise<ActiveKey | undefined> }>();
 
   /** Decides whether keys are required and starts watching key changes. */
   static async start(opts: AuthOptions): Promise<Auth> {
@@ -86,19 +104,24 @@ export class Auth {
     return (await this.identify(authorization))?.owner ?? null;
   }
 
-  /** Who presents this `Authorization` value, or null when keys are required and it is not valid. */
-  async identify(authorization: string | null | undefined): Promise<Principal | null> {
+  /**
+   * Who presents this `Authorization` value, or null when keys are required and
+   * it is not valid. A stored key found valid less than KEY_CACHE_MS ago is not
+   * looked up again, unless `fresh` (what starts a live session: a WebSocket
+   * connection or operation, whose key is then watched).
+   */
+  async identify(authorization: string | null | undefined, opts: { fresh?: boolean } = {}): Promise<Principal | null> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     const checkedAt = this.keysRevision;
     if (!this.requiredNow) {
       // A valid key presented to an open server proves that keys exist now:
       // require them from this request on instead of waiting for the watch.
-      const principal = m ? await this.principalOf(m[1]!, checkedAt) : null;
+      const principal = m ? await this.principalOf(m[1]!, checkedAt, opts.fresh) : null;
       if (!principal) return this.requiredNow ? null : { via: 'open', owner: ANONYMOUS_OWNER, checkedAt };
       this.latch();
       return principal;
     }
-    return m ? this.principalOf(m[1]!, checkedAt) : null;
+    return m ? this.principalOf(m[1]!, checkedAt, opts.fresh) : null;
   }
 
   /**
@@ -114,8 +137,9 @@ export class Auth {
         return this.requiredNow ? null : this.sessions.add(undefined, end);
       case 'database': {
         const untrack = this.sessions.add(principal.keyHash, end);
-        // A revocation notified while the key was being checked: check again.
-        if (principal.checkedAt !== this.keysRevision) void this.sessions.recheck();
+        // A revocation notified while the key was being checked, or a check up to
+        // KEY_CACHE_MS old (a revocation nobody was told about): check again.
+        if (principal.checkedAt !== this.keysRevision || principal.cached) void this.sessions.recheck();
         return untrack;
       }
     }
@@ -125,18 +149,34 @@ export class Auth {
     await this.stopWatching();
   }
 
-  private async principalOf(key: string, checkedAt: number): Promise<Principal | null> {
+  private async principalOf(key: string, checkedAt: number, fresh = false): Promise<Principal | null> {
     const keyHash = hashKey(key);
     const hash = Buffer.from(keyHash, 'hex');
     const envMatch = this.envKeys.find((k) => timingSafeEqual(k.hash, hash));
     if (envMatch) return { via: 'environment', owner: envMatch.name, checkedAt };
-    const owner = await findKeyOwner(this.opts.database.db, key);
-    return owner ? { via: 'database', owner, keyHash, checkedAt } : null;
+    const { key: stored, cached } = await this.storedKey(keyHash, checkedAt, fresh);
+    if (!stored) return null;
+    return { via: 'database', owner: stored.name, keyHash, limits: { maxActive: stored.maxActiveTasks, perMinute: stored.createsPerMinute }, checkedAt, cached };
+  }
+
+  /** The active stored key with this hash: remembered when valid, one lookup at a time per hash. */
+  private async storedKey(keyHash: string, revision: number, fresh: boolean): Promise<{ key: ActiveKey | undefined; cached: boolean }> {
+    const now = Date.now();
+    const cached = this.keyCache.get(keyHash);
+    if (!fresh && cached && cached.revision === this.keysRevision && cached.until > now) return { key: await cached.key, cached: true };
+    if (this.keyCache.size >= KEY_CACHE_SIZE) this.keyCache.clear();
+    const entry = { revision, until: now + KEY_CACHE_MS, key: findActiveKey(this.opts.database.db, keyHash) };
+    this.keyCache.set(keyHash, entry);
+    // Only a valid key is remembered: a key created a moment later works at once.
+    const forget = () => void (this.keyCache.get(keyHash) === entry && this.keyCache.delete(keyHash));
+    entry.key.then((k) => k || forget(), forget);
+    return { key: await entry.key, cached: false };
   }
 
   private async watch(): Promise<void> {
     const changed = () => {
       this.keysRevision++;
+      this.keyCache.clear();
       void this.recheckOpen();
       if (this.sessions.hasKeyed) void this.sessions.recheck();
     };

@@ -88,6 +88,7 @@ const envSchema = z.object({
   REELAY_MAX_IMAGE_PIXELS: envInt('REELAY_MAX_IMAGE_PIXELS', 40_000_000, 1),
   REELAY_MAX_RESULT_BYTES: envInt('REELAY_MAX_RESULT_BYTES', 2 * 1024 ** 3, 1024),
   REELAY_RENDER_STALL_MS: envInt('REELAY_RENDER_STALL_MS', 30_000, 100),
+  REELAY_IMAGE_CHECK_WAIT_MS: envInt('REELAY_IMAGE_CHECK_WAIT_MS', 10_000, 1, 600_000),
   REELAY_SHUTDOWN_TIMEOUT_MS: envInt('REELAY_SHUTDOWN_TIMEOUT_MS', 10_000, 0),
   REELAY_HEALTH_INTERVAL_MS: envInt('REELAY_HEALTH_INTERVAL_MS', 30_000, 100),
   REELAY_MAX_ACTIVE_TASKS_PER_KEY: envInt('REELAY_MAX_ACTIVE_TASKS_PER_KEY', 100, 0, 1_000_000),
@@ -127,6 +128,8 @@ export interface Config {
   maxResultBytes: number;
   /** A local render without progress this long is killed (RENDER_STALLED). */
   renderStallMs: number;
+  /** Longest wait of a create for a free image decode slot (then IMAGE_CHECK_BUSY). */
+  imageCheckWaitMs: number;
   shutdownTimeoutMs: number;
   healthIntervalMs: number;
   /** Default per-key limits (0: off); a stored key may override them. */
@@ -251,6 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     maxImagePixels: e.REELAY_MAX_IMAGE_PIXELS,
     maxResultBytes: e.REELAY_MAX_RESULT_BYTES,
     renderStallMs: e.REELAY_RENDER_STALL_MS,
+    imageCheckWaitMs: e.REELAY_IMAGE_CHECK_WAIT_MS,
     shutdownTimeoutMs: e.REELAY_SHUTDOWN_TIMEOUT_MS,
     healthIntervalMs: e.REELAY_HEALTH_INTERVAL_MS,
     maxActiveTasksPerKey: e.REELAY_MAX_ACTIVE_TASKS_PER_KEY,

@@ -50,11 +50,12 @@ export class IdempotencyConflictError extends ReelayError {
 
 /**
  * A key is over one of its limits: TOO_MANY_ACTIVE_TASKS (QUEUED + PROCESSING)
- * or RATE_LIMITED (creates per minute; `retryAfterSeconds` says when the window frees up).
+ * or RATE_LIMITED (creates per minute; `retryAfterSeconds` says when the window frees up);
+ * or the server is: IMAGE_CHECK_BUSY (no image decode slot freed up in time).
  */
 export class RateLimitedError extends ReelayError {
   constructor(
-    code: 'TOO_MANY_ACTIVE_TASKS' | 'RATE_LIMITED',
+    code: 'TOO_MANY_ACTIVE_TASKS' | 'RATE_LIMITED' | 'IMAGE_CHECK_BUSY',
     message: string,
     readonly retryAfterSeconds: number | null,
   ) {

@@ -85,10 +85,20 @@ export async function listApiKeys(db: Db): Promise<Array<{ name: string; created
     .orderBy(apiKeys.name);
 }
 
-/** The owner name of an active stored key, if any. */
-export async function findKeyOwner(db: Db, key: string): Promise<string | undefined> {
-  const [row] = await db.select({ name: apiKeys.name }).from(apiKeys).where(and(eq(apiKeys.keyHash, hashKey(key)), isNull(apiKeys.revokedAt)));
-  return row?.name;
+/** An active stored key: its owner name and its own limits (null: the default). */
+export interface ActiveKey {
+  name: string;
+  maxActiveTasks: number | null;
+  createsPerMinute: number | null;
+}
+
+/** The active stored key with this hash (see `hashKey`), if any. */
+export async function findActiveKey(db: Db, keyHash: string): Promise<ActiveKey | undefined> {
+  const [row] = await db
+    .select({ name: apiKeys.name, maxActiveTasks: apiKeys.maxActiveTasks, createsPerMinute: apiKeys.createsPerMinute })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.keyHash, keyHash), isNull(apiKeys.revokedAt)));
+  return row;
 }
 
 /** Which of these key hashes belong to active stored keys (one query for any number). */

@@ -1,18 +1,19 @@
 // Opens the store: postgres.js when DATABASE_URL is set, otherwise an embedded
 // PGlite on disk (or in memory for tests). Migrations from drizzle/ are applied
 // on open, serialized by an advisory lock so several processes can start at once.
+// PGlite (a WebAssembly Postgres, several MB of memory once loaded) is imported
+// only by a process that uses it.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { lockDataDir } from './lock.js';
+import { maintainPglite, maintainPostgresInBackground, type MaintenanceLog } from './maintain.js';
+import { preparingStatements } from './prepared-statements.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -24,11 +25,19 @@ export type Notification = (payload: string) => void;
 
 export interface Database {
   db: Db;
+  /** The same connections without the query logger: periodic chores (the counter roll-up) that are no request's queries. */
+  choresDb: Db;
   driver: 'pglite' | 'postgres';
   /** The embedded database's directory (held by this process); unset for Postgres and in-memory PGlite. */
   dataDir?: string;
   /** Subscribe to a channel; `onReconnect` runs after the listener is (re)established. */
   listen(channel: string, fn: Notification, onReconnect?: () => void): Promise<() => Promise<void>>;
+  /**
+   * Settles when the work after the migrations (counter back-fill, indexes built
+   * concurrently; src/db/maintain.ts) is done: at once on PGlite, in the
+   * background on Postgres. Answers are the same before; only slower.
+   */
+  maintenance: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,6 +56,8 @@ export interface OpenOptions {
   purpose?: string;
   /** Another process took over the embedded data directory's lock (default: throw). */
   onLockCompromised?: (err: Error) => void;
+  /** Where the maintenance after the migrations reports (indexes built, back-fills, failures). */
+  log?: MaintenanceLog;
 }
 
 /** Seconds a connection attempt to Postgres may take before it counts as unreachable. */
@@ -82,8 +93,8 @@ function describeConnectError(err: unknown): string {
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   return opts.databaseUrl
-    ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.logger)
-    : openPglite(opts.dataDir, opts.logger, opts.purpose ?? 'reelay', opts.onLockCompromised);
+    ? openPostgres(opts.databaseUrl, opts.maxConnections ?? 10, opts.logger, opts.log)
+    : openPglite(opts.dataDir, opts.logger, opts.purpose ?? 'reelay', opts.onLockCompromised, opts.log);
 }
 
 /** The first round trip, with a deadline of our own: postgres.js keeps a query waiting while it retries a connection that times out. */
@@ -101,7 +112,7 @@ async function reachable(client: postgres.Sql): Promise<void> {
   }
 }
 
-async function openPostgres(url: string, max: number, logger?: OpenOptions['logger']): Promise<Database> {
+async function openPostgres(url: string, max: number, logger?: OpenOptions['logger'], log?: MaintenanceLog): Promise<Database> {
   // Migrate on a one-connection client so the session advisory lock covers it.
   const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S });
   try {
@@ -118,37 +129,51 @@ async function openPostgres(url: string, max: number, logger?: OpenOptions['logg
     await migrator.end({ timeout: 5 });
   }
   // No JIT: reelay's queries are short, and compiling one (the fair-queue queries' estimates can pass jit_above_cost) costs far more than it saves.
-  const client = postgres(url, { max, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay', jit: 'off' } });
+  const client = preparingStatements(postgres(url, { max, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_S, connection: { application_name: 'reelay', jit: 'off' } }));
   const db = drizzlePostgres(client, { schema, logger }) as unknown as Db;
+  const maintenance = maintainPostgresInBackground(url, log);
   return {
     db,
+    choresDb: drizzlePostgres(client, { schema }) as unknown as Db,
     driver: 'postgres',
     async listen(channel, fn, onReconnect) {
       const sub = await client.listen(channel, (payload) => fn(payload), () => onReconnect?.());
       return () => sub.unlisten();
     },
-    close: () => client.end({ timeout: 5 }),
+    maintenance: maintenance.done,
+    async close() {
+      await maintenance.cancel();
+      await client.end({ timeout: 5 });
+    },
   };
 }
 
-async function openPglite(dataDir: string | undefined, logger: OpenOptions['logger'], purpose: string, onLockCompromised?: (err: Error) => void): Promise<Database> {
+async function openPglite(dataDir: string | undefined, logger: OpenOptions['logger'], purpose: string, onLockCompromised?: (err: Error) => void, log?: MaintenanceLog): Promise<Database> {
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
   // Before PGlite touches the directory: a second owner must not even read it.
   const lock = dataDir ? await lockDataDir(dataDir, purpose, onLockCompromised) : undefined;
   try {
+    const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+      import('@electric-sql/pglite'),
+      import('drizzle-orm/pglite'),
+      import('drizzle-orm/pglite/migrator'),
+    ]);
     const client = dataDir ? new PGlite(dataDir) : new PGlite();
     await client.waitReady;
     const db = drizzlePglite(client, { schema, logger }) as unknown as Db;
     try {
       await migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR });
+      await maintainPglite(drizzlePglite(client) as unknown as Db, log);
     } catch (err) {
       await client.close().catch(() => {});
       throw err;
     }
     return {
       db,
+      choresDb: drizzlePglite(client, { schema }) as unknown as Db,
       driver: 'pglite',
       dataDir: dataDir && path.resolve(dataDir),
+      maintenance: Promise.resolve(),
       async listen(channel, fn, onReconnect) {
         const unlisten = await client.listen(channel, (payload) => fn(payload));
         onReconnect?.();

@@ -1,7 +1,8 @@
 // Idempotency keys: a key names one request (by fingerprint) and its task for
-// 24 hours; then it may be used again. Called inside the create transaction
-// after `lockOwner`, so concurrent creates with one key see each other.
-import { and, eq, gt, sql } from 'drizzle-orm';
+// 24 hours; then it may be used again. Looked up inside the create transaction
+// in the statement right after `lockOwner`'s, so concurrent creates with one
+// key see each other.
+import { and, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from './client.js';
 import { idempotencyKeys, tasks, type TaskRow } from './schema.js';
 
@@ -17,11 +18,9 @@ export async function findIdempotencyKey(tx: DbOrTx, owner: string, key: string)
   return row;
 }
 
-/** Record that `key` now names this request and task (replacing an expired use). */
-export async function rememberIdempotencyKey(tx: DbOrTx, owner: string, key: string, fingerprint: string, taskId: string): Promise<void> {
-  const expiresAt = sql`now() + ${IDEMPOTENCY_TTL}`;
-  await tx
-    .insert(idempotencyKeys)
-    .values({ owner, key, fingerprint, taskId, expiresAt })
-    .onConflictDoUpdate({ target: [idempotencyKeys.owner, idempotencyKeys.key], set: { fingerprint, taskId, expiresAt } });
+/** Data-modifying CTE body (for the create statement): `key` now names this request and task (replacing an expired use). */
+export function rememberIdempotencyKeySql(owner: string, key: string, fingerprint: string, taskId: string): SQL {
+  return sql`insert into ${idempotencyKeys} (owner, key, fingerprint, task_id, expires_at)
+    values (${owner}, ${key}, ${fingerprint}, ${taskId}::uuid, now() + ${IDEMPOTENCY_TTL})
+    on conflict (owner, key) do update set fingerprint = excluded.fingerprint, task_id = excluded.task_id, expires_at = excluded.expires_at`;
 }

@@ -101,6 +101,14 @@ export const tasks = pgTable(
     index('tasks_queue_owner').on(t.providerId, t.owner, t.createdAt, t.id).where(sql`status = 'QUEUED'`),
     // ...and when each owner was last served there (round-robin turn).
     index('tasks_owner_started').on(t.providerId, t.owner, t.startedAt),
+    // List filters, newest first, and bounded counts over a time window. Built
+    // with CREATE INDEX CONCURRENTLY after the migrations (src/db/online-indexes.ts),
+    // never by a migration: a migration would lock writes for the whole build.
+    index('tasks_owner_status_created').on(t.owner, t.status, t.createdAt, t.id),
+    index('tasks_owner_provider_created').on(t.owner, t.providerId, t.createdAt, t.id),
+    index('tasks_owner_model_created').on(t.owner, t.model, t.createdAt, t.id),
+    // `search` (a substring of the prompt); only where the pg_trgm extension can be had.
+    index('tasks_prompt_trgm').using('gin', t.prompt.op('gin_trgm_ops')),
   ],
 );
 
@@ -118,6 +126,53 @@ export const taskEvents = pgTable(
   },
   (t) => [index('task_events_task').on(t.taskId, t.id)],
 );
+
+/**
+ * Tasks per owner × provider × status, as rolled up from task_count_deltas
+ * (see src/db/task-counts.ts). `timed` and `durationMs` cover COMPLETED tasks
+ * with a duration (completed_at - coalesce(started_at, created_at)), for the
+ * mean in `stats`.
+ */
+export const taskCounts = pgTable(
+  'task_counts',
+  {
+    owner: text('owner').notNull(),
+    providerId: text('provider_id').notNull(),
+    status: taskStatus('status').notNull(),
+    tasks: bigint('tasks', { mode: 'number' }).notNull(),
+    timed: bigint('timed', { mode: 'number' }).notNull(),
+    durationMs: bigint('duration_ms', { mode: 'number' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.owner, t.providerId, t.status] }),
+    // Owners with queued tasks at a provider (queuePosition).
+    index('task_counts_provider').on(t.providerId, t.status, t.owner),
+  ],
+);
+
+/**
+ * Changes to task_counts not rolled up yet, appended by triggers on tasks (one
+ * row per change, so concurrent writes of one key never wait for each other).
+ */
+export const taskCountDeltas = pgTable(
+  'task_count_deltas',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    owner: text('owner').notNull(),
+    providerId: text('provider_id').notNull(),
+    status: taskStatus('status').notNull(),
+    tasks: bigint('tasks', { mode: 'number' }).notNull(),
+    timed: bigint('timed', { mode: 'number' }).notNull(),
+    durationMs: bigint('duration_ms', { mode: 'number' }).notNull(),
+  },
+  (t) => [index('task_count_deltas_owner').on(t.owner, t.providerId, t.status)],
+);
+
+/** One-time data steps done after the migrations (e.g. the counter back-fill), by name. */
+export const maintenanceDone = pgTable('maintenance_done', {
+  name: text('name').primaryKey(),
+  doneAt: ts('done_at').notNull().defaultNow(),
+});
 
 export const apiKeys = pgTable('api_keys', {
   id: serial('id').primaryKey(),

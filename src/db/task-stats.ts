@@ -1,6 +1,9 @@
-// Aggregates for the `stats` query, computed in the database in two queries.
+// Aggregates for the `stats` query: from the task counters (one small query,
+// exact, see count-tasks.ts) when the filter is only status and provider;
+// otherwise computed over the matching rows in two queries.
 import { count, sql } from 'drizzle-orm';
 import type { DbOrTx } from './client.js';
+import { countersAnswer, readCounters, type CounterRow } from './count-tasks.js';
 import { tasks } from './schema.js';
 import { taskConditions, type TaskFilter } from './task-filter.js';
 
@@ -20,7 +23,36 @@ export interface TaskStats {
 
 const countWhere = (status: string) => sql<number>`count(*) filter (where ${tasks.status} = ${status})::int`;
 
+function fromCounters(rows: CounterRow[]): TaskStats {
+  const sum = (status: string) => rows.filter((r) => r.status === status).reduce((n, r) => n + r.tasks, 0);
+  const completed = sum('COMPLETED');
+  const failed = sum('FAILED');
+  const timed = rows.filter((r) => r.status === 'COMPLETED').reduce((n, r) => n + r.timed, 0);
+  const durationMs = rows.filter((r) => r.status === 'COMPLETED').reduce((n, r) => n + r.durationMs, 0);
+  const byProvider = new Map<string, TaskStats['byProvider'][number]>();
+  for (const r of rows) {
+    const p = byProvider.get(r.providerId) ?? byProvider.set(r.providerId, { provider: r.providerId, total: 0, completed: 0, failed: 0 }).get(r.providerId)!;
+    p.total += r.tasks;
+    if (r.status === 'COMPLETED') p.completed += r.tasks;
+    if (r.status === 'FAILED') p.failed += r.tasks;
+  }
+  return {
+    total: rows.reduce((n, r) => n + r.tasks, 0),
+    queued: sum('QUEUED'),
+    processing: sum('PROCESSING'),
+    completed,
+    failed,
+    cancelled: sum('CANCELLED'),
+    successRate: completed + failed > 0 ? completed / (completed + failed) : null,
+    avgDurationSeconds: timed > 0 ? durationMs / timed / 1000 : null,
+    // readCounters orders by provider_id, like the scan.
+    byProvider: [...byProvider.values()].filter((p) => p.total !== 0),
+  };
+}
+
 export async function getTaskStats(db: DbOrTx, owner: string, filter?: TaskFilter): Promise<TaskStats> {
+  const counted = countersAnswer(filter) ? await readCounters(db, owner, filter) : null;
+  if (counted) return fromCounters(counted);
   const where = taskConditions(owner, filter);
   const [totals] = await db
     .select({

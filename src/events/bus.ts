@@ -18,7 +18,7 @@
 //   takes its own marks (a snapshot xmin every MARK_LAG_MS) and trusts one only
 //   after it stayed connected for MARK_LAG_MS more, the time a publish may
 //   trail its commit. A re-sync then re-loads what changed since such a mark.
-import { sql } from 'drizzle-orm';
+import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { currentMark } from '../db/changed-tasks.js';
 import type { Database, Db, DbOrTx } from '../db/client.js';
 import type { Logger } from '../logger.js';
@@ -68,6 +68,28 @@ export async function publishTaskChanged(tx: DbOrTx, ids: readonly string[], opt
   const list = sql.join(ids.map((id) => sql`${id}`), sql`, `);
   const tasks = sql`select pg_notify(${TASK_CHANNEL}, id || ${MARK}) from unnest(array[${list}]::text[]) as id`;
   await tx.execute(wake ? sql`${tasks} union all ${wake}` : tasks);
+}
+
+/**
+ * For a write done in a single statement (no round trip of its own): a row
+ * source to embed where it is evaluated exactly once, e.g. `insert into …
+ * select … from ${changeNotices(db, id)} as n` in a CTE. With Postgres it
+ * notifies the change of `taskId` (and wakes runners) when the statement's
+ * transaction commits; with an external bus it is one empty row and the
+ * writer must call `announceWritten` after the statement.
+ */
+export function changeNotices(db: DbOrTx, taskId: string | Placeholder, opts: { wake?: boolean } = {}): SQL {
+  if (outboxes.has(db) || externalBus.has(db)) return sql`(select 1)`;
+  const wake = opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``;
+  return sql`(select pg_notify(${TASK_CHANNEL}, ${taskId}::text || ${MARK})${wake})`;
+}
+
+/**
+ * After a statement that embedded `changeNotices`: nothing more with Postgres;
+ * with an external bus, publish (after the commit, when `db` is a transaction).
+ */
+export async function announceWritten(db: DbOrTx, ids: readonly string[], opts: { wake?: boolean } = {}): Promise<void> {
+  if (outboxes.has(db) || externalBus.has(db)) await publishTaskChanged(db, ids, opts);
 }
 
 async function send(bus: Transport, box: Outbox): Promise<void> {

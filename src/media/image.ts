@@ -5,8 +5,10 @@
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { extensionOf } from './content-types.js';
 import { readHead, sniffContentType } from './sniff.js';
-import { InvalidMediaError } from './errors.js';
+import { ImageCheckBusyError, InvalidMediaError } from './errors.js';
+import { checkPngChunks } from './png-chunks.js';
 import { decoderPixelCap, ffmpegPath, lastErrorLine, runTool } from './tools.js';
 
 export type ImageContentType = 'image/png' | 'image/jpeg' | 'image/webp';
@@ -24,18 +26,27 @@ export interface ImageCheckOptions {
   maxPixels: number;
   /** Accepted types; PNG, JPEG and WebP by default. */
   types?: readonly StillImageType[];
+  /** Longest accepted side; MAX_IMAGE_SIDE by default (results pass Infinity: they are stored, not rendered). */
+  maxSide?: number;
   /** Deadline of the decode; 20 s when omitted. */
   timeoutMs?: number;
+  /** Longest wait for a free decode slot before ImageCheckBusyError; 10 s when omitted. */
+  slotWaitMs?: number;
   signal?: AbortSignal;
 }
 
 export const DEFAULT_MAX_IMAGE_PIXELS = 40_000_000;
+/**
+ * Longest accepted side of an input image: libx264 and swscale refuse wider frames,
+ * and a 16385×1 image is only 16385 pixels, so the pixel cap alone lets it through.
+ */
+export const MAX_IMAGE_SIDE = 16_384;
 export const INPUT_IMAGE_TYPES: readonly ImageContentType[] = ['image/png', 'image/jpeg', 'image/webp'];
 const DECODE_TIMEOUT_MS = 20_000;
+export const DEFAULT_SLOT_WAIT_MS = 10_000;
 /** JPEG sizes sit after the APPn segments (EXIF, ICC): read this much of the file to find them. */
 const HEAD_BYTES = 1024 * 1024;
 
-const EXTENSIONS: Record<StillImageType, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif' };
 const NAMES: Record<StillImageType, string> = { 'image/png': 'PNG', 'image/jpeg': 'JPEG', 'image/webp': 'WebP', 'image/gif': 'GIF' };
 const DEMUXERS: Record<StillImageType, string> = { 'image/png': 'png_pipe', 'image/jpeg': 'jpeg_pipe', 'image/webp': 'webp_pipe', 'image/gif': 'gif' };
 
@@ -47,7 +58,7 @@ export function sniffImageType(bytes: Uint8Array): ImageContentType | null {
 
 /** A file name extension for the type ("png", "jpg", "webp", "gif"). */
 export function imageExtension(contentType: StillImageType): string {
-  return EXTENSIONS[contentType];
+  return extensionOf(contentType);
 }
 
 function jpegSize(b: Buffer): { width: number; height: number } | null {
@@ -94,16 +105,21 @@ export function imageDimensions(head: Buffer, type: StillImageType): { width: nu
   return size && size.width > 0 && size.height > 0 ? size : null;
 }
 
-/** At most one decode per core at once, so a burst of large uploads cannot take all memory. */
-class Slots {
+/**
+ * At most one check per core at once, so a burst of large uploads cannot take all
+ * memory; a caller waits for a slot at most a bounded time (then ImageCheckBusyError),
+ * so a flood of images makes creates fail clearly instead of hanging.
+ */
+export class DecodeSlots {
   private free: number;
   private readonly waiting: Array<() => void> = [];
-  constructor(n: number) {
-    this.free = n;
+  constructor(readonly size: number) {
+    this.free = size;
   }
-  async run<T>(fn: () => Promise<T>): Promise<T> {
+  /** Run `fn` in a slot; ImageCheckBusyError after `maxWaitMs` without one, `signal.reason` on abort. */
+  async run<T>(fn: () => Promise<T>, opts: { maxWaitMs?: number; signal?: AbortSignal } = {}): Promise<T> {
     if (this.free > 0) this.free--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else await this.wait(opts.maxWaitMs ?? Number.POSITIVE_INFINITY, opts.signal);
     try {
       return await fn();
     } finally {
@@ -112,14 +128,38 @@ class Slots {
       else this.free++;
     }
   }
+  private wait(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const leave = (err: unknown) => {
+        const i = this.waiting.indexOf(grant);
+        if (i >= 0) this.waiting.splice(i, 1);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      const grant = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(); // the slot passes straight to this caller
+      };
+      const onAbort = () => leave(signal!.reason);
+      const timer = Number.isFinite(maxWaitMs) ? setTimeout(() => leave(new ImageCheckBusyError(maxWaitMs)), maxWaitMs) : undefined;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(grant);
+    });
+  }
 }
-const decodeSlots = new Slots(Math.max(1, os.availableParallelism()));
+/** The process's image check slots (exported for tests that fill them). */
+export const imageDecodeSlots = new DecodeSlots(Math.max(1, os.availableParallelism()));
 
 /**
  * Check that a file is a real image of an accepted type within the pixel limit.
- * Throws InvalidMediaError: IMAGE_TOO_MANY_PIXELS above `maxPixels` (judged from
- * the header, before any decode), INVALID_IMAGE when it is not an accepted type or
- * does not decode (within the deadline). A caller abort rethrows `signal.reason`.
+ * Throws InvalidMediaError: IMAGE_TOO_MANY_PIXELS above `maxPixels` or with a side
+ * longer than `maxSide` (judged from the header, before any decode); INVALID_IMAGE
+ * when it is not an accepted type, does not decode (within the deadline) or is a
+ * decompression bomb (see png-chunks.ts). ImageCheckBusyError when no decode slot
+ * frees up within `slotWaitMs`. A caller abort rethrows `signal.reason`.
  */
 export async function inspectImageFile(file: string, opts: ImageCheckOptions): Promise<ImageFacts> {
   const types = opts.types ?? INPUT_IMAGE_TYPES;
@@ -131,15 +171,41 @@ export async function inspectImageFile(file: string, opts: ImageCheckOptions): P
   }
   const size = imageDimensions(head, sniffed);
   if (!size) throw new InvalidMediaError('INVALID_IMAGE', `is not a readable ${NAMES[sniffed]} image: its header declares no size`);
+  const maxSide = opts.maxSide ?? MAX_IMAGE_SIDE;
+  if (size.width > maxSide || size.height > maxSide) {
+    throw new InvalidMediaError('IMAGE_TOO_MANY_PIXELS', `is ${size.width}x${size.height}; at most ${maxSide} pixels wide and ${maxSide} high are accepted`);
+  }
   const pixels = size.width * size.height;
   if (pixels > opts.maxPixels) {
     throw new InvalidMediaError('IMAGE_TOO_MANY_PIXELS', `is ${size.width}x${size.height} (${pixels} pixels); at most ${opts.maxPixels} pixels are accepted`);
   }
   const timeoutMs = opts.timeoutMs ?? DECODE_TIMEOUT_MS;
+  const tooSlow = () => new InvalidMediaError('INVALID_IMAGE', `did not decode within ${Math.round(timeoutMs / 1000)} s`);
   // -max_pixels also stops the decoder itself, whatever the header claimed.
   const args = ['-hide_banner', '-nostdin', '-v', 'error', '-xerror', '-threads', '1', '-max_pixels', decoderPixelCap(opts.maxPixels), '-err_detect', 'explode', '-f', DEMUXERS[sniffed], '-i', `file:${file}`, '-frames:v', '1', '-f', 'null', '-'];
-  const run = await decodeSlots.run(() => runTool(ffmpegPath(), args, { timeoutMs, signal: opts.signal }));
-  if (run.timedOut) throw new InvalidMediaError('INVALID_IMAGE', `did not decode within ${Math.round(timeoutMs / 1000)} s`);
+  const run = await imageDecodeSlots.run(
+    async () => {
+      if (sniffed !== 'image/png') return runTool(ffmpegPath(), args, { timeoutMs, signal: opts.signal });
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const walkSignal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
+      const walk = (part: 'metadata' | 'pixels') =>
+        checkPngChunks(file, { part, signal: walkSignal }).catch((err: unknown) => {
+          throw deadline.aborted && !opts.signal?.aborted ? tooSlow() : err;
+        });
+      // Metadata bombs are refused before ffmpeg sees them (it holds metadata whole, GBs);
+      // pixel data is walked beside the decode (it only wastes time) and stops it when overlong.
+      await walk('metadata');
+      const stop = new AbortController();
+      const pixels = walk('pixels').catch((err: unknown) => {
+        stop.abort(err);
+        throw err;
+      });
+      const [decoded] = await Promise.all([runTool(ffmpegPath(), args, { timeoutMs, signal: opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal }), pixels]);
+      return decoded;
+    },
+    { maxWaitMs: opts.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS, signal: opts.signal },
+  );
+  if (run.timedOut) throw tooSlow();
   if (run.code !== 0) {
     const why = lastErrorLine(run.stderr.split(file).join('<image>'));
     throw new InvalidMediaError('INVALID_IMAGE', `does not decode as a ${NAMES[sniffed]} image${why ? ` (${why})` : ''}`);

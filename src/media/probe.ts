@@ -31,6 +31,8 @@ const RESULT_IMAGE_TYPES: readonly StillImageType[] = ['image/png', 'image/jpeg'
 function typeFromFormat(formatName: string | undefined): string | null {
   const names = (formatName ?? '').split(',');
   if (names.includes('webm') || names.includes('matroska')) return 'video/webm';
+  if (names.includes('mpeg')) return 'video/mpeg';
+  if (names.includes('ogg')) return 'video/ogg';
   if (names.includes('mov') || names.includes('mp4')) return 'video/mp4';
   if (names.includes('mpegts')) return 'video/mp2t';
   if (names.includes('avi')) return 'video/x-msvideo';
@@ -56,7 +58,7 @@ const positive = (v: unknown): number | null => {
 const invalid = (message: string) => new InvalidMediaError('INVALID_RESULT', message);
 
 async function validateVideo(file: string, opts: ValidateOptions): Promise<MediaFacts> {
-  const sniffed = sniffContentType(await readHead(file, 32));
+  const sniffed = sniffContentType(await readHead(file, 64));
   if (sniffed?.startsWith('image/')) throw invalid(`is an image (${sniffed}), not a video`);
   const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS;
   const args = ['-v', 'error', '-max_pixels', decoderPixelCap(opts.maxPixels), '-print_format', 'json', '-show_format', '-show_streams', `file:${file}`];
@@ -96,7 +98,7 @@ async function validateVideo(file: string, opts: ValidateOptions): Promise<Media
 export async function validateMedia(file: string, mediaType: 'VIDEO' | 'IMAGE', opts: ValidateOptions): Promise<MediaFacts> {
   if (mediaType === 'VIDEO') return validateVideo(file, opts);
   try {
-    const facts = await inspectImageFile(file, { maxPixels: opts.maxPixels, types: RESULT_IMAGE_TYPES, timeoutMs: opts.timeoutMs, signal: opts.signal });
+    const facts = await inspectImageFile(file, { maxPixels: opts.maxPixels, types: RESULT_IMAGE_TYPES, maxSide: Number.POSITIVE_INFINITY, timeoutMs: opts.timeoutMs, signal: opts.signal });
     return { ...facts, durationSeconds: null };
   } catch (err) {
     if (err instanceof InvalidMediaError) throw invalid(err.message);

@@ -100,6 +100,11 @@ export function redactUrl(url: URL | string): string {
   }
 }
 
+/** A redirect target as messages name it: redactUrl for http(s), only the scheme otherwise (a data: URL is all payload). */
+function describeTarget(u: URL): string {
+  return u.protocol === 'http:' || u.protocol === 'https:' ? redactUrl(u) : `a ${u.protocol} URL`;
+}
+
 function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -251,9 +256,19 @@ async function guardedGet<T>(url: string, opts: SafeFetchOptions, read: BodyRead
   for (let redirects = 0; ; redirects++) {
     stayed &&= current.origin === firstOrigin;
     const trusted = trustedOrigins.has(current.origin);
-    checkTarget(current, opts, trusted, fail, noun);
+    // A refused redirect names where it led (the caller names where it started): the
+    // host and path only, since the target's query or credentials may be secrets.
+    const redirected = (err: unknown) =>
+      redirects > 0 && err instanceof UpstreamError ? permanentError(err.code, `the ${noun} host redirected to ${describeTarget(current)}; ${err.message}`, err.status) : err;
+    try {
+      checkTarget(current, opts, trusted, fail, noun); // every failure here is a refusal of the URL itself
+    } catch (err) {
+      throw redirected(err);
+    }
     if (signal.aborted) throw abortError(redactUrl(current));
-    const answer = await hop(current, { opts, signal, abortError, fail, noun, trusted, sendHeaders: stayed }, read);
+    const answer = await hop(current, { opts, signal, abortError, fail, noun, trusted, sendHeaders: stayed }, read).catch((err: unknown) => {
+      throw err instanceof UpstreamError && err.code === purpose.codes.forbidden ? redirected(err) : err; // refused at DNS lookup
+    });
     if (answer.kind === 'body') return { value: answer.value, contentType: answer.contentType, finalUrl: current.href };
     if (redirects >= MAX_REDIRECTS) throw fail.refused(`too many redirects (more than ${MAX_REDIRECTS}) fetching the ${noun} from ${redactUrl(url)}`);
     try {

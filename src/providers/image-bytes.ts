@@ -4,7 +4,7 @@
 // decoded under the pixel limit like an upload, since reelay holds these bytes too.
 import fsp from 'node:fs/promises';
 import { UpstreamError, permanentError } from './errors.js';
-import { InvalidMediaError } from '../media/errors.js';
+import { ImageCheckBusyError, InvalidMediaError } from '../media/errors.js';
 import { DEFAULT_MAX_IMAGE_PIXELS, inspectImageBytes, sniffImageType, type ImageContentType } from '../media/image.js';
 import { safeFetchBytes } from '../net/safe-fetch.js';
 import type { ImageInput } from './types.js';
@@ -22,6 +22,8 @@ export interface ReadImageOptions {
   maxPixels?: number;
   /** Deadline for fetching a URL image; 30 s when omitted. */
   timeoutMs?: number;
+  /** Longest wait for a free decode slot (then IMAGE_CHECK_BUSY, retryable); 10 s when omitted. */
+  slotWaitMs?: number;
   /**
    * Hosts (names, `*.suffix`, IPs, CIDRs) a URL image may be fetched from even when
    * they resolve to a private or local address: the provider's `allowHosts`. None when omitted.
@@ -50,10 +52,12 @@ function checked(bytes: Buffer, maxBytes: number): ImageBytes {
 async function decoded(bytes: Buffer, maxBytes: number, opts: ReadImageOptions): Promise<ImageBytes> {
   if (bytes.length > maxBytes) throw tooLarge(maxBytes);
   try {
-    const { contentType } = await inspectImageBytes(bytes, { maxPixels: opts.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS, signal: opts.signal });
+    const { contentType } = await inspectImageBytes(bytes, { maxPixels: opts.maxPixels ?? DEFAULT_MAX_IMAGE_PIXELS, signal: opts.signal, slotWaitMs: opts.slotWaitMs });
     return { bytes, contentType: contentType as ImageContentType };
   } catch (err) {
     if (err instanceof InvalidMediaError) throw permanentError(err.code, `input image ${err.message}`);
+    // Every decode slot stayed busy: nothing was judged, so try again later.
+    if (err instanceof ImageCheckBusyError) throw new UpstreamError({ code: err.code, message: `input image not checked: ${err.message}`, retryable: true, maybeCreated: false });
     throw err;
   }
 }
@@ -62,7 +66,8 @@ async function decoded(bytes: Buffer, maxBytes: number, opts: ReadImageOptions):
  * Read an input image; fails with INVALID_IMAGE (permanent) when it is not a usable image,
  * IMAGE_TOO_MANY_PIXELS (permanent) when a fetched one is above the pixel limit,
  * IMAGE_URL_FORBIDDEN (permanent) when its URL points at a private or local address not in
- * `allowHosts`, and IMAGE_FETCH_FAILED (retryable) on network trouble.
+ * `allowHosts`, IMAGE_FETCH_FAILED (retryable) on network trouble, and IMAGE_CHECK_BUSY
+ * (retryable) when no decode slot freed up in time.
  */
 export async function readImageBytes(image: ImageInput, opts: ReadImageOptions): Promise<ImageBytes> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;

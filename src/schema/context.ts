@@ -2,8 +2,9 @@
 import DataLoader from 'dataloader';
 import type { Principal } from '../auth.js';
 import type { TaskEventRow, TaskRow } from '../db/schema.js';
-import { getQueuePositions } from '../db/fair-queue.js';
+import { getQueuePositions } from '../db/queue-positions.js';
 import { getEventsForTasks, getTasksByIds } from '../db/read-tasks.js';
+import type { Db } from '../db/client.js';
 import type { Services } from '../services.js';
 
 export interface Loaders {
@@ -16,29 +17,24 @@ export interface Context {
   owner: string;
   /** How the owner was authenticated (its live subscriptions end when the key stops working). */
   principal: Principal;
-  requestId: string;
-  /** Origin used to turn /files/ paths into absolute URLs. */
-  origin: string;
+  /** Origin used to turn /files/ paths into absolute URLs (worked out when first asked for). */
+  origin(): string;
   services: Services;
   loaders: Loaders;
 }
 
 // Batching only, no caching: subscriptions reuse one context across events
 // and must always see fresh rows. Each loader is made when first used: most
-// operations (and every idle subscription) use none or one of them, and a
-// server with thousands of subscriptions keeps one context each.
+// operations need none or one of them.
 class LazyLoaders implements Loaders {
-  private taskLoader?: Loaders['task'];
-  private eventsLoader?: Loaders['events'];
-  private queuePositionLoader?: Loaders['queuePosition'];
+  private made: Partial<Loaders> = {};
 
-  constructor(private readonly db: Services['database']['db']) {}
+  constructor(private readonly db: Db) {}
 
   get task(): Loaders['task'] {
-    const db = this.db;
-    return (this.taskLoader ??= new DataLoader(
+    return (this.made.task ??= new DataLoader(
       async (ids) => {
-        const rows = await getTasksByIds(db, ids);
+        const rows = await getTasksByIds(this.db, ids);
         const byId = new Map(rows.map((r) => [r.id, r]));
         return ids.map((id) => byId.get(id) ?? null);
       },
@@ -47,10 +43,9 @@ class LazyLoaders implements Loaders {
   }
 
   get events(): Loaders['events'] {
-    const db = this.db;
-    return (this.eventsLoader ??= new DataLoader(
+    return (this.made.events ??= new DataLoader(
       async (ids) => {
-        const rows = await getEventsForTasks(db, ids);
+        const rows = await getEventsForTasks(this.db, ids);
         const byTask = new Map<string, TaskEventRow[]>();
         for (const r of rows) (byTask.get(r.taskId) ?? byTask.set(r.taskId, []).get(r.taskId)!).push(r);
         return ids.map((id) => byTask.get(id) ?? []);
@@ -60,10 +55,9 @@ class LazyLoaders implements Loaders {
   }
 
   get queuePosition(): Loaders['queuePosition'] {
-    const db = this.db;
-    return (this.queuePositionLoader ??= new DataLoader(
+    return (this.made.queuePosition ??= new DataLoader(
       async (ids) => {
-        const positions = await getQueuePositions(db, ids);
+        const positions = await getQueuePositions(this.db, ids);
         return ids.map((id) => positions.get(id) ?? null);
       },
       { cache: false },

@@ -1,6 +1,6 @@
 // createVideoTask, cancelTask, deleteTask: expected failures come back as data.
-import { randomUUID } from 'node:crypto';
 import { createTask } from '../db/create-task.js';
+import { newTaskId } from '../db/task-id.js';
 import { isUuid } from '../db/cursor.js';
 import { deleteTerminalTask } from '../db/delete-task.js';
 import { getTask } from '../db/read-tasks.js';
@@ -67,11 +67,13 @@ builder.mutationFields((t) => ({
     resolve: async (_r, { input }, ctx) => {
       const { config, registry, database } = ctx.services;
       const v = validateCreate(input, registry, config);
-      const id = randomUUID();
-      const inputImage = v.image ? await storeInputImage(v.image, id, config.filesDir, config.maxImageBytes, config.maxImagePixels) : null;
+      const id = newTaskId();
+      const inputImage = v.image ? await storeInputImage(v.image, id, config.filesDir, { maxBytes: config.maxImageBytes, maxPixels: config.maxImagePixels, slotWaitMs: config.imageCheckWaitMs }) : null;
       const values = { id, owner: ctx.owner, providerId: v.entry.config.id, model: v.model, prompt: v.prompt, negativePrompt: v.negativePrompt, params: v.params, inputImage };
       const idempotency = v.idempotencyKey ? { key: v.idempotencyKey, fingerprint: requestFingerprint(values, v.entry.provider.capabilities.defaults) } : undefined;
-      const limits = { maxActive: config.maxActiveTasksPerKey, perMinute: config.createsPerMinutePerKey };
+      // A stored key's own limits, else the defaults (environment keys and anonymous).
+      const own = ctx.principal.via === 'database' ? ctx.principal.limits : undefined;
+      const limits = { maxActive: own?.maxActive ?? config.maxActiveTasksPerKey, perMinute: own?.perMinute ?? config.createsPerMinutePerKey };
       let outcome: Awaited<ReturnType<typeof createTask>>;
       try {
         outcome = await createTask(database.db, values, { idempotency, limits });

@@ -2,13 +2,15 @@
 import { sql } from 'drizzle-orm';
 import { GraphQLError } from 'graphql';
 import { decodeCursor, encodeCursor, isUuid } from '../db/cursor.js';
-import { countTasks, listTasks } from '../db/list-tasks.js';
+import { countTasks } from '../db/count-tasks.js';
+import { listTasks } from '../db/list-tasks.js';
 import type { TaskRow } from '../db/schema.js';
 import { getTaskStats } from '../db/task-stats.js';
 import type { TaskFilter } from '../db/task-filter.js';
 import type { RegisteredProvider } from '../providers/registry.js';
 import { builder } from './builder.js';
 import { StatsRef, TaskFilterInput, VideoTaskRef } from './task.js';
+import { connectionColumns, selects } from './task-columns.js';
 import type { Context } from './context.js';
 
 const MAX_PAGE = 100;
@@ -20,6 +22,8 @@ interface Connection {
   hasPreviousPage: boolean;
   owner: string;
   filter: TaskFilter;
+  /** totalCount, started alongside the page when selected (another pooled connection on Postgres). */
+  total?: Promise<number>;
 }
 
 const PageInfoRef = builder.objectRef<Connection>('PageInfo').implement({
@@ -43,7 +47,7 @@ const TaskConnectionRef = builder.objectRef<Connection>('VideoTaskConnection').i
     edges: t.field({ type: [TaskEdgeRef], resolve: (c) => c.rows }),
     nodes: t.field({ type: [VideoTaskRef], resolve: (c) => c.rows }),
     pageInfo: t.field({ type: PageInfoRef, resolve: (c) => c }),
-    totalCount: t.int({ description: 'All tasks matching the filter.', resolve: (c, _a, ctx) => countTasks(ctx.services.database.db, c.owner, c.filter) }),
+    totalCount: t.int({ description: 'All tasks matching the filter.', resolve: (c, _a, ctx) => c.total ?? countTasks(ctx.services.database.db, c.owner, c.filter) }),
   }),
 });
 
@@ -97,7 +101,7 @@ builder.queryFields((t) => ({
       filter: t.arg({ type: TaskFilterInput }),
       orderBy: t.arg({ type: TaskOrderEnum, defaultValue: 'CREATED_AT_DESC' }),
     },
-    resolve: async (_r, args, ctx) => {
+    resolve: async (_r, args, ctx, info) => {
       const first = pageSize(args.first, 'first');
       const last = pageSize(args.last, 'last');
       if (first !== null && last !== null) throw badInput('pass either "first" or "last", not both', 'last');
@@ -105,6 +109,8 @@ builder.queryFields((t) => ({
       const before = cursorArg(args.before, 'before');
       const backward = last !== null || (first === null && before !== null && after === null);
       const filter = filterFrom(args.filter);
+      const total = selects(info, 'totalCount') ? countTasks(ctx.services.database.db, ctx.owner, filter) : undefined;
+      total?.catch(() => {}); // awaited by totalCount; a failing page must not leave it unhandled
       const { rows, more } = await listTasks(ctx.services.database.db, {
         owner: ctx.owner,
         filter,
@@ -112,10 +118,11 @@ builder.queryFields((t) => ({
         cursor: backward ? before : after,
         direction: backward ? 'backward' : 'forward',
         limit: (backward ? last : first) ?? DEFAULT_PAGE,
+        columns: connectionColumns(info),
       });
       return backward
-        ? { rows, hasNextPage: before !== null, hasPreviousPage: more, owner: ctx.owner, filter }
-        : { rows, hasNextPage: more, hasPreviousPage: after !== null, owner: ctx.owner, filter };
+        ? { rows, hasNextPage: before !== null, hasPreviousPage: more, owner: ctx.owner, filter, total }
+        : { rows, hasNextPage: more, hasPreviousPage: after !== null, owner: ctx.owner, filter, total };
     },
   }),
   stats: t.field({

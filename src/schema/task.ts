@@ -12,7 +12,7 @@ export const TaskStatusEnum = builder.enumType('TaskStatus', {
 export const MediaTypeEnum = builder.enumType('MediaType', { values: ['VIDEO', 'IMAGE'] as const });
 
 export function fileUrl(ctx: Context, file: string): string {
-  return `${ctx.origin}/files/${file.split('/').map(encodeURIComponent).join('/')}`;
+  return `${ctx.origin()}/files/${file.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 type ResultShape = NonNullable<TaskRow['result']>;
@@ -51,6 +51,7 @@ const InputImageRef = builder.objectRef<NonNullable<TaskRow['inputImage']>>('Inp
   }),
 });
 
+// A field reading another column must say so in task-columns.ts (list pages load only what their fields read).
 export const VideoTaskRef = builder.objectRef<TaskRow>('VideoTask').implement({
   fields: (t) => ({
     id: t.exposeID('id'),

@@ -1,20 +1,12 @@
 // GET/HEAD /files/<taskId>/<name>: stored results and input images, with
-// single-range requests so browsers can seek in videos.
+// single-range requests so browsers can seek in videos. Served under the type
+// their extension names (always a media type or application/octet-stream) with nosniff.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-
-const TYPES: Record<string, string> = {
-  '.mp4': 'video/mp4',
-  '.mov': 'video/quicktime',
-  '.webm': 'video/webm',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.webp': 'image/webp',
-  '.gif': 'image/gif',
-};
+import { typeOfExtension } from '../media/content-types.js';
 
 const SAFE = /^\/files\/([0-9a-f-]{36})\/([A-Za-z0-9][A-Za-z0-9._-]{0,100})$/;
 
@@ -57,7 +49,9 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, files
   }
   const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
   const base = {
-    'content-type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+    // The type the file was stored under (see media/content-types.ts); never one a browser runs.
+    'content-type': typeOfExtension(path.extname(file)),
+    'x-content-type-options': 'nosniff',
     'accept-ranges': 'bytes',
     etag,
     'last-modified': stat.mtime.toUTCString(),

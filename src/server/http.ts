@@ -10,6 +10,7 @@ import { GraphQLError } from 'graphql';
 import type { ConnectionInitMessage } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga } from 'graphql-yoga';
+import { accessLogger } from '../logger.js';
 import { WebSocketServer } from 'ws';
 import { schema } from '../schema/index.js';
 import { createLoaders, type Context } from '../schema/context.js';
@@ -53,6 +54,15 @@ function originOf(services: Services, req?: IncomingMessage, request?: Request):
   if (request) return new URL(request.url).origin;
   const host = req?.headers.host ?? `${services.config.host}:${services.config.port}`;
   return `http://${host}`;
+}
+
+/** Segments of characters a URL keeps as they are, none starting with a dot. */
+const SIMPLE_PATH = /^(?:\/[\w~!$&'()*+,;=:@-][\w.~!$&'()*+,;=:@-]*)*\/?$/;
+
+/** The path of a request target (no query), as `new URL(url, base).pathname` gives it; without building a URL in the usual case. */
+export function pathOf(url: string | undefined): string {
+  if (url && SIMPLE_PATH.test(url)) return url;
+  return new URL(url ?? '/', 'http://x').pathname;
 }
 
 /**
@@ -109,29 +119,32 @@ export function createHttpServer(services: Services): HttpServer {
       },
     },
     context: async ({ request, req, connectionParams }) => {
-      const authorization = request ? (request.headers.get('authorization') ?? undefined) : headerOf(connectionParams);
-      const principal = await auth.identify(authorization);
+      // HTTP: the key cache; a WebSocket operation starts a live session: looked up afresh.
+      const principal = request ? await auth.identify(request.headers.get('authorization')) : await auth.identify(headerOf(connectionParams), { fresh: true });
       if (!principal) throw unauthenticated();
-      return { owner: principal.owner, principal, requestId: randomUUID(), origin: originOf(services, req, request), services, loaders: createLoaders(services) };
+      let origin: string | undefined;
+      return { owner: principal.owner, principal, origin: () => (origin ??= originOf(services, req, request)), services, loaders: createLoaders(services) };
     },
   });
 
   /** While no keys are required, only loopback Host names are served: a DNS-rebinding page cannot reach the API. */
-  const hostRefusal = async (host: string | undefined) => ((await auth.required()) ? null : hostProblem(host));
+  const hostRefusal = (host: string | undefined) => (auth.isRequired ? null : hostProblem(host));
 
+  const access = accessLogger(log);
   const server = createServer((req, res) => void handle(req, res));
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = process.hrtime.bigint();
-    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
-    res.once('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const entry = { method: req.method, path: pathname, status: res.statusCode, ms: Math.round(ms * 10) / 10 };
-      if (pathname === '/health') log.debug(entry, 'request');
-      else log.info(entry, 'request');
-    });
+    const started = performance.now();
+    const pathname = pathOf(req.url);
+    if (access.isLevelEnabled(pathname === '/health' ? 'debug' : 'info')) {
+      res.once('finish', () => {
+        const entry = { method: req.method, path: pathname, status: res.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 };
+        if (pathname === '/health') access.debug(entry, 'request');
+        else access.info(entry, 'request');
+      });
+    }
     setSafetyHeaders(res);
     try {
-      const refused = await hostRefusal(req.headers.host);
+      const refused = hostRefusal(req.headers.host);
       if (refused) return refuseRequest(res, refused);
       if (pathname === '/health') {
         const report = await healthReport({ services });
@@ -163,7 +176,7 @@ export function createHttpServer(services: Services): HttpServer {
       if (new URL(req.url ?? '/', 'http://x').pathname !== yoga.graphqlEndpoint) {
         return refuseUpgrade(socket, { status: 404, code: 'NOT_FOUND', message: `WebSocket endpoint is ${yoga.graphqlEndpoint}` });
       }
-      const refused = (await hostRefusal(req.headers.host)) ?? websocketOriginProblem(config, req.headers.origin, req.headers.host);
+      const refused = hostRefusal(req.headers.host) ?? websocketOriginProblem(config, req.headers.origin, req.headers.host);
       if (refused) return refuseUpgrade(socket, refused);
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     } catch (err) {
@@ -177,7 +190,7 @@ export function createHttpServer(services: Services): HttpServer {
       subscribe: (args) => (args.rootValue as { subscribe: (a: unknown) => unknown }).subscribe(args) as never,
       onConnect: async (ctx) => {
         try {
-          const principal = await auth.identify(headerOf(ctx.connectionParams));
+          const principal = await auth.identify(headerOf(ctx.connectionParams), { fresh: true });
           if (!principal) return false;
           // The connection ends (4403) when its key stops working: anonymous
           // ones once keys are required, a stored key's when it is revoked.

@@ -5,9 +5,9 @@ import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { TaskInputImage } from '../db/schema.js';
-import { InvalidMediaError } from '../media/errors.js';
+import { ImageCheckBusyError, InvalidMediaError } from '../media/errors.js';
 import { DEFAULT_MAX_IMAGE_PIXELS, imageExtension, inspectImageFile } from '../media/image.js';
-import { ValidationError } from '../errors.js';
+import { RateLimitedError, ValidationError } from '../errors.js';
 import type { ImageSource } from '../tasks/validate-create.js';
 
 export function decodeBase64Image(data: string): Buffer {
@@ -19,13 +19,25 @@ export function decodeBase64Image(data: string): Buffer {
 
 const tooLarge = (field: string, maxBytes: number) => new ValidationError(field, `image is larger than ${maxBytes} bytes`, 'IMAGE_TOO_LARGE');
 
+export interface StoreImageOptions {
+  /** REELAY_MAX_IMAGE_BYTES. */
+  maxBytes: number;
+  /** REELAY_MAX_IMAGE_PIXELS; 40 MP when omitted. */
+  maxPixels?: number;
+  /** REELAY_IMAGE_CHECK_WAIT_MS: longest wait for a decode slot; 10 s when omitted. */
+  slotWaitMs?: number;
+}
+
 /**
  * Check and store an uploaded or base64 image; URL images are kept as given (and
  * checked the same way when a provider fetches them). Throws ValidationError with
- * IMAGE_TOO_LARGE (bytes), IMAGE_TOO_MANY_PIXELS or INVALID_IMAGE (does not decode).
+ * IMAGE_TOO_LARGE (bytes), IMAGE_TOO_MANY_PIXELS (pixels, or a side over 16384) or
+ * INVALID_IMAGE (does not decode, or a decompression bomb), and RateLimitedError
+ * IMAGE_CHECK_BUSY when no decode slot freed up in time.
  */
-export async function storeInputImage(source: ImageSource, taskId: string, filesDir: string, maxBytes: number, maxPixels = DEFAULT_MAX_IMAGE_PIXELS): Promise<TaskInputImage> {
+export async function storeInputImage(source: ImageSource, taskId: string, filesDir: string, opts: StoreImageOptions): Promise<TaskInputImage> {
   if (source.kind === 'url') return { kind: 'url', url: source.url };
+  const { maxBytes, maxPixels = DEFAULT_MAX_IMAGE_PIXELS, slotWaitMs } = opts;
   let bytes: Buffer;
   let field: string;
   if (source.kind === 'base64') {
@@ -45,7 +57,7 @@ export async function storeInputImage(source: ImageSource, taskId: string, files
   await fsp.mkdir(dir, { recursive: true });
   try {
     await fsp.writeFile(checking, bytes);
-    const { contentType } = await inspectImageFile(checking, { maxPixels });
+    const { contentType } = await inspectImageFile(checking, { maxPixels, slotWaitMs });
     const rel = `${taskId}/input.${imageExtension(contentType)}`;
     await fsp.rename(checking, path.join(filesDir, rel));
     return { kind: 'file', file: rel, contentType, sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
@@ -53,6 +65,7 @@ export async function storeInputImage(source: ImageSource, taskId: string, files
     // The task id is new: nothing else lives in its directory yet.
     await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
     if (err instanceof InvalidMediaError) throw new ValidationError(field, `image ${err.message}`, err.code);
+    if (err instanceof ImageCheckBusyError) throw new RateLimitedError('IMAGE_CHECK_BUSY', err.message, 1);
     throw err;
   }
 }

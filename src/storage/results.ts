@@ -6,6 +6,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { extensionOf, storableType } from '../media/content-types.js';
 import { InvalidMediaError } from '../media/errors.js';
 import { validateMedia } from '../media/probe.js';
 import { readHead } from '../media/sniff.js';
@@ -13,19 +14,6 @@ import { RESULT_FETCH, safeFetchToFile } from '../net/safe-fetch.js';
 import { UpstreamError, permanentError } from '../providers/errors.js';
 import type { ProviderResult } from '../providers/types.js';
 import type { TaskResult } from '../db/schema.js';
-
-const EXT: Record<string, string> = {
-  'video/mp4': 'mp4',
-  'video/quicktime': 'mov',
-  'video/webm': 'webm',
-  'video/mp2t': 'ts',
-  'video/x-msvideo': 'avi',
-  'video/x-flv': 'flv',
-  'image/png': 'png',
-  'image/jpeg': 'jpg',
-  'image/webp': 'webp',
-  'image/gif': 'gif',
-};
 
 export const DEFAULT_MAX_RESULT_BYTES = 2 * 1024 ** 3;
 
@@ -57,9 +45,9 @@ function byteLimit(maxBytes: number): Transform {
 }
 
 /** Fetch a result URL into `dest`; a refused URL is named in full, since it belongs to the task's owner. */
-async function download(source: { url: string; headers?: Record<string, string> }, dest: string, opts: StoreOptions): Promise<string | null> {
+async function download(source: { url: string; headers?: Record<string, string> }, dest: string, opts: StoreOptions): Promise<void> {
   try {
-    const got = await safeFetchToFile(source.url, dest, {
+    await safeFetchToFile(source.url, dest, {
       purpose: RESULT_FETCH,
       allowHosts: opts.provider.allowHosts,
       trustedOrigins: opts.provider.baseUrl ? [opts.provider.baseUrl] : [],
@@ -69,7 +57,6 @@ async function download(source: { url: string; headers?: Record<string, string> 
       timeoutMs: opts.timeoutMs,
       signal: opts.signal,
     });
-    return got.contentType?.split(';')[0]?.trim().toLowerCase() ?? null;
   } catch (err) {
     if (err instanceof UpstreamError && err.code === RESULT_FETCH.codes.forbidden) {
       throw permanentError(err.code, `reelay refused to download the result from ${source.url}: ${err.message}`);
@@ -84,21 +71,21 @@ export async function storeResult(result: ProviderResult, opts: StoreOptions): P
   await fsp.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.download-${process.pid}-${Date.now()}`);
   const upstreamUrl = result.source.kind === 'url' ? result.source.url : null;
-  let headerType: string | null = null;
   try {
     if (result.source.kind === 'file') {
       await pipeline(fs.createReadStream(result.source.path), byteLimit(opts.maxBytes), fs.createWriteStream(tmp), { signal: opts.signal });
     } else {
-      headerType = await download(result.source, tmp, opts);
+      await download(result.source, tmp, opts);
     }
     if ((await readHead(tmp, 1)).length === 0) throw new UpstreamError({ code: 'DOWNLOAD_FAILED', message: 'the result file is empty', retryable: true, maybeCreated: false });
     const facts = await validateMedia(tmp, result.mediaType, { maxPixels: opts.maxPixels, signal: opts.signal }).catch((err: unknown) => {
       if (!(err instanceof InvalidMediaError)) throw err;
       throw permanentError('INVALID_RESULT', `the result${upstreamUrl ? ` downloaded from ${upstreamUrl}` : ''} ${err.message}`);
     });
-    const claimed = [headerType, result.contentType].find((t) => t && t.startsWith(result.mediaType === 'VIDEO' ? 'video/' : 'image/'));
-    const contentType = facts.contentType ?? claimed ?? 'application/octet-stream';
-    const name = `result.${EXT[contentType] ?? 'bin'}`;
+    // The type is what the content is (magic bytes, else ffprobe's demuxer), never the
+    // upstream's claim: the stored name and the type /files/ serves follow from it.
+    const contentType = storableType(facts.contentType);
+    const name = `result.${extensionOf(contentType)}`;
     const finalPath = path.join(dir, name);
     await fsp.rename(tmp, finalPath);
     const { size } = await fsp.stat(finalPath);

@@ -4,8 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makePng, TINY_PNG } from '../emulators/media.js';
+import { makePng, pngIccChunk, pngTextChunk, TINY_PNG } from '../emulators/media.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { holdDecodeSlots } from '../support/decode-slots.js';
 
 const CREATE = /* GraphQL */ `
   mutation Create($input: CreateVideoTaskInput!) {
@@ -14,6 +15,7 @@ const CREATE = /* GraphQL */ `
       ... on CreateVideoTaskSuccess { task { id inputImage { url contentType } } }
       ... on Error { code message }
       ... on ValidationError { field }
+      ... on RateLimitedError { retryAfterSeconds }
     }
   }
 `;
@@ -22,8 +24,8 @@ describe('input images at creation', () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    // Defaults: 10 MB, 40 megapixels; the API alone (no runner renders anything).
-    t = await startTestApp({ db: 'pglite', configure: (c) => (c.role = 'api') });
+    // Defaults: 10 MB, 40 megapixels; a short wait for a decode slot; the API alone (no runner renders anything).
+    t = await startTestApp({ db: 'pglite', env: { REELAY_IMAGE_CHECK_WAIT_MS: '200' }, configure: (c) => (c.role = 'api') });
   });
   afterAll(async () => {
     await t?.stop();
@@ -58,6 +60,38 @@ describe('input images at creation', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(stored()).toEqual([]);
     expect(await taskCount()).toBe(0);
+  });
+
+  it('refuses an image wider or taller than 16384 pixels (IMAGE_TOO_MANY_PIXELS)', async () => {
+    expect(await upload(makePng(16385, 1))).toMatchObject({ __typename: 'ValidationError', code: 'IMAGE_TOO_MANY_PIXELS', field: 'image.file', message: expect.stringContaining('at most 16384 pixels wide') });
+    expect(await base64(makePng(1, 16385))).toMatchObject({ code: 'IMAGE_TOO_MANY_PIXELS', field: 'image.base64' });
+    expect(stored()).toEqual([]);
+    expect(await taskCount()).toBe(0);
+  });
+
+  it('refuses a PNG decompression bomb (a zTXt or iCCP chunk inflating to 16 MiB) with INVALID_IMAGE', async () => {
+    for (const chunk of [pngTextChunk('zTXt', 'Comment', Buffer.alloc(16 * 1024 * 1024)), pngIccChunk(Buffer.alloc(16 * 1024 * 1024))]) {
+      const bomb = makePng(8, 8, { chunks: [chunk] });
+      expect(await upload(bomb)).toMatchObject({ __typename: 'ValidationError', code: 'INVALID_IMAGE', field: 'image.file', message: `image has a ${chunk.type} chunk that inflates to more than 1048576 bytes` });
+      expect(await base64(bomb)).toMatchObject({ code: 'INVALID_IMAGE', field: 'image.base64' });
+    }
+    expect(stored()).toEqual([]);
+    expect(await taskCount()).toBe(0);
+  });
+
+  it('answers IMAGE_CHECK_BUSY (RateLimitedError) after a bounded wait when every decode slot stays busy', async () => {
+    const slots = holdDecodeSlots();
+    try {
+      const t0 = Date.now();
+      expect(await upload(TINY_PNG)).toMatchObject({ __typename: 'RateLimitedError', code: 'IMAGE_CHECK_BUSY', retryAfterSeconds: 1, message: expect.stringMatching(/too many images are being checked at once/) });
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(stored()).toEqual([]);
+      expect(await taskCount()).toBe(0);
+    } finally {
+      await slots.release();
+    }
+    expect(await upload(TINY_PNG)).toMatchObject({ __typename: 'CreateVideoTaskSuccess' });
   });
 
   it('stores an image that decodes, under its real type', async () => {

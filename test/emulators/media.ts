@@ -65,6 +65,31 @@ export interface PngOptions {
   corrupt?: boolean;
   /** Every pixel this colour (8-bit RGB only); default all zero. */
   rgb?: readonly [number, number, number];
+  /** Ancillary chunks, put before IDAT unless `afterIdat`. */
+  chunks?: readonly PngChunk[];
+  /** The IDAT payload as given, instead of the compressed pixels. */
+  idat?: Buffer;
+}
+
+export interface PngChunk {
+  type: string;
+  data: Buffer;
+  afterIdat?: boolean;
+}
+
+/** A text chunk: tEXt as is, zTXt and iTXt with the text compressed (zlib). */
+export function pngTextChunk(type: 'tEXt' | 'zTXt' | 'iTXt', keyword: string, text: Buffer, afterIdat = false): PngChunk {
+  const kw = Buffer.from(`${keyword}\0`, 'latin1');
+  if (type === 'tEXt') return { type, data: Buffer.concat([kw, text]), afterIdat };
+  const z = zlib.deflateSync(text, { level: 9 });
+  // zTXt: keyword, method 0, data. iTXt: keyword, flag 1 (compressed), method 0, empty language and translated keyword, data.
+  const data = type === 'zTXt' ? Buffer.concat([kw, Buffer.from([0]), z]) : Buffer.concat([kw, Buffer.from([1, 0, 0, 0]), z]);
+  return { type, data, afterIdat };
+}
+
+/** An iCCP chunk holding `profile` compressed (the bytes need not be a real ICC profile). */
+export function pngIccChunk(profile: Buffer): PngChunk {
+  return { type: 'iCCP', data: Buffer.concat([Buffer.from('icc\0\0', 'latin1'), zlib.deflateSync(profile, { level: 9 })]) };
 }
 
 /**
@@ -85,12 +110,13 @@ export function makePng(width: number, height: number, opts: PngOptions = {}): B
   if (opts.rgb && type === 2 && depth === 8) {
     for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) pixels.set(opts.rgb, y * row + 1 + x * 3);
   }
-  let idat = zlib.deflateSync(pixels);
+  let idat = opts.idat ?? zlib.deflateSync(pixels);
   if (opts.corrupt) {
     idat = Buffer.from(idat);
     for (let i = 8; i < idat.length; i++) idat[i] = (i * 7 + 13) & 0xff;
   }
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+  const extra = (after: boolean) => (opts.chunks ?? []).filter((c) => !!c.afterIdat === after).map((c) => chunk(c.type, c.data));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), ...extra(false), chunk('IDAT', idat), ...extra(true), chunk('IEND', Buffer.alloc(0))]);
 }
 
 /** A valid 1×1 PNG of the given colour: distinct, decodable image bytes. */

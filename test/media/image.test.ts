@@ -84,6 +84,18 @@ describe('inspectImageBytes / inspectImageFile', () => {
     expect(await inspectImageBytes(samples.png, { maxPixels: 321 * 123 })).toMatchObject({ width: 321, height: 123 });
   });
 
+  it('refuses a side longer than 16384 pixels (IMAGE_TOO_MANY_PIXELS), even under the pixel cap', async () => {
+    // 16385×1 is a few KB and 16385 pixels, yet encoders and scalers choke on it.
+    for (const [w, h] of [[16385, 1], [1, 16385], [20000, 2]] as const) {
+      const err = await refusal(inspectImageBytes(makePng(w, h), { maxPixels: MAX }));
+      expect(err, `${w}x${h}`).toMatchObject({ code: 'IMAGE_TOO_MANY_PIXELS', message: `is ${w}x${h}; at most 16384 pixels wide and 16384 high are accepted` });
+    }
+    const wide = encodeWithFfmpeg(lavfi('16400x8'), 'jpg');
+    expect(await refusal(inspectImageBytes(wide, { maxPixels: MAX }))).toMatchObject({ code: 'IMAGE_TOO_MANY_PIXELS' });
+    expect(await inspectImageBytes(makePng(16384, 1), { maxPixels: MAX })).toMatchObject({ width: 16384, height: 1 });
+    expect(await inspectImageBytes(makePng(1, 16384), { maxPixels: MAX })).toMatchObject({ width: 1, height: 16384 });
+  });
+
   it('refuses what is not a PNG, JPEG or WebP image, and truncated files', async () => {
     expect(await refusal(inspectImageBytes(Buffer.from('<html>not an image</html>'), { maxPixels: MAX }))).toMatchObject({ code: 'INVALID_IMAGE', message: 'is not a PNG, JPEG or WebP image' });
     expect(await refusal(inspectImageBytes(fakeMp4('x'), { maxPixels: MAX }))).toMatchObject({ code: 'INVALID_IMAGE' });

@@ -225,6 +225,13 @@ describe('safeFetchBytes: limits and failures', () => {
     expect(forbidden.message).not.toContain('s3cret');
     const chain = await failure(safeFetchBytes(`${at(a, `/chain/${MAX_REDIRECTS + 1}`)}?sig=s3cret`, allow()));
     expect(chain.message).not.toContain('s3cret');
+    // A refused redirect names its target by scheme, host and path only.
+    const signed = `http://u:s3cret@localhost:${b.port}/bucket/img.png?X-Amz-Signature=s3cret`;
+    const bounced = await failure(safeFetchBytes(at(a, `/redirect?to=${encodeURIComponent(signed)}`), allow()));
+    expect(bounced).toMatchObject({ code: 'INVALID_IMAGE', message: `the input image host redirected to http://localhost:${b.port}/bucket/img.png; input image URLs must not carry credentials` });
+    const target = `http://127.0.0.1:${b.port}/img.png?X-Amz-Signature=s3cret`; // 127.0.0.1 is not allowed when only "localhost" is
+    const hidden = await failure(safeFetchBytes(at(a, `/redirect?to=${encodeURIComponent(target)}`, 'localhost'), opts({ allowHosts: ['localhost'] })));
+    expect(hidden).toMatchObject({ code: 'IMAGE_URL_FORBIDDEN', message: expect.stringMatching(new RegExp(`^the input image host redirected to http://127\\.0\\.0\\.1:${b.port}/img\\.png; input image URL host 127\\.0\\.0\\.1 resolves to a private`)) });
     expect(redactUrl('https://u:p@example.com:8443/a/b.png?x=1#y')).toBe('https://example.com:8443/a/b.png');
   });
 });

@@ -9,7 +9,8 @@ import { UpstreamError } from '../../src/providers/errors.js';
 import { sniffImageType } from '../../src/media/image.js';
 import { readImageBytes, toDataUrl } from '../../src/providers/image-bytes.js';
 import { EmulatorServer, TINY_PNG, fakeMp4 } from '../emulators/common.js';
-import { encodeWithFfmpeg, makePng } from '../emulators/media.js';
+import { encodeWithFfmpeg, makePng, pngTextChunk } from '../emulators/media.js';
+import { holdDecodeSlots } from '../support/decode-slots.js';
 
 const JPEG = Buffer.from('ffd8ffe000104a46494600010100000100010000ffd9', 'hex');
 const WEBP = Buffer.concat([Buffer.from('RIFF'), Buffer.from([26, 0, 0, 0]), Buffer.from('WEBPVP8 '), Buffer.alloc(18)]);
@@ -102,6 +103,18 @@ describe('image bytes', () => {
     expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/huge.png` }, opts))).toMatchObject({ code: 'IMAGE_TOO_MANY_PIXELS', retryable: false, message: 'input image is 16000x16000 (256000000 pixels); at most 40000000 pixels are accepted' });
     expect(await failure(readImageBytes({ kind: 'url', url: `${server.url}/b.webp` }, { ...opts, maxPixels: 1000 }))).toMatchObject({ code: 'IMAGE_TOO_MANY_PIXELS' });
     expect(await failure(readImageBytes({ kind: 'url', url: toDataUrl(makePng(64, 64, { corrupt: true }), 'image/png') }, opts))).toMatchObject({ code: 'INVALID_IMAGE' });
+  });
+
+  it('refuses a fetched decompression bomb (INVALID_IMAGE, permanent) and retries later when every decode slot stays busy', async () => {
+    const bomb = makePng(8, 8, { chunks: [pngTextChunk('zTXt', 'Comment', Buffer.alloc(16 * 1024 * 1024))] });
+    const opts = { signal: signal(), allowHosts: LOOPBACK };
+    expect(await failure(readImageBytes({ kind: 'url', url: toDataUrl(bomb, 'image/png') }, opts))).toMatchObject({ code: 'INVALID_IMAGE', retryable: false, message: 'input image has a zTXt chunk that inflates to more than 1048576 bytes' });
+    const slots = holdDecodeSlots();
+    try {
+      expect(await failure(readImageBytes({ kind: 'url', url: toDataUrl(makePng(8, 8), 'image/png') }, { ...opts, slotWaitMs: 100 }))).toMatchObject({ code: 'IMAGE_CHECK_BUSY', retryable: true, maybeCreated: false });
+    } finally {
+      await slots.release();
+    }
   });
 
   it('caps URL downloads by declared length and while streaming', async () => {

@@ -233,6 +233,19 @@ describe('local provider', () => {
     expect(fs.readdirSync(path.join(workDir, 'local')).filter((f) => f.endsWith('.input'))).toEqual([]); // download removed
   });
 
+  it('renders images of extreme aspect ratios (16384×1, 1×16384) without a huge intermediate frame', async () => {
+    // Scaling such an image to cover the frame first would make a frame of billions of pixels.
+    const wide = path.join(workDir, 'wide.png');
+    const tall = path.join(workDir, 'tall.png');
+    fs.writeFileSync(wide, makePng(16384, 1, { rgb: [200, 40, 40] }));
+    fs.writeFileSync(tall, makePng(1, 16384, { rgb: [40, 40, 200] }));
+    const [a, b] = await Promise.all([
+      render({ taskId: 'i2v-wide', prompt: 'a thin line', image: { kind: 'file', path: wide, contentType: 'image/png' }, ...small }),
+      render({ taskId: 'i2v-tall', prompt: 'a thin line', image: { kind: 'file', path: tall, contentType: 'image/png' }, ...small }),
+    ]);
+    for (const { snap } of [a, b]) expect(await validateMedia(fileOf(snap), 'VIDEO', { maxPixels: 40_000_000 })).toMatchObject({ width: 320, height: 180 });
+  });
+
   it('fails readably on a non-image URL and on an unreadable image', async () => {
     const { snap: badUrl } = await render({ taskId: 'bad-url', prompt: 'x', image: { kind: 'url', url: `${baseUrl}/page` }, ...small });
     expect(badUrl).toMatchObject({ state: 'failed', code: 'INVALID_IMAGE' });

@@ -1,6 +1,7 @@
 // Storing a result: the guarded download (only the provider's own origin, its
 // allowHosts or public addresses; http(s) only; capped) and the check that the
 // bytes are the media they claim to be. Real HTTP servers on 127.0.0.1, no database.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,8 +10,9 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamError } from '../../src/providers/errors.js';
 import type { ProviderResult } from '../../src/providers/types.js';
+import { serveFile } from '../../src/server/files.js';
 import { storeResult, type StoreOptions } from '../../src/storage/results.js';
-import { fakeMp4, makePng, SAMPLE_VIDEO, TINY_PNG } from '../emulators/media.js';
+import { encodeWithFfmpeg, fakeMp4, makePng, SAMPLE_VIDEO, TINY_PNG } from '../emulators/media.js';
 
 interface TestServer {
   url: string;
@@ -58,6 +60,10 @@ const routes = (p: string, res: http.ServerResponse, other?: string) => {
       return void res.writeHead(302, { location: `data:video/mp4;base64,${VIDEO.toString('base64')}` }).end();
     case '/to-v6-loopback':
       return void res.writeHead(302, { location: 'http://[::1]:5432/' }).end();
+    case '/to-localhost-signed':
+      return void res.writeHead(302, { location: 'http://localhost:5432/bucket/video.mp4?X-Amz-Signature=secret-signature' }).end();
+    case '/to-credentials':
+      return void res.writeHead(302, { location: 'http://user:secret-password@127.0.0.1:5432/v.mp4?token=secret-token' }).end();
     case '/endless': {
       res.writeHead(200, { 'content-type': 'video/mp4' });
       const timer = setInterval(() => res.write(Buffer.alloc(4096)), 1);
@@ -132,6 +138,26 @@ describe('storeResult: where a result may come from', () => {
     expect(await failure(storeResult(video(`http://127.0.0.1:${port}/video.mp4`), opts()))).toMatchObject({ code: 'RESULT_URL_FORBIDDEN' });
   });
 
+  it('names both the original URL and the refused redirect target (no query, no credentials) after a redirect', async () => {
+    const elsewherePort = new URL(elsewhere.url).port;
+    const targets: Record<string, string> = {
+      '/to-elsewhere': `http://127.0.0.1:${elsewherePort}/video.mp4`,
+      '/to-v6-loopback': 'http://[::1]:5432/',
+      '/to-localhost-signed': 'http://localhost:5432/bucket/video.mp4',
+      '/to-credentials': 'http://127.0.0.1:5432/v.mp4',
+      '/to-data': 'a data: URL',
+    };
+    for (const [hop, target] of Object.entries(targets)) {
+      const original = `${upstream.url}${hop}?sig=owner-can-see-this`;
+      const err = await failure(storeResult(video(original), opts()));
+      expect(err, hop).toMatchObject({ code: 'RESULT_URL_FORBIDDEN', retryable: false });
+      expect(err.message, hop).toContain(`reelay refused to download the result from ${original}: `); // the owner's own URL, in full
+      expect(err.message, hop).toContain(`redirected to ${target}`);
+      expect(err.message, hop).not.toMatch(/secret|base64/); // the target's query, credentials and data stay out
+    }
+    expect(elsewhere.hits).toEqual([]);
+  });
+
   it('allows hosts the provider lists in allowHosts (name, IP or CIDR)', async () => {
     for (const allowHosts of [['127.0.0.1'], ['127.0.0.0/8']]) {
       const stored = await storeResult(video(`${elsewhere.url}/video.mp4`), opts({ provider: { baseUrl: 'https://upstream.example.com', allowHosts } }));
@@ -181,5 +207,70 @@ describe('storeResult: the result must be real media', () => {
   it('stores an image result that decodes, with its size', async () => {
     const stored = await storeResult({ source: { kind: 'url', url: `${upstream.url}/image.png` }, mediaType: 'IMAGE' }, opts());
     expect(stored).toMatchObject({ contentType: 'image/png', width: 2, height: 2, durationSeconds: null });
+  });
+});
+
+describe('storeResult and /files/: the stored name and the served type follow the content', () => {
+  const clip = (ext: string, ...codec: string[]) => encodeWithFfmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=25', '-t', '0.5', ...codec], ext);
+  // What an upstream might send under "Content-Type: video/mp4", what reelay must call it, and its extension.
+  const cases: Array<{ name: string; bytes: () => Buffer; mediaType: 'VIDEO' | 'IMAGE'; type: string; ext: string }> = [
+    { name: 'MP4', bytes: () => VIDEO, mediaType: 'VIDEO', type: 'video/mp4', ext: 'mp4' },
+    { name: 'AVI', bytes: () => clip('avi', '-c:v', 'mpeg4'), mediaType: 'VIDEO', type: 'video/x-msvideo', ext: 'avi' },
+    { name: 'WebM', bytes: () => clip('webm', '-c:v', 'libvpx'), mediaType: 'VIDEO', type: 'video/webm', ext: 'webm' },
+    { name: 'Matroska', bytes: () => clip('mkv', '-c:v', 'mpeg4'), mediaType: 'VIDEO', type: 'video/x-matroska', ext: 'mkv' },
+    // (No MPEG-TS: the bundled ffprobe crashes on it, so such a result is refused with INVALID_RESULT.)
+    { name: 'MPEG-PS', bytes: () => clip('mpg', '-c:v', 'mpeg1video'), mediaType: 'VIDEO', type: 'video/mpeg', ext: 'mpg' },
+    { name: 'FLV', bytes: () => clip('flv', '-c:v', 'flv'), mediaType: 'VIDEO', type: 'video/x-flv', ext: 'flv' },
+    { name: 'QuickTime', bytes: () => clip('mov', '-c:v', 'mpeg4'), mediaType: 'VIDEO', type: 'video/quicktime', ext: 'mov' },
+    // A container reelay has no name for: stored and served as plain bytes, never under the upstream's claim.
+    { name: 'NUT', bytes: () => clip('nut', '-c:v', 'mpeg4'), mediaType: 'VIDEO', type: 'application/octet-stream', ext: 'bin' },
+    { name: 'GIF image', bytes: () => encodeWithFfmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x48', '-frames:v', '1'], 'gif'), mediaType: 'IMAGE', type: 'image/gif', ext: 'gif' },
+  ];
+  let media: TestServer;
+  const bodies = new Map<string, Buffer>();
+
+  beforeAll(async () => {
+    for (const c of cases) bodies.set(`/${c.ext}`, c.bytes());
+    // Every answer claims the wrong type, as a careless (or hostile) upstream would.
+    media = await serve((p, res) => void res.writeHead(200, { 'content-type': p === '/gif' ? 'image/png' : 'video/mp4' }).end(bodies.get(p)));
+  });
+  afterAll(async () => {
+    await media?.close();
+  });
+
+  /** GET /files/<file> from serveFile alone (the server's own safety headers are not added here). */
+  async function fetchServed(file: string): Promise<Response> {
+    const server = http.createServer((req, res) => void serveFile(req, res, filesDir, new URL(req.url ?? '/', 'http://x').pathname));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      return await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/files/${file}`);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+
+  for (const c of cases) {
+    it(`${c.name} claimed as ${c.mediaType === 'VIDEO' ? 'video/mp4' : 'image/png'}: stored as .${c.ext}, served as ${c.type}`, async () => {
+      const o = opts({ taskId: randomUUID(), provider: { baseUrl: media.url, allowHosts: [] } });
+      const stored = await storeResult({ source: { kind: 'url', url: `${media.url}/${c.ext}` }, mediaType: c.mediaType, contentType: c.mediaType === 'VIDEO' ? 'video/mp4' : 'image/png' }, o);
+      expect(stored).toMatchObject({ contentType: c.type, file: `${o.taskId}/result.${c.ext}`, width: 64, height: 48 });
+      const res = await fetchServed(stored.file);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe(stored.contentType);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(Buffer.from(await res.arrayBuffer()).equals(bodies.get(`/${c.ext}`)!)).toBe(true);
+    });
+  }
+
+  it('never serves a type a browser would run, whatever a file is called', async () => {
+    const id = randomUUID();
+    fs.mkdirSync(path.join(filesDir, id), { recursive: true });
+    for (const name of ['page.html', 'page.htm', 'image.svg', 'app.js', 'doc.xml', 'x.xhtml', 'noext']) {
+      fs.writeFileSync(path.join(filesDir, id, name), '<html><script>alert(1)</script></html>');
+      const res = await fetchServed(`${id}/${name}`);
+      expect(res.headers.get('content-type'), name).toBe('application/octet-stream');
+      expect(res.headers.get('x-content-type-options'), name).toBe('nosniff');
+    }
   });
 });

@@ -64,6 +64,8 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     runnerIdleMs: opts.runnerIdleMs ?? 200,
     queryLogger: { logQuery: (q) => void queries.push(q) },
   });
+  // Tests start from a settled database: the background index builds (Postgres) would otherwise race their TRUNCATEs.
+  await app.services.database.maintenance;
   const url = app.url!;
   return {
     app,

@@ -21,6 +21,8 @@ export async function openTestStore(kind: 'pglite' | 'postgres'): Promise<TestSt
   let temp: TempDatabase | undefined;
   if (kind === 'postgres') temp = await createTempDatabase();
   const database = await openDatabase({ databaseUrl: temp?.url });
+  await database.maintenance; // settled: the background back-fill and index builds would race a test's own writes
+
   const events = new TaskEvents(database);
   await events.start();
   const get = async (id: string) => (await getTasksByIds(database.db, [id]))[0]!;

@@ -69,6 +69,9 @@ describe('config', () => {
     expect(loadConfig({ REELAY_MAX_RESULT_BYTES: '5000000', REELAY_MAX_IMAGE_PIXELS: '1000000', REELAY_RENDER_STALL_MS: '500' }, [], os.tmpdir())).toMatchObject({ maxResultBytes: 5_000_000, maxImagePixels: 1_000_000, renderStallMs: 500 });
     expect(err(() => loadConfig({ REELAY_MAX_IMAGE_PIXELS: 'many' }, [], os.tmpdir()))).toMatch(/REELAY_MAX_IMAGE_PIXELS must be a number/);
     expect(err(() => loadConfig({ REELAY_RENDER_STALL_MS: '5' }, [], os.tmpdir()))).toMatch(/REELAY_RENDER_STALL_MS must be >= 100/);
+    expect(loadConfig({}, [], os.tmpdir()).imageCheckWaitMs).toBe(10_000);
+    expect(loadConfig({ REELAY_IMAGE_CHECK_WAIT_MS: '2500' }, [], os.tmpdir()).imageCheckWaitMs).toBe(2500);
+    expect(err(() => loadConfig({ REELAY_IMAGE_CHECK_WAIT_MS: '0' }, [], os.tmpdir()))).toMatch(/REELAY_IMAGE_CHECK_WAIT_MS must be >= 1/);
   });
 
   it('split roles need DATABASE_URL', () => {

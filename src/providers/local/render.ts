@@ -185,6 +185,8 @@ export function buildFfmpegArgs(plan: RenderPlan, io: RenderIo): string[] {
 
   if (io.image) {
     // Ken Burns: upscale first so zoompan's integer crop steps are sub-pixel in the output.
+    // Crop to the frame's aspect ratio before scaling: scaling to cover the frame first
+    // would turn a 16384×1 image into a frame of billions of pixels.
     const k = Math.min(3, 4000 / Math.max(W, H));
     const KW = Math.round((W * k) / 2) * 2;
     const KH = Math.round((H * k) / 2) * 2;
@@ -194,7 +196,7 @@ export function buildFfmpegArgs(plan: RenderPlan, io: RenderIo): string[] {
     const [x0, x1, y0, y1] = [rand(), rand(), rand(), rand()].map((v) => 0.15 + 0.7 * v);
     const z = zoomIn ? `1+0.2*${e}` : `1.2-0.2*${e}`;
     filters.push(
-      `[0:v]trim=end_frame=1,setsar=1,scale=${KW}:${KH}:force_original_aspect_ratio=increase:flags=bicubic,crop=${KW}:${KH},format=yuv420p,` +
+      `[0:v]trim=end_frame=1,setsar=1,crop=w='max(1,min(iw,ih*${KW}/${KH}))':h='max(1,min(ih,iw*${KH}/${KW}))':exact=1,scale=${KW}:${KH}:flags=bicubic,format=yuv420p,` +
         `zoompan=z='${z}':x='(iw-iw/zoom)*(${num(x0)}+${num(x1 - x0)}*${e})':y='(ih-ih/zoom)*(${num(y0)}+${num(y1 - y0)}*${e})':d=${N}:s=${W}x${H}:fps=${FPS},setsar=1,trim=end_frame=${N}[base]`,
       stillLayer('4x64', `r=0:g=0:b=0:a='215*pow(Y/63,1.6)'`, `${W}:${Math.round(H * 0.45)}`, 'shade'),
     );
