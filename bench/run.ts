@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchClaim } from './claim.js';
+import { benchFanout, describeFanout } from './fanout.js';
 import { benchE2e } from './e2e.js';
 import { openBench, postgresAnswers, type Bench, type DbKind } from './harness.js';
 import { benchImageCheck, describeImageCheck } from './image-check.js';
@@ -69,6 +70,14 @@ const sections: Record<string, Section> = {
   jobs: {
     title: 'Jobs in flight in one process (Postgres; bench/jobs.ts, `npm run bench -- jobs`)',
     run: async () => (await runJobs()) ?? [`SKIPPED, nothing answered at ${ADMIN_URL}`],
+  },
+  fanout: {
+    title: 'Fan-out against a bare graphql-ws + in-memory pubsub server (Postgres; bench/fanout.ts, `npm run bench -- fanout`)',
+    run: async () => {
+      if (!(await postgresAnswers())) return [`SKIPPED, nothing answered at ${ADMIN_URL}`];
+      console.log('\n[postgres] fan-out vs a bare graphql-ws + in-memory pubsub server');
+      return (await benchFanout({ log: (line) => console.log(`  ${line}`) })).map(describeFanout);
+    },
   },
   throughput: {
     title: 'Throughput and idle memory against a bare graphql-yoga + postgres.js server (Postgres; bench/throughput.ts, `npm run bench -- throughput`)',

@@ -7,7 +7,8 @@ import { ConfigError, isLoopbackHost, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import { getTasksByIds } from './db/read-tasks.js';
 import { startCountRollup } from './db/roll-up-counts.js';
-import { TaskEvents } from './events/bus.js';
+import { publishThrough, TaskEvents } from './events/bus.js';
+import { openTransport } from './events/transports.js';
 import { TaskFeed } from './events/task-feed.js';
 import { serveKeysControl } from './keys/control.js';
 import { createLogger, type Logger } from './logger.js';
@@ -78,10 +79,14 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
   });
   const cleanups: Array<() => Promise<void> | void> = [() => database.close()];
   try {
+    const transport = await openTransport(database, config.eventsUrl, log);
+    cleanups.unshift(() => transport.close());
+    // Both handles that write tasks: the API's and the runner's own pool.
+    for (const handle of [database.db, database.workDb]) publishThrough(handle, transport, log);
     // Every role folds the task counters' deltas (one process at a time wins; see roll-up-counts.ts).
     const rollup = startCountRollup(database.choresDb, { onError: (err) => log.warn({ err }, 'task counter roll-up failed; retrying') });
     cleanups.unshift(() => rollup.stop());
-    const events = new TaskEvents(database);
+    const events = new TaskEvents(database, transport);
     await events.start();
     cleanups.unshift(() => events.close());
     const registry = opts.registry ?? new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work'), maxImagePixels: config.maxImagePixels, renderStallMs: config.renderStallMs });

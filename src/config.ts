@@ -72,6 +72,10 @@ const envSchema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must start with postgres:// or postgresql://')
     .optional(),
+  REELAY_EVENTS_URL: z
+    .string()
+    .regex(/^(redis|rediss|nats):\/\/[^/?#]/, 'REELAY_EVENTS_URL must be a redis://, rediss:// or nats:// URL with a host')
+    .optional(),
   REELAY_DATA_DIR: z.string().min(1).default('./data'),
   REELAY_CONFIG: z.string().optional(),
   REELAY_API_KEYS: z.string().optional(),
@@ -103,6 +107,8 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl?: string;
+  /** redis://… or nats://…: carry change events there instead of Postgres LISTEN/NOTIFY. */
+  eventsUrl?: string;
   dataDir: string;
   filesDir: string;
   publicUrl?: string;
@@ -232,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
+    eventsUrl: e.REELAY_EVENTS_URL,
     dataDir,
     filesDir: path.join(dataDir, 'files'),
     publicUrl: e.REELAY_PUBLIC_URL?.replace(/\/+$/, ''),

@@ -8,7 +8,7 @@ import { anyLimit, checkCreateLimits, lockOwner, recordCreateCtes, type KeyLimit
 import { findIdempotencyKey, rememberIdempotencyKeySql } from './idempotency-keys.js';
 import { taskEvents, tasks, type NewTaskRow, type TaskRow } from './schema.js';
 import { newTaskId } from './task-id.js';
-import { changeNotices } from '../events/bus.js';
+import { announceWritten, changeNotices } from '../events/bus.js';
 import { IdempotencyConflictError } from '../errors.js';
 
 export type NewTask = Omit<NewTaskRow, 'id' | 'status' | 'createdAt' | 'updatedAt' | 'idempotencyKey'> & { id?: string };
@@ -31,7 +31,11 @@ export async function createTask(db: Db, values: NewTask, opts: CreateOptions = 
   const limits = anyLimit(opts.limits) ? opts.limits : undefined;
   const row = { ...values, id: values.id ?? newTaskId(), idempotencyKey: idempotency?.key ?? null, status: 'QUEUED' as const };
   // Nothing to check: no lock, no transaction, one statement.
-  if (!idempotency && !limits) return { task: await insertPlainTask(db, row), created: true };
+  if (!idempotency && !limits) {
+    const task = await insertPlainTask(db, row);
+    await announceWritten(db, [task.id], { wake: true });
+    return { task, created: true };
+  }
   return db.transaction(async (tx) => {
     // Sent together (pipelined on the transaction's connection); the checks'
     // snapshots are taken after the lock is granted, so they see every create
@@ -51,7 +55,9 @@ export async function createTask(db: Db, values: NewTask, opts: CreateOptions = 
       ...(idempotency ? [rememberIdempotencyKeySql(row.owner, idempotency.key, idempotency.fingerprint, row.id)] : []),
       ...(limits && limits.perMinute > 0 ? recordCreateCtes(row.owner) : []),
     ];
-    return { task: await insertTask(tx, row, extra), created: true };
+    const task = await insertTask(tx, row, extra);
+    await announceWritten(tx, [task.id], { wake: true });
+    return { task, created: true };
   });
 }
 
@@ -67,10 +73,10 @@ export async function createTask(db: Db, values: NewTask, opts: CreateOptions = 
  * last few hundred milliseconds; a later write that depends on one (a claim,
  * which commits synchronously) flushes it first.
  */
-function firstEvent(id: string | Placeholder, message: string | Placeholder): SQL {
+function firstEvent(db: DbOrTx, id: string | Placeholder, message: string | Placeholder): SQL {
   return sql`insert into ${taskEvents} (task_id, status, message)
     select ${id}::uuid, 'QUEUED'::task_status, ${message}
-    from ${changeNotices(id, { wake: true })} as n, (select set_config('synchronous_commit', 'off', true)) as c`;
+    from ${changeNotices(db, id, { wake: true })} as n, (select set_config('synchronous_commit', 'off', true)) as c`;
 }
 
 /** The columns a create request sets; any other column of a new task takes its default. */
@@ -81,7 +87,7 @@ const p = (name: string) => sql.placeholder(name);
 const plainInserts = new WeakMap<Db, ReturnType<typeof preparePlainInsert>>();
 function preparePlainInsert(db: Db) {
   return db
-    .with(db.$with('w0', {}).as(firstEvent(p('id'), p('message'))))
+    .with(db.$with('w0', {}).as(firstEvent(db, p('id'), p('message'))))
     .insert(tasks)
     .values({
       id: p('id'),
@@ -121,7 +127,7 @@ async function insertPlainTask(db: Db, row: NewTaskRow & { id: string }): Promis
 /** The task row, its first event, the change notification and `extra` data-modifying CTEs: one statement. */
 async function insertTask(db: DbOrTx, row: NewTaskRow & { id: string }, extra: SQL[]): Promise<TaskRow> {
   const bodies = [
-    firstEvent(row.id, `queued for ${row.providerId}`),
+    firstEvent(db, row.id, `queued for ${row.providerId}`),
     ...extra,
   ];
   const ctes = bodies.map((body, i) => db.$with(`w${i}`, {}).as(body));

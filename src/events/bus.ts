@@ -1,14 +1,28 @@
-// Task change notifications. Writers call `notifyTaskChanged` inside the
-// transaction that changed the row, so the notification is delivered exactly
-// when the change commits (Postgres LISTEN/NOTIFY across processes; PGlite
-// delivers the same notifications in process). The payload is the task id
-// and a mark: the xmin of the writer's snapshot. Postgres delivers
-// notifications in commit order, and a transaction that commits after this
-// one was not visible to that snapshot, so its id (change_xid) is >= the mark:
-// after a reconnect, listeners re-load what changed at or above the last mark
-// they handled (see task-feed.ts). Listeners load the rows themselves.
+// Task change notifications. Payloads carry ids only (and, over Postgres, a
+// mark); listeners load the rows themselves (task-feed.ts).
+//
+// Writers announce a change with `publishTaskChanged(tx, ids, { wake })`
+// inside the transaction that made it. How it travels depends on the bus
+// (transports.ts):
+// - Postgres LISTEN/NOTIFY (the default): one pg_notify statement inside the
+//   transaction, delivered exactly when it commits. The payload is the id and
+//   a mark, the xmin of the writer's snapshot. Postgres delivers notifications
+//   in commit order, and a transaction that commits after this one was not
+//   visible to that snapshot, so its id (change_xid) is >= the mark: after a
+//   reconnect, listeners re-load what changed at or above the last mark they
+//   handled (see task-feed.ts).
+// - Redis or NATS (REELAY_EVENTS_URL): nothing is sent to Postgres; the ids are
+//   kept with the transaction and published after it commits (`publishThrough`
+//   makes every `db.transaction` of the process do that). Such a bus does not
+//   deliver in commit order, so payloads carry no mark: each listening process
+//   takes its own marks (a snapshot xmin every MARK_LAG_MS) and trusts one only
+//   after it stayed connected for MARK_LAG_MS more, the time a publish may
+//   trail its commit. A re-sync then re-loads what changed since such a mark.
 import { sql, type Placeholder, type SQL } from 'drizzle-orm';
-import type { Database, DbOrTx } from '../db/client.js';
+import { currentMark } from '../db/changed-tasks.js';
+import type { Database, Db, DbOrTx } from '../db/client.js';
+import type { Logger } from '../logger.js';
+import { postgresTransport, type Transport } from './transports.js';
 
 export const TASK_CHANNEL = 'reelay_task';
 /** Runners listen here to claim new work without waiting for a tick. */
@@ -16,31 +30,95 @@ export const WAKE_CHANNEL = 'reelay_wake';
 
 const MARK = sql`' ' || pg_snapshot_xmin(pg_current_snapshot())::text`;
 
-export async function notifyTaskChanged(tx: DbOrTx, taskId: string): Promise<void> {
-  await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, ${taskId}::text || ${MARK})`);
+/** External buses: how often a listener takes a mark, and how long a publish may trail its commit. */
+export const MARK_LAG_MS = 5_000;
+
+interface Outbox {
+  tasks: string[];
+  wake: boolean;
 }
 
-/** One round trip for many ids (a claim starts a whole batch). */
-export async function notifyTasksChanged(tx: DbOrTx, taskIds: string[]): Promise<void> {
-  if (!taskIds.length) return;
-  const ids = sql.join(taskIds.map((id) => sql`${id}`), sql`, `);
-  await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, id || ${MARK}) from unnest(array[${ids}]::text[]) as id`);
-}
+/** Transactions of a database that publishes through an external bus, and what each will publish. */
+const outboxes = new WeakMap<object, Outbox>();
+const externalBus = new WeakMap<object, Transport>();
 
-export async function notifyWake(tx: DbOrTx): Promise<void> {
-  await tx.execute(sql`select pg_notify(${WAKE_CHANNEL}, '')`);
+/**
+ * Announce changed tasks (and, with `wake`, that runners may find work).
+ * Call it inside the writing transaction, after the writes: with Postgres it
+ * is one statement, delivered at commit; with an external bus it costs no
+ * round trip and is published after the commit. Called with a database
+ * handle outside any transaction, the change must have committed already.
+ */
+export async function publishTaskChanged(tx: DbOrTx, ids: readonly string[], opts: { wake?: boolean } = {}): Promise<void> {
+  const box = outboxes.get(tx);
+  if (box) {
+    box.tasks.push(...ids);
+    box.wake ||= opts.wake === true;
+    return;
+  }
+  const bus = externalBus.get(tx);
+  if (bus) return send(bus, { tasks: [...ids], wake: opts.wake === true });
+  if (!ids.length && !opts.wake) return;
+  const wake = opts.wake ? sql`select pg_notify(${WAKE_CHANNEL}, '')` : undefined;
+  if (!ids.length) return void (await tx.execute(wake!));
+  if (ids.length === 1) {
+    await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, ${ids[0]}::text || ${MARK})${opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``}`);
+    return;
+  }
+  const list = sql.join(ids.map((id) => sql`${id}`), sql`, `);
+  const tasks = sql`select pg_notify(${TASK_CHANNEL}, id || ${MARK}) from unnest(array[${list}]::text[]) as id`;
+  await tx.execute(wake ? sql`${tasks} union all ${wake}` : tasks);
 }
 
 /**
  * For a write done in a single statement (no round trip of its own): a row
- * source that notifies the change of `taskId` (and wakes runners) when that
- * statement's transaction commits. Embed it where it is evaluated exactly
- * once, e.g. `insert into … select … from ${changeNotices(id)} as n` in a CTE
- * (a CTE that only selects is not run unless referenced).
+ * source to embed where it is evaluated exactly once, e.g. `insert into …
+ * select … from ${changeNotices(db, id)} as n` in a CTE. With Postgres it
+ * notifies the change of `taskId` (and wakes runners) when the statement's
+ * transaction commits; with an external bus it is one empty row and the
+ * writer must call `announceWritten` after the statement.
  */
-export function changeNotices(taskId: string | Placeholder, opts: { wake?: boolean } = {}): SQL {
+export function changeNotices(db: DbOrTx, taskId: string | Placeholder, opts: { wake?: boolean } = {}): SQL {
+  if (outboxes.has(db) || externalBus.has(db)) return sql`(select 1)`;
   const wake = opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``;
   return sql`(select pg_notify(${TASK_CHANNEL}, ${taskId}::text || ${MARK})${wake})`;
+}
+
+/**
+ * After a statement that embedded `changeNotices`: nothing more with Postgres;
+ * with an external bus, publish (after the commit, when `db` is a transaction).
+ */
+export async function announceWritten(db: DbOrTx, ids: readonly string[], opts: { wake?: boolean } = {}): Promise<void> {
+  if (outboxes.has(db) || externalBus.has(db)) await publishTaskChanged(db, ids, opts);
+}
+
+async function send(bus: Transport, box: Outbox): Promise<void> {
+  if (box.tasks.length) await bus.publish(TASK_CHANNEL, box.tasks);
+  if (box.wake) await bus.publish(WAKE_CHANNEL, ['']);
+}
+
+/**
+ * Route the announcements of `db` through an external bus: every
+ * `db.transaction` collects what its callback announces and publishes it once
+ * the transaction has committed (nothing when it rolls back).
+ */
+export function publishThrough(db: Db, bus: Transport, log?: Logger): void {
+  if (bus.kind === 'postgres') return;
+  externalBus.set(db, bus);
+  const begin = db.transaction.bind(db);
+  const transaction: Db['transaction'] = async (fn, config) => {
+    const box: Outbox = { tasks: [], wake: false };
+    const result = await begin((tx) => {
+      outboxes.set(tx, box);
+      return fn(tx);
+    }, config);
+    if (box.tasks.length || box.wake) {
+      // Not awaited: the write is done; the bus client keeps order and queues while reconnecting.
+      send(bus, box).catch((err: unknown) => log?.warn({ err }, 'could not publish a task change; listeners re-sync when their bus reconnects'));
+    }
+    return result;
+  };
+  db.transaction = transaction;
 }
 
 type Listener<T> = (value: T) => void;
@@ -61,29 +139,55 @@ export class TaskEvents {
   private taskListeners = new Set<Listener<TaskNotice>>();
   private wakeListeners = new Set<Listener<void>>();
   private resyncListeners = new Set<Listener<void>>();
+  private markListeners = new Set<Listener<number>>();
   private unlisten: Array<() => Promise<void>> = [];
   private connectedOnce = false;
+  private readonly transport: Transport;
+  private markTimer?: NodeJS.Timeout;
+  /** External buses: the last mark taken, trusted at the next tick unless the bus reconnected meanwhile. */
+  private sampled: number | null = null;
+  /** Subscriptions (re-)established so far: a mark taken across one is not trusted. */
+  private connections = 0;
 
-  constructor(private readonly database: Database) {}
+  constructor(
+    private readonly database: Database,
+    transport?: Transport,
+  ) {
+    this.transport = transport ?? postgresTransport(database);
+  }
+
+  get bus(): Transport['kind'] {
+    return this.transport.kind;
+  }
 
   async start(): Promise<void> {
     this.unlisten.push(
-      await this.database.listen(TASK_CHANNEL, (payload) => this.emit(this.taskListeners, parseNotice(payload)), () => {
-        // The first call is the initial LISTEN; later ones follow a reconnect,
-        // during which notifications may have been missed.
+      await this.transport.listen(TASK_CHANNEL, (payload) => this.emit(this.taskListeners, parseNotice(payload)), () => {
+        // The first call is the initial subscription; later ones follow a
+        // reconnect, during which notifications may have been missed.
+        this.sampled = null;
+        this.connections++;
         if (this.connectedOnce) this.emit(this.resyncListeners, undefined);
         this.connectedOnce = true;
       }),
-      await this.database.listen(WAKE_CHANNEL, () => this.emit(this.wakeListeners, undefined)),
+      await this.transport.listen(WAKE_CHANNEL, () => this.emit(this.wakeListeners, undefined)),
     );
+    if (this.transport.kind !== 'postgres') {
+      this.markTimer = setInterval(() => void this.tickMark(), MARK_LAG_MS);
+      this.markTimer.unref();
+      await this.tickMark();
+    }
   }
 
   async close(): Promise<void> {
+    clearInterval(this.markTimer);
     const fns = this.unlisten.splice(0);
     await Promise.all(fns.map((f) => f().catch(() => {})));
     this.taskListeners.clear();
     this.wakeListeners.clear();
     this.resyncListeners.clear();
+    this.markListeners.clear();
+    await this.transport.close().catch(() => {});
   }
 
   onTask(fn: (id: string, mark: number | null) => void): () => void {
@@ -97,6 +201,24 @@ export class TaskEvents {
   /** Called after the notification connection was re-established. */
   onResync(fn: Listener<void>): () => void {
     return this.add(this.resyncListeners, fn);
+  }
+
+  /** External buses: a mark every change below which has been announced to this process. */
+  onMark(fn: Listener<number>): () => void {
+    return this.add(this.markListeners, fn);
+  }
+
+  private async tickMark(): Promise<void> {
+    if (this.sampled !== null) this.emit(this.markListeners, this.sampled);
+    this.sampled = null;
+    const connection = this.connections;
+    try {
+      const mark = await currentMark(this.database.db);
+      // Taken across a reconnect: changes missed before it may lie below it.
+      if (connection === this.connections) this.sampled = mark;
+    } catch {
+      /* the next tick tries again */
+    }
   }
 
   private add<T>(set: Set<Listener<T>>, fn: Listener<T>): () => void {

@@ -33,13 +33,18 @@ export interface FeedWatcher extends AsyncIterableIterator<FeedBatch> {
 
 interface WatcherState {
   accept: (id: string) => boolean;
+  /** Set for a watcher of one task: it is indexed by it instead of asked. */
+  taskId?: string;
   batch: FeedBatch;
   waiting: ((r: IteratorResult<FeedBatch>) => void) | null;
   closed: boolean;
 }
 
 export class TaskFeed {
+  /** Watchers that decide by predicate (asked about every change). */
   private readonly watchers = new Set<WatcherState>();
+  /** Watchers of one task, by its id: a change costs a lookup, not a call per watcher. */
+  private readonly byTask = new Map<string, Set<WatcherState>>();
   private readonly pending = new Set<string>();
   private flushing = false;
   /** Highest mark heard so far. */
@@ -56,27 +61,47 @@ export class TaskFeed {
     this.unsubscribe = [
       events.onTask((id, mark) => {
         if (mark !== null && (this.heard === null || mark > this.heard)) this.heard = mark;
-        for (const w of this.watchers) {
-          if (w.accept(id)) {
-            this.pending.add(id);
-            this.schedule();
-            return;
-          }
+        if (this.byTask.has(id) || this.anyAccepts(id)) {
+          this.pending.add(id);
+          this.schedule();
         }
       }),
       events.onResync(() => this.resyncAll()),
+      // External buses: marks come apart from the notices (bus.ts).
+      events.onMark((mark) => {
+        if (this.heard === null || mark > this.heard) this.heard = mark;
+      }),
     ];
   }
 
   close(): void {
     this.unsubscribe.forEach((u) => u());
     for (const w of [...this.watchers]) this.end(w);
+    for (const set of [...this.byTask.values()]) for (const w of [...set]) this.end(w);
   }
 
   /** Rows of the tasks `accept` picks, from the moment of this call on. */
   watch(accept: (id: string) => boolean): FeedWatcher {
     const w: WatcherState = { accept, batch: emptyBatch(), waiting: null, closed: false };
     this.watchers.add(w);
+    return this.iterate(w);
+  }
+
+  /** Rows of one task, from the moment of this call on. */
+  watchTask(taskId: string): FeedWatcher {
+    const w: WatcherState = { accept: (id) => id === taskId, taskId, batch: emptyBatch(), waiting: null, closed: false };
+    let set = this.byTask.get(taskId);
+    if (!set) this.byTask.set(taskId, (set = new Set()));
+    set.add(w);
+    return this.iterate(w);
+  }
+
+  private anyAccepts(id: string): boolean {
+    for (const w of this.watchers) if (w.accept(id)) return true;
+    return false;
+  }
+
+  private iterate(w: WatcherState): FeedWatcher {
     const it: FeedWatcher = {
       next: () =>
         w.closed
@@ -115,16 +140,24 @@ export class TaskFeed {
           this.resyncAll();
           continue;
         }
-        const hits: WatcherState[] = [];
-        for (const w of this.watchers) {
-          let hit = false;
-          for (const r of rows) {
-            if (w.accept(r.id)) {
-              w.batch.rows.set(r.id, r);
-              hit = true;
+        const hits = new Set<WatcherState>();
+        for (const r of rows) {
+          const one = this.byTask.get(r.id);
+          if (!one) continue;
+          for (const w of one) {
+            w.batch.rows.set(r.id, r);
+            hits.add(w);
+          }
+        }
+        if (this.watchers.size) {
+          for (const w of this.watchers) {
+            for (const r of rows) {
+              if (w.accept(r.id)) {
+                w.batch.rows.set(r.id, r);
+                hits.add(w);
+              }
             }
           }
-          if (hit) hits.push(w);
         }
         if (mark !== null && (this.handled === null || mark > this.handled)) this.handled = mark;
         hits.forEach((w) => this.deliver(w));
@@ -134,8 +167,14 @@ export class TaskFeed {
     }
   }
 
+  private allWatchers(): WatcherState[] {
+    const all = [...this.watchers];
+    for (const set of this.byTask.values()) all.push(...set);
+    return all;
+  }
+
   private resyncAll(): void {
-    for (const w of this.watchers) {
+    for (const w of this.allWatchers()) {
       // Coalesced re-syncs need the lower bound of both.
       w.batch.since = w.batch.resync ? minMark(w.batch.since, this.handled) : this.handled;
       w.batch.resync = true;
@@ -156,7 +195,12 @@ export class TaskFeed {
   private end(w: WatcherState): void {
     if (w.closed) return;
     w.closed = true;
-    this.watchers.delete(w);
+    if (w.taskId === undefined) this.watchers.delete(w);
+    else {
+      const set = this.byTask.get(w.taskId);
+      set?.delete(w);
+      if (set?.size === 0) this.byTask.delete(w.taskId);
+    }
     w.waiting?.({ value: undefined, done: true });
     w.waiting = null;
   }

@@ -8,7 +8,7 @@ import type { Db } from '../db/client.js';
 import { pickQueuedFairly } from '../db/fair-queue.js';
 import { taskEvents, tasks, type TaskRow } from '../db/schema.js';
 import { changeStamp } from '../db/task-change.js';
-import { notifyTasksChanged } from '../events/bus.js';
+import { publishTaskChanged } from '../events/bus.js';
 
 const CLAIM_LOCK = 7_270_002;
 
@@ -86,7 +86,7 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
         .returning();
       if (rows.length) {
         await tx.insert(taskEvents).values(rows.map((r) => ({ taskId: r.id, status: r.status, progress: r.progress, message: `started on ${p.id}` })));
-        await notifyTasksChanged(tx, rows.map((r) => r.id));
+        await publishTaskChanged(tx, rows.map((r) => r.id));
       }
       claimed.push(...rows);
       room -= rows.length;

@@ -6,7 +6,7 @@ import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import { execRows, type Db, type Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
 import { CHANGE_STAMP_SQL, changeStamp } from '../db/task-change.js';
-import { notifyTaskChanged, notifyTasksChanged, notifyWake } from '../events/bus.js';
+import { publishTaskChanged } from '../events/bus.js';
 
 const ACTIVE: TaskStatus[] = ['QUEUED', 'PROCESSING'];
 
@@ -55,9 +55,8 @@ export async function transitionInTx(tx: Tx, taskId: string, change: TaskChange,
   if (opts.event) {
     await tx.insert(taskEvents).values({ taskId, status: row.status, progress: row.progress, message: opts.event.message });
   }
-  await notifyTaskChanged(tx, taskId);
   // A finished or released task frees a slot: let idle runners claim at once.
-  if (row.status !== 'PROCESSING' || change.leaseOwner === null) await notifyWake(tx);
+  await publishTaskChanged(tx, [taskId], { wake: row.status !== 'PROCESSING' || change.leaseOwner === null });
   return row;
 }
 
@@ -122,7 +121,7 @@ export async function recordProgressBatch(db: Db, leaseOwner: string, items: rea
     if (events.length) {
       await tx.insert(taskEvents).values(events.map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: i.progress, message: i.message as string | null })));
     }
-    await notifyTasksChanged(tx, [...kept]);
+    await publishTaskChanged(tx, [...kept]);
     return kept;
   });
 }
@@ -209,8 +208,7 @@ export async function releaseTasks(db: Db, leaseOwner: string, ids: readonly str
       .returning({ id: tasks.id });
     const released = rows.map((r) => r.id);
     if (released.length) {
-      await notifyTasksChanged(tx, released);
-      await notifyWake(tx);
+      await publishTaskChanged(tx, released, { wake: true });
     }
     return released;
   });

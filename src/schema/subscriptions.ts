@@ -28,7 +28,7 @@ export function matchesFilter(r: TaskRow, f: TaskFilter): boolean {
 export async function* watchTask(id: string, ctx: Context): AsyncGenerator<TaskRow> {
   const db = ctx.services.database.db;
   // Watch before the first read so nothing between the two is missed.
-  const changes = ctx.services.feed.watch((tid) => tid === id);
+  const changes = ctx.services.feed.watchTask(id);
   try {
     const first = isUuid(id) ? await getTask(db, id, ctx.owner) : undefined;
     if (!first) throw new GraphQLError(`no task ${id}`, { extensions: { code: 'NOT_FOUND' } });

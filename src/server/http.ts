@@ -20,6 +20,7 @@ import { corsFor, CSRF_HEADERS, csrfPrevention } from './cross-site.js';
 import { serveFile } from './files.js';
 import { GRAPHIQL_TABS, renderGraphiQLOffline } from './graphiql.js';
 import { useEndSubscriptionsWithKey } from './end-subscriptions.js';
+import { useSharedSubscriptionResults } from './shared-results.js';
 import { refuseRequest, refuseUpgrade } from './refuse.js';
 import { hostProblem, websocketOriginProblem } from './request-policy.js';
 
@@ -103,7 +104,7 @@ export function createHttpServer(services: Services): HttpServer {
     graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS', additionalHeaders: { [CSRF_HEADERS[0]!]: 'graphiql' } },
     renderGraphiQL: renderGraphiQLOffline,
     cors: corsFor(config),
-    plugins: [csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndSubscriptionsWithKey(auth)],
+    plugins: [csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndSubscriptionsWithKey(auth), useSharedSubscriptionResults()],
     maskedErrors: {
       maskError(error, message) {
         // Errors we raise on purpose carry a code, and graphql-js's own (a bad

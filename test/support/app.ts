@@ -36,6 +36,8 @@ export interface TestAppOptions {
   persistent?: boolean;
   /** Adjust the loaded config, e.g. `role: 'api'` to run without a runner. */
   configure?: (config: Config) => void;
+  /** How long an idle runner waits before it looks for work again (default 200 ms). */
+  runnerIdleMs?: number;
 }
 
 export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
@@ -59,7 +61,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const app = await startApp(config, {
     log: opts.logSink ? createLogger('debug', { write: (line: string) => opts.logSink!(line) }) : createLogger(process.env.REELAY_TEST_LOG ?? 'silent'),
     inMemoryDb: !databaseUrl && !opts.persistent,
-    runnerIdleMs: 200,
+    runnerIdleMs: opts.runnerIdleMs ?? 200,
     queryLogger: { logQuery: (q) => void queries.push(q) },
   });
   // Tests start from a settled database: the background index builds (Postgres) would otherwise race their TRUNCATEs.

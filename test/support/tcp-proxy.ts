@@ -13,6 +13,8 @@ export interface TcpProxy {
   release(): void;
   /** Resolves when a connection arrives while holding. */
   nextHeld(): Promise<void>;
+  /** Cut every connection piped so far (the server keeps accepting). */
+  dropAll(): void;
   close(): Promise<void>;
 }
 
@@ -50,6 +52,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       }
     },
     nextHeld: () => new Promise((resolve) => (held.length ? resolve() : waiters.push(resolve))),
+    dropAll() {
+      for (const s of sockets) if (!held.includes(s)) s.destroy();
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));

@@ -24,6 +24,9 @@ class DrivenEvents {
     this.resyncs.add(fn);
     return () => void this.resyncs.delete(fn);
   }
+  onMark() {
+    return () => {};
+  }
   notify(id: string, mark: number | null = null) {
     for (const fn of this.tasks) fn(id, mark);
   }

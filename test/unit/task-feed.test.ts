@@ -50,4 +50,27 @@ describe('TaskFeed', () => {
     w.close();
     expect((await w.next()).done).toBe(true);
   });
+
+  it('watchers of one task (indexed by id) get their task only, share the one row and end with the feed', async () => {
+    const task = await store.addTask();
+    const other = await store.addTask();
+    const mine = Array.from({ length: 3 }, () => feed.watchTask(task.id));
+    const theirs = feed.watchTask(other.id);
+    const next = mine.map((w) => w.next());
+    const theirsNext = theirs.next();
+    await transition(store.database.db, task.id, { status: 'PROCESSING' });
+    const batches = await Promise.all(next);
+    const rows = batches.map((b) => b.value!.rows.get(task.id));
+    expect(rows[0]?.status).toBe('PROCESSING');
+    // The same object for every watcher: what is built from it can be shared.
+    expect(new Set(rows).size).toBe(1);
+    expect(batches.every((b) => b.value!.rows.size === 1)).toBe(true);
+    expect(loads).toEqual([[task.id]]);
+    mine[0]!.close();
+    await transition(store.database.db, other.id, { status: 'PROCESSING' });
+    expect((await theirsNext).value!.rows.get(other.id)?.status).toBe('PROCESSING');
+    feed.close();
+    expect((await mine[1]!.next()).done).toBe(true);
+    expect((await theirs.next()).done).toBe(true);
+  });
 });

@@ -1,0 +1,261 @@
+// Fan-out: N WebSocket clients (a process of their own, bench/fanout/clients.ts)
+// each subscribed once to `taskUpdated` (one task) or `tasksUpdated`, and one
+// change published per round. Measured: receipt latency from the change to
+// each client (p99 over clients × rounds) and server memory per subscriber
+// (RSS of the server process after the clients subscribed, minus before, / N).
+// reelay runs as `npm start` runs it (dist/main.js, --role api, Postgres); a
+// change is an UPDATE of the task plus its NOTIFY in one transaction, as the
+// runner writes it. The baseline, bench/fanout/bare-server.ts, is graphql-ws
+// with an in-memory pubsub and the same fields and selection; a change there
+// is an HTTP POST that publishes the row. Both servers are started fresh for
+// every measurement.
+//
+// Alone: `npx tsx bench/fanout.ts [--n 1000,5000] [--rounds 20]` or `npm run bench -- fanout`.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import postgres from 'postgres';
+import { createTempDatabase } from '../test/support/postgres.js';
+import { buildOnce, freePort, ROOT } from '../test/support/processes.js';
+import { fmt, percentile } from './stats.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const clock = () => performance.timeOrigin + performance.now();
+const SELECTION = '{ id status progress updatedAt }';
+
+export type FanoutField = 'taskUpdated' | 'tasksUpdated';
+
+export interface FanoutMeasure {
+  p50: number;
+  p99: number;
+  /** kB of server RSS per subscriber (after a full collection). */
+  kbPerSubscriber: number;
+  /** kB of V8 heap in use per subscriber (after a full collection). */
+  heapKbPerSubscriber: number;
+}
+
+export interface FanoutRow {
+  field: FanoutField;
+  n: number;
+  reelay: FanoutMeasure;
+  bare: FanoutMeasure;
+}
+
+interface Server {
+  pid: number;
+  wsUrl: string;
+  /** Publish one change; resolves when the server has it (committed / accepted). */
+  change(round: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Both servers collect garbage on SIGUSR2 (see fanout/gc-on-signal.mjs). */
+const GC_ARGS = ['--expose-gc', '--import', pathToFileURL(path.join(HERE, 'fanout', 'gc-on-signal.mjs')).href];
+
+/** Profiling both servers: e.g. REELAY_FANOUT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const nodeArgs = () => process.env.REELAY_FANOUT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+
+const memoryFile = (pid: number) => path.join(os.tmpdir(), `reelay-fanout-memory-${pid}.json`);
+
+/** RSS and V8 heap in use (kB) after a full collection. */
+async function settledMemory(pid: number): Promise<{ rss: number; heap: number }> {
+  await sleep(500);
+  fs.rmSync(memoryFile(pid), { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 100 && !fs.existsSync(memoryFile(pid)); i++) await sleep(50);
+  await sleep(200);
+  const m = JSON.parse(fs.readFileSync(memoryFile(pid), 'utf8')) as { rss: number; heapUsed: number; external: number; arrayBuffers: number };
+  fs.rmSync(memoryFile(pid), { force: true });
+  return { rss: m.rss / 1024, heap: m.heapUsed / 1024 };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await gone;
+  clearTimeout(t);
+}
+
+async function startReelay(dbUrl: string, dataDir: string): Promise<Server & { taskId: string }> {
+  const port = await freePort();
+  buildOnce();
+  const child = spawn(process.execPath, [...GC_ARGS, ...nodeArgs(), 'dist/main.js', '--role', 'api'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env,
+    DATABASE_URL: dbUrl,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    REELAY_DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    REELAY_MAX_ACTIVE_TASKS_PER_KEY: '0',
+    REELAY_CREATES_PER_MINUTE_PER_KEY: '0',
+  } });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += String(d);
+      if (out.includes('reelay ready')) resolve();
+    });
+    child.stderr!.on('data', (d) => (out += String(d)));
+    child.once('exit', () => reject(new Error(`reelay exited: ${out}`)));
+  });
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: 'mutation { createVideoTask(input: { prompt: "fan-out" }) { ... on CreateVideoTaskSuccess { task { id } } } }' }),
+  });
+  const taskId = ((await res.json()) as { data: { createVideoTask: { task: { id: string } } } }).data.createVideoTask.task.id;
+  const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
+  return {
+    pid: child.pid!,
+    wsUrl: `ws://127.0.0.1:${port}/graphql`,
+    taskId,
+    async change(round) {
+      // What a runner's progress update does: the row, its change stamp and the notification, at commit.
+      await sql.begin(async (tx) => {
+        await tx`update tasks set progress = ${(round % 100) / 100}, version = version + 1, change_xid = pg_current_xact_id()::text::bigint, updated_at = now() where id = ${taskId}`;
+        await tx`select pg_notify('reelay_task', ${taskId}::text || ' ' || pg_snapshot_xmin(pg_current_snapshot())::text)`;
+      });
+    },
+    async stop() {
+      await sql.end({ timeout: 1 });
+      await stopChild(child);
+    },
+  };
+}
+
+async function startBare(): Promise<Server> {
+  const child = spawn(process.execPath, [...GC_ARGS, ...nodeArgs(), '--import', 'tsx', path.join(HERE, 'fanout', 'bare-server.ts')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      const m = /port (\d+)/.exec(String(d));
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', () => reject(new Error('the bare server exited')));
+  });
+  const id = '00000000-0000-4000-8000-000000000001';
+  return {
+    pid: child.pid!,
+    wsUrl: `ws://127.0.0.1:${port}/graphql`,
+    async change(round) {
+      const body = JSON.stringify({ id, status: 'QUEUED', progress: (round % 100) / 100, updatedAt: new Date().toISOString() });
+      await fetch(`http://127.0.0.1:${port}/publish`, { method: 'POST', body });
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+/** The clients process and a request/answer channel to it. */
+async function startClients(): Promise<{ ask<T>(msg: object): Promise<T>; stop(): Promise<void> }> {
+  const child = fork(path.join(HERE, 'fanout', 'clients.ts'), [], { execArgv: ['--import', 'tsx', '--max-old-space-size=4096'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve) => child.once('message', () => resolve()));
+  return {
+    ask<T>(msg: object) {
+      return new Promise<T>((resolve, reject) => {
+        child.once('message', (m: T & { error?: string }) => (m.error ? reject(new Error(m.error)) : resolve(m)));
+        child.send(msg);
+      });
+    },
+    async stop() {
+      child.send({ close: true });
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+async function measure(server: Server, field: FanoutField, n: number, rounds: number, taskId: string): Promise<FanoutMeasure> {
+  const before = await settledMemory(server.pid);
+  const clients = await startClients();
+  try {
+    const initial = field === 'taskUpdated';
+    const query = initial ? `subscription($id: ID!) { taskUpdated(id: $id) ${SELECTION} }` : `subscription { tasksUpdated ${SELECTION} }`;
+    await clients.ask({ open: { url: server.wsUrl, n, query, variables: initial ? { id: taskId } : {}, initial } });
+    let received = initial ? 1 : 0;
+    if (!initial) await sleep(1000); // subscriptions without a first message: let the server set them up
+    // A warm-up change (also proves every subscription live), then memory.
+    await server.change(0);
+    await clients.ask({ await: ++received });
+    const after = await settledMemory(server.pid);
+    if (process.env.REELAY_FANOUT_HEAPSNAPSHOT) {
+      // With REELAY_FANOUT_NODE_ARGS="--heapsnapshot-signal=SIGUSR1": a snapshot of the server with every client subscribed.
+      process.kill(server.pid, 'SIGUSR1');
+      await sleep(Number(process.env.REELAY_FANOUT_HEAPSNAPSHOT));
+    }
+    const latencies: number[] = [];
+    for (let r = 1; r <= rounds; r++) {
+      const t0 = clock();
+      await server.change(r);
+      const { times } = await clients.ask<{ times: number[] }>({ await: ++received });
+      for (const t of times) latencies.push(t - t0);
+      await sleep(50);
+    }
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), kbPerSubscriber: (after.rss - before.rss) / n, heapKbPerSubscriber: (after.heap - before.heap) / n };
+  } finally {
+    await clients.stop();
+  }
+}
+
+export async function benchFanout(opts: { ns?: number[]; rounds?: number; fields?: FanoutField[]; log?: (line: string) => void } = {}): Promise<FanoutRow[]> {
+  const ns = opts.ns ?? [1000, 5000];
+  const rounds = opts.rounds ?? 20;
+  const log = opts.log ?? (() => {});
+  const db = await createTempDatabase();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-fanout-'));
+  const rows: FanoutRow[] = [];
+  try {
+    for (const field of opts.fields ?? (['taskUpdated', 'tasksUpdated'] as const)) {
+      for (const n of ns) {
+        log(`  ${field} × ${n}: bare …`);
+        const bareServer = await startBare();
+        let bare: FanoutMeasure;
+        try {
+          bare = await measure(bareServer, field, n, rounds, '00000000-0000-4000-8000-000000000001');
+        } finally {
+          await bareServer.stop();
+        }
+        log(`  ${field} × ${n}: reelay …`);
+        const reelayServer = await startReelay(db.url, dataDir);
+        let reelay: FanoutMeasure;
+        try {
+          reelay = await measure(reelayServer, field, n, rounds, reelayServer.taskId);
+        } finally {
+          await reelayServer.stop();
+        }
+        const row = { field, n, reelay, bare };
+        rows.push(row);
+        log(describeFanout(row));
+      }
+    }
+  } finally {
+    await db.drop().catch(() => {});
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+export function describeFanout(r: FanoutRow): string {
+  return (
+    `${r.field} × ${r.n}: p99 ${fmt(r.reelay.p99, 1)} ms vs bare ${fmt(r.bare.p99, 1)} ms = ${fmt(r.reelay.p99 / r.bare.p99)}× ` +
+    `(p50 ${fmt(r.reelay.p50, 1)} / ${fmt(r.bare.p50, 1)} ms); memory ${fmt(r.reelay.kbPerSubscriber, 1)} kB/subscriber (bare ${fmt(r.bare.kbPerSubscriber, 1)}), heap ${fmt(r.reelay.heapKbPerSubscriber, 1)} (bare ${fmt(r.bare.heapKbPerSubscriber, 1)})`
+  );
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const ns = arg('--n')?.split(',').map(Number);
+  const only = arg('--field') as FanoutField | undefined;
+  const rounds = arg('--rounds') ? Number(arg('--rounds')) : undefined;
+  benchFanout({ ns, rounds, fields: only ? [only] : undefined, log: console.log }).catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
