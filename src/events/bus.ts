@@ -36,9 +36,12 @@ export async function notifyWake(tx: DbOrTx): Promise<void> {
  * source that notifies the change of `taskId` (and wakes runners) when that
  * statement's transaction commits. Embed it where it is evaluated exactly
  * once, e.g. `insert into … select … from ${changeNotices(id)} as n` in a CTE
- * (a CTE that only selects is not run unless referenced).
+ * (a CTE that only selects is not run unless referenced). `taskId` may be a
+ * column of a multi-row source (`from rows r, lateral ${changeNotices(sql`r.id`)}
+ * as n`): one notification per row (identical notifications, such as the wake
+ * of every row, are delivered once per transaction).
  */
-export function changeNotices(taskId: string | Placeholder, opts: { wake?: boolean } = {}): SQL {
+export function changeNotices(taskId: string | Placeholder | SQL, opts: { wake?: boolean } = {}): SQL {
   const wake = opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``;
   return sql`(select pg_notify(${TASK_CHANNEL}, ${taskId}::text || ${MARK})${wake})`;
 }
