@@ -101,18 +101,25 @@ function preparePlainInsert(db: Db) {
 
 /** Creates in one statement at most; a larger burst goes out in several. */
 export const MAX_GROUP = 100;
+/**
+ * Group statements in flight at once: while one waits for its commit's flush
+ * (notifying commits flush one after another), the next is already executed
+ * and queued behind it. Measured on 2 cores, 10 connections: 2 lanes ~0.85×
+ * the bare server, 1 lane ~0.7× (noisy, loaded machine).
+ */
+const LANES = 2;
 const groups = new WeakMap<Db, GroupCommit<PlainTaskRow, TaskRow>>();
 
 /**
  * A create without checks. One that sets only the usual columns joins the
- * group commit: alone (nothing in flight) it is the single-row prepared
- * statement, sent at once; otherwise it waits for the statement in flight and
+ * group commit: with a lane free it is sent at once (alone: the single-row
+ * prepared statement); otherwise it waits for a statement in flight to end and
  * goes out with the others that arrived meanwhile.
  */
 async function insertPlainTask(db: Db, row: NewTaskRow & { id: string }): Promise<TaskRow> {
   if (Object.keys(row).some((k) => !PLAIN_COLUMNS.has(k))) return insertTask(db, row, []);
   let group = groups.get(db);
-  if (!group) groups.set(db, (group = new GroupCommit((rows) => insertGroup(db, rows), MAX_GROUP)));
+  if (!group) groups.set(db, (group = new GroupCommit((rows) => insertGroup(db, rows), MAX_GROUP, LANES)));
   return group.submit(row);
 }
 
