@@ -47,14 +47,18 @@ describe.each(kinds)('group commit on %s', (kind) => {
       const off = t.app.services.events.onTask((id) => heard.add(id));
       const from = t.queries.length;
       const prompts = Array.from({ length: 50 }, (_, i) => `burst ${i}`);
-      const results = await Promise.all(prompts.map((prompt, i) => createTask(db, { owner: `o${i % 3}`, providerId: 'local', prompt, params: { seed: i } })));
+      const image = { kind: 'url' as const, url: 'https://example.com/a.png' };
+      const results = await Promise.all(
+        prompts.map((prompt, i) => createTask(db, { owner: `o${i % 3}`, providerId: 'local', prompt, params: { seed: i }, ...(i === 30 ? { inputImage: image, model: 'm', negativePrompt: 'n' } : {}) })),
+      );
       // The first two go out alone at once (two lanes); the other 48 arrived while they were in flight.
       const statements = taskInserts(t, from);
       expect(statements.length).toBeLessThan(50);
       expect(statements.length).toBeLessThanOrEqual(3);
       results.forEach((r, i) => {
         expect(r.created).toBe(true);
-        expect(r.task).toMatchObject({ prompt: `burst ${i}`, owner: `o${i % 3}`, status: 'QUEUED', params: { seed: i }, inputImage: null, model: null });
+        const extra = i === 30 ? { inputImage: image, model: 'm', negativePrompt: 'n' } : { inputImage: null, model: null, negativePrompt: null };
+        expect(r.task).toMatchObject({ prompt: `burst ${i}`, owner: `o${i % 3}`, status: 'QUEUED', params: { seed: i }, ...extra });
         expect(r.task.createdAt).toBeInstanceOf(Date);
       });
       const ids = results.map((r) => r.task.id);
@@ -65,7 +69,7 @@ describe.each(kinds)('group commit on %s', (kind) => {
                    (select count(*)::int from task_events where status = 'QUEUED' and message = 'queued for local') as events,
                    (select count(*)::int from tasks where input_image is not null) as images`,
       );
-      expect(stored).toEqual({ tasks: 50, events: 50, images: 0 });
+      expect(stored).toEqual({ tasks: 50, events: 50, images: 1 });
       await expect.poll(() => ids.filter((id) => !heard.has(id)).length).toBe(0);
       off();
       // Over the GraphQL API too (limits off): all created.
