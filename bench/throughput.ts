@@ -186,6 +186,8 @@ async function prepare(temp: TempDatabase): Promise<string> {
              (array['COMPLETED','COMPLETED','COMPLETED','FAILED','CANCELLED','QUEUED','PROCESSING'])[1 + i % 7]::task_status,
              now() - make_interval(secs => ${LIST_TASKS} - i), now() - make_interval(secs => ${LIST_TASKS} - i)
       from generate_series(1, ${LIST_TASKS}) as i`);
+    // After the indexes built in the background (an analyze next to `create index concurrently` can deadlock).
+    await database.maintenance;
     await database.db.execute(sql`analyze`);
     return key;
   } finally {

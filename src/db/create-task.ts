@@ -1,11 +1,16 @@
 // Insert a QUEUED task with its first event and its change notification in one
 // statement. Without per-key limits or an idempotency key that statement is
-// the whole create (one round trip, no transaction); otherwise it runs in a
-// transaction after the owner's lock and the checks, which go out together.
-import { sql, type Placeholder, type SQL } from 'drizzle-orm';
+// the whole create (one round trip, no transaction), and concurrent such
+// creates are group-committed (src/db/group-commit.ts): those that arrive
+// while one is in flight go out together as one multi-row statement. With
+// limits or a key the statement runs in a transaction after the owner's lock
+// and the checks, which go out together.
+import { eq, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from './client.js';
 import { anyLimit, checkCreateLimits, lockOwner, recordCreateCtes, type KeyLimits } from './check-create-limits.js';
+import { GroupCommit, type Outcome } from './group-commit.js';
 import { findIdempotencyKey, rememberIdempotencyKeySql } from './idempotency-keys.js';
+import { insertTaskBatch, type PlainTaskRow } from './insert-task-batch.js';
 import { taskEvents, tasks, type NewTaskRow, type TaskRow } from './schema.js';
 import { newTaskId } from './task-id.js';
 import { announceWritten, changeNotices } from '../events/bus.js';
@@ -63,20 +68,15 @@ export async function createTask(db: Db, values: NewTask, opts: CreateOptions = 
 
 /**
  * The first event, with the change notification in its row source (evaluated
- * once) and the commit made asynchronous. A transaction that notifies holds a
- * database-wide lock from its commit until the commit is on disk, so notifying
- * creates commit one at a time, each waiting for its own WAL flush (measured on
- * 2 cores: ~250 creates/s, against ~1,500 plain inserts/s). Without that wait
- * (synchronous_commit off for this transaction only) the lock is held for
- * microseconds and the notification keeps its place in commit order. The price:
- * a Postgres crash (not a reelay crash) may lose creates acknowledged in the
- * last few hundred milliseconds; a later write that depends on one (a claim,
- * which commits synchronously) flushes it first.
+ * once). The commit is an ordinary, durable one: a create answered is on disk.
+ * (A transaction that notifies holds a database-wide lock from its commit until
+ * the commit is flushed, so notifying commits queue behind each other; plain
+ * creates share commits instead, see the group commit below.)
  */
 function firstEvent(db: DbOrTx, id: string | Placeholder, message: string | Placeholder): SQL {
   return sql`insert into ${taskEvents} (task_id, status, message)
     select ${id}::uuid, 'QUEUED'::task_status, ${message}
-    from ${changeNotices(db, id, { wake: true })} as n, (select set_config('synchronous_commit', 'off', true)) as c`;
+    from ${changeNotices(db, id, { wake: true })} as n`;
 }
 
 /** The columns a create request sets; any other column of a new task takes its default. */
@@ -105,9 +105,64 @@ function preparePlainInsert(db: Db) {
     .prepare('create_task');
 }
 
-/** A create without checks: the prepared statement when the row sets only the usual columns. */
+/** Creates in one statement at most; a larger burst goes out in several. */
+export const MAX_GROUP = 100;
+/**
+ * Group statements in flight at once: while one waits for its commit's flush
+ * (notifying commits flush one after another), the next is already executed
+ * and queued behind it. Measured on 2 cores, 10 connections: 2 lanes ~0.85×
+ * the bare server, 1 lane ~0.7× (noisy, loaded machine).
+ */
+const LANES = 2;
+const groups = new WeakMap<Db, GroupCommit<PlainTaskRow, TaskRow>>();
+
+/**
+ * A create without checks. One that sets only the usual columns joins the
+ * group commit: with a lane free it is sent at once (alone: the single-row
+ * prepared statement); otherwise it waits for a statement in flight to end and
+ * goes out with the others that arrived meanwhile.
+ */
 async function insertPlainTask(db: Db, row: NewTaskRow & { id: string }): Promise<TaskRow> {
   if (Object.keys(row).some((k) => !PLAIN_COLUMNS.has(k))) return insertTask(db, row, []);
+  let group = groups.get(db);
+  if (!group) groups.set(db, (group = new GroupCommit((rows) => insertGroup(db, rows), MAX_GROUP, LANES)));
+  return group.submit(row);
+}
+
+/**
+ * One statement for the whole group. If it fails, each member is tried again
+ * alone, so that a bad row fails only its own create (with its own error).
+ */
+async function insertGroup(db: Db, rows: PlainTaskRow[]): Promise<Array<Outcome<TaskRow>>> {
+  if (rows.length > 1) {
+    const inserted = await insertTaskBatch(db, rows).catch(() => undefined);
+    if (inserted) {
+      const byId = new Map(inserted.map((t) => [t.id, t]));
+      return rows.map((r) => {
+        const task = byId.get(r.id);
+        return task ? { ok: true, value: task } : { ok: false, error: new Error(`task ${r.id} was not returned by its insert`) };
+      });
+    }
+  }
+  const settled = await Promise.allSettled(rows.map((r) => insertOne(db, r).catch((err: unknown) => ownEarlierInsert(db, r, err))));
+  return settled.map((s) => (s.status === 'fulfilled' ? { ok: true, value: s.value } : { ok: false, error: s.reason as unknown }));
+}
+
+/**
+ * A retried member whose id already exists: the group statement did commit
+ * (e.g. the connection dropped after its commit, before the answer). Ids are
+ * made by reelay, so a row with the same id, owner, provider and prompt is
+ * this very create; anything else is the error it seems.
+ */
+async function ownEarlierInsert(db: Db, row: PlainTaskRow, err: unknown): Promise<TaskRow> {
+  if ((err as { code?: string } | null)?.code !== '23505' && (err as { cause?: { code?: string } } | null)?.cause?.code !== '23505') throw err;
+  const [existing] = await db.select().from(tasks).where(eq(tasks.id, row.id));
+  if (existing && existing.owner === row.owner && existing.providerId === row.providerId && existing.prompt === row.prompt) return existing;
+  throw err;
+}
+
+/** The single-row prepared statement. */
+async function insertOne(db: Db, row: PlainTaskRow): Promise<TaskRow> {
   let prepared = plainInserts.get(db);
   if (!prepared) plainInserts.set(db, (prepared = preparePlainInsert(db)));
   const [task] = await prepared.execute({

@@ -73,12 +73,16 @@ export async function publishTaskChanged(tx: DbOrTx, ids: readonly string[], opt
 /**
  * For a write done in a single statement (no round trip of its own): a row
  * source to embed where it is evaluated exactly once, e.g. `insert into …
- * select … from ${changeNotices(db, id)} as n` in a CTE. With Postgres it
- * notifies the change of `taskId` (and wakes runners) when the statement's
- * transaction commits; with an external bus it is one empty row and the
- * writer must call `announceWritten` after the statement.
+ * select … from ${changeNotices(db, id)} as n` in a CTE (a CTE that only
+ * selects is not run unless referenced). With Postgres it notifies the change
+ * of `taskId` (and wakes runners) when the statement's transaction commits;
+ * with an external bus it is one empty row and the writer must call
+ * `announceWritten` after the statement. `taskId` may be a column of a
+ * multi-row source (`from rows r, lateral ${changeNotices(db, sql`r.id`)} as n`):
+ * one notification per row (identical notifications, such as the wake of every
+ * row, are delivered once per transaction).
  */
-export function changeNotices(db: DbOrTx, taskId: string | Placeholder, opts: { wake?: boolean } = {}): SQL {
+export function changeNotices(db: DbOrTx, taskId: string | Placeholder | SQL, opts: { wake?: boolean } = {}): SQL {
   if (outboxes.has(db) || externalBus.has(db)) return sql`(select 1)`;
   const wake = opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``;
   return sql`(select pg_notify(${TASK_CHANNEL}, ${taskId}::text || ${MARK})${wake})`;
