@@ -94,7 +94,7 @@ async function waitHealthy(url: string, proc: ChildProcess, stderr: string[]): P
     }
     await sleep(100);
   }
-  throw new Error(`server at ${url} did not come up`);
+  throw new Error(`server at ${url} did not come up within 60 s: ${stderr.join('').slice(-500) || '(nothing on stderr)'}`);
 }
 
 async function startProcess(args: string[], env: Record<string, string>, healthPath: string, port: number): Promise<Server> {
@@ -102,7 +102,11 @@ async function startProcess(args: string[], env: Record<string, string>, healthP
   const stderr: string[] = [];
   proc.stderr!.on('data', (c: Buffer) => stderr.push(c.toString()));
   const base = `http://127.0.0.1:${port}`;
-  await waitHealthy(base + healthPath, proc, stderr);
+  // A server that never came up is not left running.
+  await waitHealthy(base + healthPath, proc, stderr).catch((err: unknown) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
   return {
     proc,
     url: `${base}/graphql`,
@@ -254,6 +258,9 @@ export async function benchThroughput(log: (line: string) => void = console.log)
       await sleep(IDLE_MS);
       pgliteMb = rssMb(p.proc.pid!);
       for (const s of started.splice(0)) await s.stop();
+    } catch (err) {
+      // Only a reference figure: report the Postgres one even if this one cannot be had.
+      log(`     idle RSS on PGlite not measured: ${(err as Error).message}`);
     } finally {
       fs.rmSync(pgliteDir, { recursive: true, force: true });
     }
