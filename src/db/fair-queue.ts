@@ -14,7 +14,7 @@ import { tasks } from './schema.js';
  * `provider_id`), found by skipping through the queue index one owner at a time,
  * with their turn: `last_started` (-infinity when never served) and `first_created`.
  */
-function ownerTurns(providers: SQL): SQL {
+export function ownerTurns(providers: SQL): SQL {
   // `order by` the index's own columns (provider_id, owner, …) keeps each lookup on tasks_queue_owner.
   return sql`owners (provider_id, owner) as (
       select p.provider_id, (

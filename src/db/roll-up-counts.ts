@@ -10,6 +10,12 @@ import { sql } from 'drizzle-orm';
 import { execRows, type Db, type DbOrTx } from './client.js';
 import { maintenanceDone, taskCountDeltas, taskCounts, tasks } from './schema.js';
 
+/** The tail of an insert into task_counts that adds to an existing row. */
+const addToCounts = sql`on conflict (owner, provider_id, status) do update set
+  tasks = ${taskCounts}.tasks + excluded.tasks,
+  timed = ${taskCounts}.timed + excluded.timed,
+  duration_ms = ${taskCounts}.duration_ms + excluded.duration_ms`;
+
 /** Taken by the roll-up, the back-fill and the TRUNCATE trigger (drizzle/0003_counts.sql). */
 export const COUNTS_LOCK = 7_270_004;
 export const COUNTS_BACKFILL = 'task_counts';
@@ -38,10 +44,7 @@ export async function rollUpCounts(db: DbOrTx, limit = ROLLUP_BATCH): Promise<nu
         select owner, provider_id, status, sum(tasks), sum(timed), sum(duration_ms) from d
         group by owner, provider_id, status
         order by owner, provider_id, status
-        on conflict (owner, provider_id, status) do update set
-          tasks = ${taskCounts}.tasks + excluded.tasks,
-          timed = ${taskCounts}.timed + excluded.timed,
-          duration_ms = ${taskCounts}.duration_ms + excluded.duration_ms
+        ${addToCounts}
       )
       select count(*)::int as n from d`,
   );
@@ -83,10 +86,7 @@ export async function backfillCounts(db: Db): Promise<number | null> {
               insert into ${taskCounts} (owner, provider_id, status, tasks, timed, duration_ms)
               select owner, provider_id, status, count(*), count(ms), coalesce(sum(ms), 0) from b
               group by owner, provider_id, status
-              on conflict (owner, provider_id, status) do update set
-                tasks = ${taskCounts}.tasks + excluded.tasks,
-                timed = ${taskCounts}.timed + excluded.timed,
-                duration_ms = ${taskCounts}.duration_ms + excluded.duration_ms
+              ${addToCounts}
             )
             select count(*)::int as n from b`,
         );

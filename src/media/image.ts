@@ -9,6 +9,7 @@ import { extensionOf } from './content-types.js';
 import { readHead, sniffContentType } from './sniff.js';
 import { ImageCheckBusyError, InvalidMediaError } from './errors.js';
 import { checkPngChunks } from './png-chunks.js';
+import { Slots } from '../slots.js';
 import { decoderPixelCap, ffmpegPath, lastErrorLine, runTool } from './tools.js';
 
 export type ImageContentType = 'image/png' | 'image/jpeg' | 'image/webp';
@@ -105,53 +106,9 @@ export function imageDimensions(head: Buffer, type: StillImageType): { width: nu
   return size && size.width > 0 && size.height > 0 ? size : null;
 }
 
-/**
- * At most one check per core at once, so a burst of large uploads cannot take all
- * memory; a caller waits for a slot at most a bounded time (then ImageCheckBusyError),
- * so a flood of images makes creates fail clearly instead of hanging.
- */
-export class DecodeSlots {
-  private free: number;
-  private readonly waiting: Array<() => void> = [];
-  constructor(readonly size: number) {
-    this.free = size;
-  }
-  /** Run `fn` in a slot; ImageCheckBusyError after `maxWaitMs` without one, `signal.reason` on abort. */
-  async run<T>(fn: () => Promise<T>, opts: { maxWaitMs?: number; signal?: AbortSignal } = {}): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await this.wait(opts.maxWaitMs ?? Number.POSITIVE_INFINITY, opts.signal);
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
-    }
-  }
-  private wait(maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const leave = (err: unknown) => {
-        const i = this.waiting.indexOf(grant);
-        if (i >= 0) this.waiting.splice(i, 1);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        reject(err);
-      };
-      const grant = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        resolve(); // the slot passes straight to this caller
-      };
-      const onAbort = () => leave(signal!.reason);
-      const timer = Number.isFinite(maxWaitMs) ? setTimeout(() => leave(new ImageCheckBusyError(maxWaitMs)), maxWaitMs) : undefined;
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(grant);
-    });
-  }
-}
 /** The process's image check slots (exported for tests that fill them). */
-export const imageDecodeSlots = new DecodeSlots(Math.max(1, os.availableParallelism()));
+// At most one check per core at once; a caller waits at most `slotWaitMs` (then ImageCheckBusyError).
+export const imageDecodeSlots = new Slots(Math.max(1, os.availableParallelism()));
 
 /**
  * Check that a file is a real image of an accepted type within the pixel limit.
@@ -203,7 +160,7 @@ export async function inspectImageFile(file: string, opts: ImageCheckOptions): P
       const [decoded] = await Promise.all([runTool(ffmpegPath(), args, { timeoutMs, signal: opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal }), pixels]);
       return decoded;
     },
-    { maxWaitMs: opts.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS, signal: opts.signal },
+    { maxWaitMs: opts.slotWaitMs ?? DEFAULT_SLOT_WAIT_MS, signal: opts.signal, onTimeout: (ms) => new ImageCheckBusyError(ms) },
   );
   if (run.timedOut) throw tooSlow();
   if (run.code !== 0) {

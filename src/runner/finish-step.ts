@@ -31,7 +31,7 @@ export async function finishStep(run: TaskRun, result: ProviderResult, upstreamS
             timeoutMs: DOWNLOAD_TIMEOUT_MS,
             provider: { baseUrl, allowHosts },
           }),
-        signal,
+        { signal },
       );
       must(await completeTask(env.db, task.id, env.owner, stored, result.mediaType, upstreamStatus));
       return;

@@ -16,7 +16,7 @@ import { DEFAULT_MAX_IMAGE_PIXELS } from '../media/image.js';
 import { DEFAULT_MAX_RESULT_BYTES } from '../storage/results.js';
 import { ProgressWriter } from './progress-writer.js';
 import { ReleaseBatch } from './release-batch.js';
-import { Semaphore } from './semaphore.js';
+import { Slots } from '../slots.js';
 import { runTask, TaskAbort } from './work.js';
 
 export interface RunnerOptions {
@@ -64,12 +64,12 @@ export class Runner {
   private ownFeed?: TaskFeed;
   private watcher?: FeedWatcher;
   private readonly progress: ProgressWriter;
-  private readonly finishSlots: Semaphore;
+  private readonly finishSlots: Slots;
   private readonly releases: ReleaseBatch;
 
   constructor(private readonly opts: RunnerOptions) {
     this.progress = new ProgressWriter(opts.db, this.id, opts.log);
-    this.finishSlots = new Semaphore(opts.finishConcurrency ?? 32);
+    this.finishSlots = new Slots(opts.finishConcurrency ?? 32);
     this.releases = new ReleaseBatch(opts.db, this.id, opts.log, (fn) => this.progress.exclusive(fn));
   }
 

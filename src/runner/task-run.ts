@@ -9,7 +9,7 @@ import type { HealthMonitor } from '../providers/health.js';
 import type { ProviderRegistry, RegisteredProvider } from '../providers/registry.js';
 import type { GenerationRequest } from '../providers/types.js';
 import type { ProgressWriter } from './progress-writer.js';
-import type { Semaphore } from './semaphore.js';
+import type { Slots } from '../slots.js';
 
 export type AbortKind = 'cancelled' | 'shutdown' | 'lease-lost' | 'timeout';
 
@@ -45,7 +45,7 @@ export interface WorkEnv {
   /** The runner's batched progress writes. */
   progress: ProgressWriter;
   /** Bounds result downloads and probes across all of the runner's tasks. */
-  finishSlots: Semaphore;
+  finishSlots: Slots;
   /** Hand the task back (shutdown), batched with the runner's other tasks. */
   release: (taskId: string) => Promise<void>;
   log: Logger;

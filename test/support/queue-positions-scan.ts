@@ -3,36 +3,8 @@
 // million-row benchmark compare src/db/queue-positions.ts with.
 import { sql, type SQL } from 'drizzle-orm';
 import { execRows, type DbOrTx } from '../../src/db/client.js';
+import { ownerTurns } from '../../src/db/fair-queue.js';
 import { tasks } from '../../src/db/schema.js';
-
-/**
- * Owners with QUEUED tasks at each provider of `providers` (a query yielding
- * `provider_id`), found by skipping through the queue index one owner at a time,
- * with their turn: `last_started` (-infinity when never served) and `first_created`.
- */
-function ownerTurns(providers: SQL): SQL {
-  // `order by` the index's own columns (provider_id, owner, …) keeps each lookup on tasks_queue_owner.
-  return sql`owners (provider_id, owner) as (
-      select p.provider_id, (
-        select x.owner from ${tasks} x where x.status = 'QUEUED' and x.provider_id = p.provider_id order by x.provider_id, x.owner limit 1
-      )
-      from (${providers}) p
-      union all
-      select o.provider_id, (
-        select x.owner from ${tasks} x where x.status = 'QUEUED' and x.provider_id = o.provider_id and x.owner > o.owner order by x.provider_id, x.owner limit 1
-      )
-      from owners o where o.owner is not null
-    ),
-    turns as materialized (
-      select o.provider_id, o.owner,
-        coalesce((select max(s.started_at) from ${tasks} s where s.provider_id = o.provider_id and s.owner = o.owner), '-infinity') as last_started,
-        (
-          select f.created_at from ${tasks} f where f.status = 'QUEUED' and f.provider_id = o.provider_id and f.owner = o.owner
-          order by f.provider_id, f.owner, f.created_at, f.id limit 1
-        ) as first_created
-      from owners o where o.owner is not null
-    )`;
-}
 
 /**
  * 1-based place of QUEUED tasks in their provider's fair order, from per-owner
