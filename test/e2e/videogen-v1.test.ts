@@ -82,6 +82,10 @@ describe('videogen-v1 end to end', () => {
     const upstreamId = w.hit.providerTaskId!;
     expect(await cancel(t, id)).toMatchObject({ __typename: 'CancelTaskSuccess', task: { status: 'CANCELLED' } });
     expect((await w.end()).status).toBe('CANCELLED');
+    // The runner hears of the cancel through the same notification as the subscriber:
+    // count polls once it has let go of the task (a poll sent in that window is not "after").
+    for (let i = 0; i < 100 && t.app.runner!.activeTaskIds.includes(id); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(t.app.runner!.activeTaskIds).not.toContain(id);
     const polls = () => emu.server.requests.filter((r) => r.path === `${TASKS}/${upstreamId}`).length;
     const before = polls();
     await new Promise((r) => setTimeout(r, 500));
