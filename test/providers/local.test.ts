@@ -333,6 +333,66 @@ describe('local provider', () => {
     expect(fs.readdirSync(path.join(workDir, 'local')).filter((f) => f.startsWith('stalled'))).toEqual([]);
   });
 
+  it('runs at most maxConcurrency renders at once, also when polls resume many orphaned tasks', async () => {
+    // A fake ffmpeg that logs when it starts and ends, takes 300 ms and writes its output file.
+    const fake = path.join(workDir, 'logging-ffmpeg.cjs');
+    const log = path.join(workDir, 'renders.log');
+    fs.writeFileSync(fake, [
+      '#!/usr/bin/env node',
+      "const fs = require('fs');",
+      `const log = ${JSON.stringify(log)};`,
+      "fs.appendFileSync(log, `start ${Date.now()}\\n`);",
+      "const out = process.argv[process.argv.length - 1].replace(/^file:/, '');",
+      "setTimeout(() => { fs.writeFileSync(out, 'x'); process.stdout.write('progress=end\\n'); fs.appendFileSync(log, `end ${Date.now()}\\n`); }, 300);",
+    ].join('\n'));
+    fs.chmodSync(fake, 0o755);
+    const limited = createLocalProvider({ ...config({ ffmpegPath: fake }), maxConcurrency: 2 }, { workDir });
+    others.push(limited);
+    // Six PROCESSING tasks a restarted runner resumes: the first poll of each starts its render.
+    const requests = Array.from({ length: 6 }, (_, i): GenerationRequest => ({ taskId: `orphan-${i}`, prompt: 'x', ...small }));
+    const first = await Promise.all(requests.map((r) => limited.poll(`local-${r.taskId}`, { ...ctx(), request: r })));
+    expect(first.every((s) => s.state === 'processing')).toBe(true);
+    // Four wait for one of the two renderers, and say so.
+    await expect.poll(async () => {
+      const snaps = await Promise.all(requests.map((r) => limited.poll(`local-${r.taskId}`, { ...ctx(), request: r })));
+      return snaps.filter((s) => s.state === 'processing' && s.message === 'waiting for a free renderer').length;
+    }, { timeout: 5000, interval: 5 }).toBe(4);
+    const ends = await Promise.all(requests.map((r) => settle(limited, r)));
+    expect(ends.map((e) => e.snap.state)).toEqual(Array(6).fill('completed'));
+    // Replay the log: never more than two ffmpeg processes alive at once.
+    let alive = 0;
+    let most = 0;
+    const marks = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')).map(([kind, at]) => ({ kind, at: Number(at) }));
+    for (const m of marks.sort((a, b) => a.at - b.at || (a.kind === 'end' ? -1 : 1))) most = Math.max(most, (alive += m.kind === 'start' ? 1 : -1));
+    expect(marks.filter((m) => m.kind === 'start')).toHaveLength(6);
+    expect(most).toBe(2);
+  });
+
+  it('cancels a render still waiting for a renderer without ever starting it', async () => {
+    const fake = path.join(workDir, 'slow-ffmpeg.cjs');
+    const log = path.join(workDir, 'slow-renders.log');
+    fs.writeFileSync(fake, [
+      '#!/usr/bin/env node',
+      `require('fs').appendFileSync(${JSON.stringify(log)}, process.argv[process.argv.length - 1] + '\\n');`,
+      "setInterval(() => process.stdout.write('frame=1\\nout_time_us=1\\nprogress=continue\\n'), 50);",
+    ].join('\n'));
+    fs.chmodSync(fake, 0o755);
+    const one = createLocalProvider({ ...config({ ffmpegPath: fake }), maxConcurrency: 1 }, { workDir });
+    others.push(one);
+    const busy: GenerationRequest = { taskId: 'busy', prompt: 'x', ...small };
+    const queued: GenerationRequest = { taskId: 'queued', prompt: 'x', ...small };
+    await one.submit(busy, ctx());
+    await one.submit(queued, ctx());
+    await expect.poll(async () => (await one.poll('local-queued', { ...ctx(), request: queued })).message, { timeout: 5000, interval: 5 }).toBe('waiting for a free renderer');
+    await one.cancel('local-queued', ctx());
+    expect(one.heldJobs()).toEqual(['busy']);
+    const started = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
+    await expect.poll(started, { timeout: 5000 }).toMatch(/busy/);
+    await one.cancel('local-busy', ctx()); // frees the renderer: the cancelled one must not take it
+    await new Promise((r) => setTimeout(r, 500));
+    expect(started()).not.toMatch(/queued/);
+  });
+
   it('stops a real render jammed by a corrupt image once it stalls', async () => {
     const corrupt = path.join(workDir, 'corrupt.png');
     fs.writeFileSync(corrupt, makePng(640, 480, { corrupt: true }));

@@ -3,7 +3,10 @@
 // only while they matter: a job is forgotten once a poll has reported how it
 // ended (or a while after it ended unpolled), and at once when cancelled. After
 // a restart a poll finds the finished file or simply renders again, which is
-// harmless because rendering is free and deterministic.
+// harmless because rendering is free and deterministic. At most
+// `maxConcurrency` ffmpeg processes run at once: the runner bounds how many
+// tasks start, but not how many orphaned renders it resumes (after a restart
+// with a lower limit, or with many PROCESSING tasks), and each render is CPU.
 import fsp from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -11,6 +14,7 @@ import { DEFAULT_MAX_IMAGE_PIXELS } from '../../media/image.js';
 import { ffmpegPath } from '../../media/tools.js';
 import { readImageBytes } from '../image-bytes.js';
 import { permanentError } from '../errors.js';
+import { Slots } from '../../slots.js';
 import type { GenerationRequest, Provider, ProviderCapabilities, ProviderConfig, ProviderDeps, Snapshot } from '../types.js';
 import { startRender, type RenderProcess } from './ffmpeg-run.js';
 import { buildFfmpegArgs, DEFAULT_DURATION_S, parseProgressLine, planRender, type RenderPlan } from './render.js';
@@ -23,7 +27,7 @@ const KEEP_ENDED_MS = 10 * 60_000;
 const DEFAULT_STALL_MS = 30_000;
 const require = createRequire(import.meta.url);
 
-type JobState = 'downloading' | 'rendering' | 'done' | 'failed' | 'cancelled';
+type JobState = 'downloading' | 'waiting' | 'rendering' | 'done' | 'failed' | 'cancelled';
 interface Job {
   state: JobState;
   progress: number;
@@ -70,6 +74,7 @@ export function createLocalProvider(config: ProviderConfig, deps: ProviderDeps):
   const stallMs = deps.renderStallMs ?? DEFAULT_STALL_MS;
   const dir = path.join(deps.workDir, 'local');
   const jobs = new Map<string, Job>();
+  const renderers = new Slots(config.maxConcurrency);
   const fileId = (taskId: string) => taskId.replace(/[^A-Za-z0-9_-]/g, '_') || '_';
   const outPath = (taskId: string) => path.join(dir, `${fileId(taskId)}.mp4`);
 
@@ -121,15 +126,27 @@ export function createLocalProvider(config: ProviderConfig, deps: ProviderDeps):
       } catch {
         return fail('RENDER_FAILED', 'the font package dejavu-fonts-ttf is not installed');
       }
-      job.state = 'rendering';
-      job.render = startRender(ffmpeg, buildFfmpegArgs(job.plan, { fontFile, output: tmp, image }), {
-        stallMs,
-        onLine: (line) => {
-          const p = parseProgressLine(line, job.plan.durationSeconds);
-          if (p !== null && job.state === 'rendering') job.progress = Math.max(job.progress, p);
-        },
-      });
-      const { code, error, stderr, stalled } = await job.render.exited;
+      job.state = 'waiting';
+      let outcome: Awaited<RenderProcess['exited']>;
+      try {
+        outcome = await renderers.run(async () => {
+          if (job.abort.signal.aborted) throw job.abort.signal.reason;
+          job.state = 'rendering';
+          job.render = startRender(ffmpeg, buildFfmpegArgs(job.plan, { fontFile, output: tmp, image }), {
+            stallMs,
+            onLine: (line) => {
+              const p = parseProgressLine(line, job.plan.durationSeconds);
+              if (p !== null && job.state === 'rendering') job.progress = Math.max(job.progress, p);
+            },
+          });
+          return job.render.exited;
+        }, { signal: AbortSignal.any([signal, job.abort.signal]) });
+      } catch (err) {
+        if (job.abort.signal.aborted) return; // cancelled while waiting for a renderer
+        if (signal.aborted) return forget(taskId, job); // shutdown while waiting: a later poll starts over
+        throw err;
+      }
+      const { code, error, stderr, stalled } = outcome;
       job.render = undefined;
       if (job.abort.signal.aborted) return; // cancel() or close() killed it
       if (error) {
@@ -191,6 +208,8 @@ export function createLocalProvider(config: ProviderConfig, deps: ProviderDeps):
       switch (job?.state) {
         case 'downloading':
           return { state: 'processing', progress: 0, message: 'downloading the input image' };
+        case 'waiting':
+          return { state: 'processing', progress: 0, message: 'waiting for a free renderer' };
         case 'rendering':
           return { state: 'processing', progress: job.progress, message: 'rendering' };
         case 'failed':
@@ -225,7 +244,7 @@ export function createLocalProvider(config: ProviderConfig, deps: ProviderDeps):
     },
 
     async close() {
-      const live = [...jobs.values()].filter((j) => j.state === 'rendering' || j.state === 'downloading');
+      const live = [...jobs.values()].filter((j) => j.state === 'rendering' || j.state === 'downloading' || j.state === 'waiting');
       await Promise.all(live.map((j) => ((j.state = 'cancelled'), stop(j))));
       for (const [id, j] of jobs) forget(id, j);
     },
