@@ -17,6 +17,7 @@ import { DEFAULT_MAX_RESULT_BYTES } from '../storage/results.js';
 import { ProgressWriter } from './progress-writer.js';
 import { ReleaseBatch } from './release-batch.js';
 import { Slots } from '../slots.js';
+import { TransitionBatches } from './write-batches.js';
 import { runTask, TaskAbort } from './work.js';
 
 export interface RunnerOptions {
@@ -66,10 +67,12 @@ export class Runner {
   private readonly progress: ProgressWriter;
   private readonly finishSlots: Slots;
   private readonly releases: ReleaseBatch;
+  private readonly batches: TransitionBatches;
 
   constructor(private readonly opts: RunnerOptions) {
     this.progress = new ProgressWriter(opts.db, this.id, opts.log);
     this.finishSlots = new Slots(opts.finishConcurrency ?? 32);
+    this.batches = new TransitionBatches(opts.db, this.id, (fn) => this.progress.exclusive(fn));
     this.releases = new ReleaseBatch(opts.db, this.id, opts.log, (fn) => this.progress.exclusive(fn));
   }
 
@@ -167,6 +170,7 @@ export class Runner {
       signal: ctrl.signal,
       drain: this.drain.signal,
       progress: this.progress,
+      batches: this.batches,
       finishSlots: this.finishSlots,
       release: (id) => this.releases.release(id),
       log,
