@@ -72,8 +72,8 @@ export class Runner {
   constructor(private readonly opts: RunnerOptions) {
     this.progress = new ProgressWriter(opts.db, this.id, opts.log);
     this.finishSlots = new Slots(opts.finishConcurrency ?? 32);
-    this.batches = new TransitionBatches(opts.db, this.id, (fn) => this.progress.exclusive(fn));
-    this.releases = new ReleaseBatch(opts.db, this.id, opts.log, (fn) => this.progress.exclusive(fn));
+    this.batches = new TransitionBatches(opts.db, this.id, (fn) => this.progress.exclusive(fn, { urgent: true }));
+    this.releases = new ReleaseBatch(opts.db, this.id, opts.log, (fn) => this.progress.exclusive(fn, { urgent: true }));
   }
 
   get activeTaskIds(): string[] {
