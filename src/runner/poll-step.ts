@@ -26,9 +26,6 @@ export async function pollStep(run: TaskRun, providerTaskId: string, first: Snap
   let errors = 0;
   let last = { progress: task.progress, upstreamStatus: task.upstreamStatus, bucket: bucketOf(task.progress) };
   let snap = first;
-  // The write of the last progress seen: the wait for the next poll does not wait
-  // for it (a busy database does not slow the polls), the next poll does.
-  let written: Promise<boolean> | undefined;
 
   // Polls keep their rhythm: the next one is due `interval` after the previous one was sent,
   // however long that poll and recording its progress took. The first one comes at a random
@@ -38,8 +35,6 @@ export async function pollStep(run: TaskRun, providerTaskId: string, first: Snap
   for (;;) {
     if (!snap) {
       await sleep(Math.max(0, polledAt + interval - Date.now()), undefined, { signal });
-      if (written && !(await written)) throw new Lost();
-      written = undefined;
       await rateLimit(env, signal);
       polledAt = Date.now();
       try {
@@ -71,7 +66,8 @@ export async function pollStep(run: TaskRun, providerTaskId: string, first: Snap
           const noteworthy = bucket !== last.bucket || upstreamStatus !== last.upstreamStatus;
           interval = base;
           const nextPollAt = new Date(polledAt + interval);
-          written = env.progress.record({ taskId: task.id, progress, upstreamStatus, message: noteworthy ? (snap.message ?? upstreamStatus ?? null) : false, nextPollAt });
+          const kept = await env.progress.record({ taskId: task.id, progress, upstreamStatus, message: noteworthy ? (snap.message ?? upstreamStatus ?? null) : false, nextPollAt });
+          if (!kept) throw new Lost();
           last = { progress, upstreamStatus, bucket };
         } else {
           interval = Math.min(Math.round(interval * 1.25), base * IDLE_POLL_FACTOR);
