@@ -9,8 +9,9 @@
 // The runner's other many-row writes (lease renewal, hand-back, the batched
 // transitions) run on the same serial chain (`exclusive`): two statements
 // locking the same rows in different orders could deadlock each other. Urgent
-// writes (state changes a client waits for: submissions, completions,
-// hand-backs) go before the progress and lease writes waiting on the chain.
+// writes (lease renewals, which keep every held task ours, and the state
+// changes a client waits for: submissions, completions, hand-backs) go before
+// the progress writes waiting on the chain.
 import type { Db } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { recordProgressBatch, type ProgressItem } from './transitions.js';

@@ -216,7 +216,8 @@ export class Runner {
     const ids = this.activeTaskIds;
     if (!ids.length) return;
     try {
-      const kept = await this.progress.exclusive(() => renewLeases(this.opts.db, this.id, ids, this.opts.leaseMs));
+      // Urgent: a renewal stuck behind other writes would let every held lease lapse.
+      const kept = await this.progress.exclusive(() => renewLeases(this.opts.db, this.id, ids, this.opts.leaseMs), { urgent: true });
       await this.checkHeld(ids.filter((id) => !kept.has(id) && this.inflight.has(id)));
     } catch (err) {
       this.opts.log.warn({ err }, 'lease heartbeat failed');
