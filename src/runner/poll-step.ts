@@ -1,7 +1,7 @@
 // The poll step: ask the upstream how a submitted task is doing, at the
 // provider's interval while it reports progress (slowing to at most twice the
-// interval while nothing changes), record progress in the runner's batches
-// (without waiting for the write), and hand a finished task to the finish step. A failed poll is not a failed
+// interval while nothing changes), record progress in the runner's batches,
+// and hand a finished task to the finish step. A failed poll is not a failed
 // task: only a permanent answer or the provider's timeout ends it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isUpstreamError } from '../providers/errors.js';
@@ -26,10 +26,6 @@ export async function pollStep(run: TaskRun, providerTaskId: string, first: Snap
   let errors = 0;
   let last = { progress: task.progress, upstreamStatus: task.upstreamStatus, bucket: bucketOf(task.progress) };
   let snap = first;
-  // Progress writes are not waited for: the runner's writer takes them at the database's
-  // pace (a task has one pending at most, the newest), and polls keep the interval however
-  // busy the database is. A write that finds the task no longer ours stops the next poll.
-  let lost = false;
 
   // Polls keep their rhythm: the next one is due `interval` after the previous one was sent,
   // however long that poll and recording its progress took. The first one comes at a random
@@ -39,7 +35,6 @@ export async function pollStep(run: TaskRun, providerTaskId: string, first: Snap
   for (;;) {
     if (!snap) {
       await sleep(Math.max(0, polledAt + interval - Date.now()), undefined, { signal });
-      if (lost) throw new Lost();
       await rateLimit(env, signal);
       polledAt = Date.now();
       try {
@@ -71,9 +66,8 @@ export async function pollStep(run: TaskRun, providerTaskId: string, first: Snap
           const noteworthy = bucket !== last.bucket || upstreamStatus !== last.upstreamStatus;
           interval = base;
           const nextPollAt = new Date(polledAt + interval);
-          void env.progress.record({ taskId: task.id, progress, upstreamStatus, message: noteworthy ? (snap.message ?? upstreamStatus ?? null) : false, nextPollAt }).then((kept) => {
-            if (!kept) lost = true;
-          });
+          const kept = await env.progress.record({ taskId: task.id, progress, upstreamStatus, message: noteworthy ? (snap.message ?? upstreamStatus ?? null) : false, nextPollAt });
+          if (!kept) throw new Lost();
           last = { progress, upstreamStatus, bucket };
         } else {
           interval = Math.min(Math.round(interval * 1.25), base * IDLE_POLL_FACTOR);

@@ -34,7 +34,7 @@ export class ProgressWriter {
     private readonly owner: string,
     private readonly log: Logger,
     private readonly flushMs = 100,
-    private readonly maxBatch = 1000,
+    private readonly maxBatch = 500,
   ) {}
 
   /** Resolves once written: true, or false when the task is no longer this runner's (cancelled, finished, taken over). */
