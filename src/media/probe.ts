@@ -1,9 +1,13 @@
 // Strict facts about a stored result: it must be what it claims. A video must
 // have a video stream that ffprobe reads (its size and duration are then the
 // file's own, not what an upstream said); an image must decode. Anything else
-// is refused with INVALID_RESULT. ffprobe runs with a deadline and a pixel cap.
+// is refused with INVALID_RESULT. An MP4/MOV is read from its boxes in JS
+// (mp4-boxes.ts: microseconds, no child process); ffprobe, with a deadline and
+// a pixel cap, judges whatever that parser does not vouch for.
 import { InvalidMediaError } from './errors.js';
+import fsp from 'node:fs/promises';
 import { inspectImageFile, type StillImageType } from './image.js';
+import { readMp4, type Mp4VideoFacts } from './mp4-boxes.js';
 import { readHead, sniffContentType } from './sniff.js';
 import { decoderPixelCap, ffprobePath, lastErrorLine, runTool } from './tools.js';
 
@@ -57,9 +61,42 @@ const positive = (v: unknown): number | null => {
 
 const invalid = (message: string) => new InvalidMediaError('INVALID_RESULT', message);
 
+/** The facts of a video's first video stream: size as viewers see it (rotation applied), within the pixel cap. */
+function videoFacts(contentType: string | null, coded: { width?: unknown; height?: unknown }, rotation: number, durationSeconds: number | null, maxPixels: number): MediaFacts {
+  let width = positive(coded.width);
+  let height = positive(coded.height);
+  if (!width || !height) throw invalid('has a video stream without a frame size');
+  if (width * height > maxPixels) throw invalid(`has ${width}x${height} frames; at most ${maxPixels} pixels are accepted`);
+  // Phone videos store portrait frames as rotated landscape: report what viewers see.
+  if (Math.abs(rotation) % 180 === 90) [width, height] = [height, width];
+  return { contentType, width, height, durationSeconds };
+}
+
+/** An MP4/MOV read from its boxes: its facts, a refusal (thrown), or null to ask ffprobe. */
+async function fromBoxes(file: string): Promise<Mp4VideoFacts | null> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const verdict = await readMp4(async (offset, length) => {
+      const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+      return buf.subarray(0, bytesRead);
+    }, size);
+    if (verdict.kind === 'refused') throw invalid(verdict.reason);
+    return verdict.kind === 'video' ? verdict.facts : null;
+  } finally {
+    await fh.close();
+  }
+}
+
 async function validateVideo(file: string, opts: ValidateOptions): Promise<MediaFacts> {
   const sniffed = sniffContentType(await readHead(file, 64));
   if (sniffed?.startsWith('image/')) throw invalid(`is an image (${sniffed}), not a video`);
+  opts.signal?.throwIfAborted();
+  if (sniffed === 'video/mp4' || sniffed === 'video/quicktime') {
+    const boxes = await fromBoxes(file);
+    if (boxes) return videoFacts(sniffed, boxes, boxes.rotation, boxes.durationSeconds, opts.maxPixels);
+  }
   const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS;
   const args = ['-v', 'error', '-max_pixels', decoderPixelCap(opts.maxPixels), '-print_format', 'json', '-show_format', '-show_streams', `file:${file}`];
   const run = await runTool(ffprobePath(), args, { timeoutMs, signal: opts.signal });
@@ -79,15 +116,9 @@ async function validateVideo(file: string, opts: ValidateOptions): Promise<Media
   if (/(^|,)(image2|\w+_pipe)(,|$)/.test(formatName)) throw invalid(`is a still image (${formatName}), not a video`);
   const video = parsed.streams?.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
   if (!video) throw invalid('has no video stream');
-  let width = positive(video.width);
-  let height = positive(video.height);
-  if (!width || !height) throw invalid('has a video stream without a frame size');
-  if (width * height > opts.maxPixels) throw invalid(`has ${width}x${height} frames; at most ${opts.maxPixels} pixels are accepted`);
-  // Phone videos store portrait frames as rotated landscape: report what viewers see.
   const rotation = Number(video.tags?.rotate ?? video.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? 0);
-  if (Math.abs(rotation) % 180 === 90) [width, height] = [height, width];
   const durationSeconds = positive(parsed.format?.duration) ?? positive(video.duration);
-  return { contentType: sniffed ?? typeFromFormat(formatName), width, height, durationSeconds };
+  return videoFacts(sniffed ?? typeFromFormat(formatName), video, rotation, durationSeconds, opts.maxPixels);
 }
 
 /**

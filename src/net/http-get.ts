@@ -30,7 +30,11 @@ export interface GetOptions {
 const MAX_REDIRECTS = 20;
 const CONNECT_TIMEOUT_MS = 10_000;
 // Most recently used sockets first: the least likely to have been closed by the server meanwhile.
-const agentOptions = { keepAlive: true, scheduling: 'lifo' as const };
+// Up to 4096 idle sockets are kept (node's default is 256): thousands of jobs polled
+// on one host can have hundreds of polls in flight after a busy moment, and every
+// socket beyond the limit would be closed and connected again at the next burst.
+// Idle sockets go after 30 s (or when the server closes them).
+const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, maxFreeSockets: 4096, timeout: 30_000 };
 const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) };
 
 const named = (name: string, message: string, code?: string) => Object.assign(new Error(message), { name, ...(code ? { code } : {}) });

@@ -7,8 +7,8 @@ import { isUpstreamError } from '../providers/errors.js';
 import type { ProviderResult } from '../providers/types.js';
 import { storeResult } from '../storage/results.js';
 import { backoffMs } from './backoff.js';
-import { Lost, must, type TaskRun } from './task-run.js';
-import { completeTask, failTask } from './transitions.js';
+import { held, Lost, must, type TaskRun } from './task-run.js';
+import { failTask } from './transitions.js';
 
 const DOWNLOAD_TIMEOUT_MS = 10 * 60_000;
 /** Result failures that keep their own code; anything else that cannot be stored is DOWNLOAD_FAILED. */
@@ -33,7 +33,7 @@ export async function finishStep(run: TaskRun, result: ProviderResult, upstreamS
           }),
         { signal },
       );
-      must(await completeTask(env.db, task.id, env.owner, stored, result.mediaType, upstreamStatus));
+      held(await env.batches.complete({ taskId: task.id, result: stored, mediaType: result.mediaType, upstreamStatus }));
       return;
     } catch (err) {
       if (signal.aborted || err instanceof Lost || !isUpstreamError(err)) throw err;

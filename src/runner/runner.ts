@@ -17,6 +17,7 @@ import { DEFAULT_MAX_RESULT_BYTES } from '../storage/results.js';
 import { ProgressWriter } from './progress-writer.js';
 import { ReleaseBatch } from './release-batch.js';
 import { Slots } from '../slots.js';
+import { TransitionBatches } from './write-batches.js';
 import { runTask, TaskAbort } from './work.js';
 
 export interface RunnerOptions {
@@ -66,11 +67,13 @@ export class Runner {
   private readonly progress: ProgressWriter;
   private readonly finishSlots: Slots;
   private readonly releases: ReleaseBatch;
+  private readonly batches: TransitionBatches;
 
   constructor(private readonly opts: RunnerOptions) {
     this.progress = new ProgressWriter(opts.db, this.id, opts.log);
     this.finishSlots = new Slots(opts.finishConcurrency ?? 32);
-    this.releases = new ReleaseBatch(opts.db, this.id, opts.log, (fn) => this.progress.exclusive(fn));
+    this.batches = new TransitionBatches(opts.db, this.id, (fn) => this.progress.exclusive(fn, { urgent: true }));
+    this.releases = new ReleaseBatch(opts.db, this.id, opts.log, (fn) => this.progress.exclusive(fn, { urgent: true }));
   }
 
   get activeTaskIds(): string[] {
@@ -167,6 +170,7 @@ export class Runner {
       signal: ctrl.signal,
       drain: this.drain.signal,
       progress: this.progress,
+      batches: this.batches,
       finishSlots: this.finishSlots,
       release: (id) => this.releases.release(id),
       log,
@@ -212,7 +216,8 @@ export class Runner {
     const ids = this.activeTaskIds;
     if (!ids.length) return;
     try {
-      const kept = await this.progress.exclusive(() => renewLeases(this.opts.db, this.id, ids, this.opts.leaseMs));
+      // Urgent: a renewal stuck behind other writes would let every held lease lapse.
+      const kept = await this.progress.exclusive(() => renewLeases(this.opts.db, this.id, ids, this.opts.leaseMs), { urgent: true });
       await this.checkHeld(ids.filter((id) => !kept.has(id) && this.inflight.has(id)));
     } catch (err) {
       this.opts.log.warn({ err }, 'lease heartbeat failed');

@@ -9,8 +9,8 @@ import { isUpstreamError } from '../providers/errors.js';
 import type { SubmitOutcome } from '../providers/types.js';
 import { capabilityProblem } from '../tasks/capabilities.js';
 import { backoffMs } from './backoff.js';
-import { must, type TaskRun } from './task-run.js';
-import { failTask, moveToProvider, recordProgress, recordSubmitAttempt } from './transitions.js';
+import { held, must, type TaskRun } from './task-run.js';
+import { failTask, moveToProvider, recordProgress } from './transitions.js';
 import { rateLimit, retryDelay } from './upstream-pace.js';
 
 const LOOKUP_DELAY_MS = 1000;
@@ -33,7 +33,7 @@ export async function submitStep(run: TaskRun): Promise<SubmitOutcome | undefine
   for (let attempt = task.attempts + 1; ; attempt++) {
     await rateLimit(env, soft);
     soft.throwIfAborted();
-    must(await recordSubmitAttempt(env.db, task.id, env.owner, attempt));
+    held(await env.batches.recordSubmitAttempt({ taskId: task.id, attempts: attempt, submittedAt: new Date() }));
     const sentAt = new Date();
     try {
       const out = await provider.submit(request, { signal });

@@ -10,6 +10,7 @@ import type { ProviderRegistry, RegisteredProvider } from '../providers/registry
 import type { GenerationRequest } from '../providers/types.js';
 import type { ProgressWriter } from './progress-writer.js';
 import type { Slots } from '../slots.js';
+import type { TransitionBatches } from './write-batches.js';
 
 export type AbortKind = 'cancelled' | 'shutdown' | 'lease-lost' | 'timeout';
 
@@ -44,6 +45,8 @@ export interface WorkEnv {
   drain: AbortSignal;
   /** The runner's batched progress writes. */
   progress: ProgressWriter;
+  /** The runner's batched submission and completion writes. */
+  batches: TransitionBatches;
   /** Bounds result downloads and probes across all of the runner's tasks. */
   finishSlots: Slots;
   /** Hand the task back (shutdown), batched with the runner's other tasks. */
@@ -66,6 +69,11 @@ export interface TaskRun {
 
 /** Thrown when a write found the task no longer ours (cancelled, finished, or taken over). */
 export class Lost extends Error {}
+
+/** A batched guarded write that did not match (the task is no longer ours) is Lost. */
+export function held(kept: boolean): void {
+  if (!kept) throw new Lost();
+}
 
 /** The row a guarded write returned, or Lost when the guard did not match. */
 export function must<T>(row: T | null): T {

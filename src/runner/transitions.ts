@@ -126,6 +126,102 @@ export async function recordProgressBatch(db: Db, leaseOwner: string, items: rea
   });
 }
 
+/** One statement for many held tasks: `update tasks t set … from (values …) v (id, …) where` the lease still holds. */
+async function updateHeld(
+  db: Db,
+  leaseOwner: string,
+  items: readonly { taskId: string }[],
+  columns: string,
+  row: (i: number) => SQL,
+  set: SQL,
+  /** History events of the rows changed (given each one's progress after the change). */
+  events: (kept: Map<string, number | null>) => Array<typeof taskEvents.$inferInsert>,
+  wake: boolean,
+): Promise<Set<string>> {
+  if (!items.length) return new Set();
+  const values = sql.join(
+    items.map((_, i) => row(i)),
+    sql`, `,
+  );
+  return db.transaction(async (tx) => {
+    const rows = await execRows<{ id: string; progress: number | null }>(
+      tx,
+      sql`update ${tasks} t set ${set}, ${CHANGE_STAMP_SQL}
+          from (values ${values}) as v (${sql.raw(columns)})
+          where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
+          returning t.id, t.progress`,
+    );
+    const kept = new Map(rows.map((r) => [r.id, r.progress]));
+    const history = events(kept);
+    if (history.length) await tx.insert(taskEvents).values(history);
+    await publishTaskChanged(tx, [...kept.keys()], { wake });
+    return new Set(kept.keys());
+  });
+}
+
+export interface SubmitAttemptItem {
+  taskId: string;
+  attempts: number;
+  /** When the attempt is about to be sent (reelay's clock). */
+  submittedAt: Date;
+}
+
+/** `recordSubmitAttempt` for many held tasks in one transaction; returns the ids still held. */
+export function recordSubmitAttempts(db: Db, leaseOwner: string, items: readonly SubmitAttemptItem[]): Promise<Set<string>> {
+  return updateHeld(
+    db,
+    leaseOwner,
+    items,
+    'id, attempts, submitted_at',
+    (i) => sql`(${items[i]!.taskId}::uuid, ${items[i]!.attempts}::int, ${items[i]!.submittedAt.toISOString()}::timestamptz)`,
+    sql`attempts = v.attempts, submitted_at = v.submitted_at`,
+    () => [],
+    false,
+  );
+}
+
+export interface SubmittedItem {
+  taskId: string;
+  providerId: string;
+  providerTaskId: string;
+}
+
+/** `recordSubmitted` for many held tasks in one transaction; returns the ids still held. */
+export function recordSubmittedBatch(db: Db, leaseOwner: string, items: readonly SubmittedItem[]): Promise<Set<string>> {
+  return updateHeld(
+    db,
+    leaseOwner,
+    items,
+    'id, provider_id, provider_task_id',
+    (i) => sql`(${items[i]!.taskId}::uuid, ${items[i]!.providerId}::text, ${items[i]!.providerTaskId}::text)`,
+    sql`provider_id = v.provider_id, provider_task_id = v.provider_task_id`,
+    (kept) => items.filter((i) => kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: kept.get(i.taskId) ?? null, message: `accepted by ${i.providerId} as ${i.providerTaskId}` })),
+    false,
+  );
+}
+
+export interface CompletionItem {
+  taskId: string;
+  result: TaskResult;
+  mediaType: 'VIDEO' | 'IMAGE';
+  upstreamStatus: string | null;
+}
+
+/** `completeTask` for many held tasks in one transaction; returns the ids it completed. */
+export function completeTasks(db: Db, leaseOwner: string, items: readonly CompletionItem[]): Promise<Set<string>> {
+  return updateHeld(
+    db,
+    leaseOwner,
+    items,
+    'id, result, media_type, upstream_status',
+    (i) => sql`(${items[i]!.taskId}::uuid, ${JSON.stringify(items[i]!.result)}::jsonb, ${items[i]!.mediaType}::text, ${items[i]!.upstreamStatus}::text)`,
+    sql`status = 'COMPLETED', progress = 1, result = v.result, media_type = v.media_type, upstream_status = v.upstream_status,
+        completed_at = now(), lease_owner = null, lease_expires_at = null`,
+    (kept) => items.filter((i) => kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'COMPLETED' as const, progress: 1, message: 'completed' })),
+    true,
+  );
+}
+
 export function completeTask(db: Db, taskId: string, leaseOwner: string, result: TaskResult, mediaType: 'VIDEO' | 'IMAGE', upstreamStatus?: string | null): Promise<TaskRow | null> {
   return transition(
     db,

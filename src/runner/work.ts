@@ -9,8 +9,8 @@ import type { GenerationRequest, Snapshot } from '../providers/types.js';
 import { pollStep } from './poll-step.js';
 import { submitStep } from './submit-step.js';
 import { onAbort, onLost } from './task-end.js';
-import { Lost, must, TaskAbort, type TaskRun, type WorkEnv } from './task-run.js';
-import { failTask, recordSubmitted } from './transitions.js';
+import { held, Lost, TaskAbort, type TaskRun, type WorkEnv } from './task-run.js';
+import { failTask } from './transitions.js';
 
 export { TaskAbort, type AbortKind, type WorkEnv } from './task-run.js';
 
@@ -60,7 +60,7 @@ export async function runTask(task: TaskRow, env: WorkEnv): Promise<void> {
       // Recorded even when a cancel or shutdown arrived meanwhile: a cancelled
       // task then fails this write and its upstream task is cancelled by id.
       providerTaskId = out.providerTaskId;
-      must(await recordSubmitted(env.db, task.id, env.owner, config.id, providerTaskId));
+      held(await env.batches.recordSubmitted({ taskId: task.id, providerId: config.id, providerTaskId }));
       snap = out.snapshot;
     }
     await pollStep(run, providerTaskId, snap);

@@ -8,12 +8,14 @@ import { sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/client.js';
-import { tasks } from '../../src/db/schema.js';
+import { taskEvents, tasks } from '../../src/db/schema.js';
 import { TaskEvents } from '../../src/events/bus.js';
 import { createLogger } from '../../src/logger.js';
 import { HealthMonitor } from '../../src/providers/health.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
 import { Runner } from '../../src/runner/runner.js';
+import type { Snapshot } from '../../src/providers/types.js';
+import { fakeMp4, SAMPLE_VIDEO } from '../emulators/media.js';
 import { FakeProvider, fakeConfig } from '../support/fake-provider.js';
 import { createTempDatabase, databaseKinds, type TempDatabase } from '../support/postgres.js';
 
@@ -28,6 +30,19 @@ class Advancing extends FakeProvider {
     const k = (this.n.get(id) ?? 0) + 1;
     this.n.set(id, k);
     return { state: 'processing', progress: Math.min(0.99, k / 1000) };
+  }
+}
+
+/** Every task is finished at its first poll, with a real MP4 of its own. */
+class Finishing extends FakeProvider {
+  constructor(private readonly dir: string) {
+    super();
+  }
+  override async poll(id: string): Promise<Snapshot> {
+    this.polls.push(id);
+    const file = path.join(this.dir, `upstream-${id}.mp4`);
+    fs.writeFileSync(file, fakeMp4(id));
+    return { state: 'completed', result: { source: { kind: 'file', path: file }, mediaType: 'VIDEO' } };
   }
 }
 
@@ -98,6 +113,32 @@ describe.each(kinds)('a runner at scale on %s', (kind) => {
     expect(progressWrites).toBeLessThan(polls / 5);
     const [row] = await database.db.select({ n: sql<number>`count(*)::int` }).from(tasks).where(sql`${tasks.progress} > 0`);
     expect(Number(row!.n)).toBe(60);
+  }, 60_000);
+
+  it('writes the submissions and completions of many tasks in a few batched statements', async () => {
+    const p = new Finishing(dir);
+    await seed(60);
+    startRunner(p, { maxConcurrency: 60, concurrency: 60, pollIntervalMs: 100 });
+    const completed = async () => Number((await database.db.select({ n: sql<number>`count(*)::int` }).from(tasks).where(sql`${tasks.status} = 'COMPLETED'`))[0]!.n);
+    await expect.poll(completed, { timeout: 30_000 }).toBe(60);
+    const count = (re: RegExp) => statements.filter((q) => re.test(q.trim())).length;
+    const attempts = count(/^update "?tasks"? t set attempts = v\.attempts/i);
+    const accepted = count(/^update "?tasks"? t set provider_id = v\.provider_id/i);
+    const completions = count(/^update "?tasks"? t set status = 'COMPLETED'/i);
+    for (const n of [attempts, accepted, completions]) {
+      expect(n).toBeGreaterThan(0);
+      expect(n).toBeLessThan(20); // one per task would be 60
+    }
+    // Same rows and history as one transition at a time.
+    const rows = await database.db.select().from(tasks);
+    for (const r of rows) {
+      expect(r).toMatchObject({ attempts: 1, progress: 1, leaseOwner: null, providerTaskId: expect.stringMatching(/^up-/) });
+      expect(r.submittedAt).toBeInstanceOf(Date);
+      expect(r.result).toMatchObject({ width: SAMPLE_VIDEO.width, height: SAMPLE_VIDEO.height, contentType: 'video/mp4' });
+    }
+    const history = await database.db.select({ message: taskEvents.message }).from(taskEvents);
+    expect(history.filter((e) => /^accepted by fake as up-\d+$/.test(e.message ?? ''))).toHaveLength(60);
+    expect(history.filter((e) => e.message === 'completed')).toHaveLength(60);
   }, 60_000);
 
   it('writes when each task is next due (next_poll_at) with its progress', async () => {
