@@ -137,8 +137,13 @@ export interface RevokeOptions {
   old?: boolean;
 }
 
-/** Revoke keys of `name`; returns how many were revoked. */
-export async function revokeApiKey(db: Db, name: string, opts: RevokeOptions = {}): Promise<number> {
+/** Revoke every key of `name`; false when it had none. */
+export async function revokeApiKey(db: Db, name: string): Promise<boolean> {
+  return (await revokeApiKeys(db, name)) > 0;
+}
+
+/** Revoke keys of `name` (all, one by id, or all but the newest); returns how many were revoked. */
+export async function revokeApiKeys(db: Db, name: string, opts: RevokeOptions = {}): Promise<number> {
   return db.transaction(async (tx) => {
     await lockName(tx, name);
     const conds = [eq(apiKeys.name, name), isNull(apiKeys.revokedAt)];

@@ -2,7 +2,7 @@
 // CLI opens the database itself or hands its arguments to the running server
 // that owns the embedded database (src/keys/control.ts).
 import { parseArgs } from 'node:util';
-import { ApiKeyError, checkKeyName, createApiKeyWithId, listApiKeys, revokeApiKey, rotateApiKey, type CreateKeyOptions, type NewKey, type RevokeOptions } from '../db/api-keys.js';
+import { ApiKeyError, checkKeyName, createApiKeyWithId, listApiKeys, revokeApiKeys, rotateApiKey, type CreateKeyOptions, type NewKey, type RevokeOptions } from '../db/api-keys.js';
 import type { Db } from '../db/client.js';
 
 export const USAGE =
@@ -127,7 +127,7 @@ export async function runKeysCommand(db: Db, cmd: KeysCommand): Promise<KeysResu
         return { code: 0, stdout: newKeyText('new', cmd.name, created), stderr: note };
       }
       case 'revoke': {
-        const n = await revokeApiKey(db, cmd.name, cmd.options);
+        const n = await revokeApiKeys(db, cmd.name, cmd.options);
         const which = cmd.options.id !== undefined ? ` with id ${cmd.options.id}` : cmd.options.old ? ' older than its newest' : '';
         return n
           ? { code: 0, stdout: n === 1 ? `revoked key "${cmd.name}"${which}\n` : `revoked ${n} keys of "${cmd.name}"\n`, stderr: '' }
@@ -141,7 +141,7 @@ export async function runKeysCommand(db: Db, cmd: KeysCommand): Promise<KeysResu
           k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : k.expiresAt && k.expiresAt.getTime() <= now ? `expired ${k.expiresAt.toISOString()}` : k.expiresAt ? `active, expires ${k.expiresAt.toISOString()}` : 'active';
         const lines = keys.map(
           (k) =>
-            `${k.name}\tid ${k.id}${k.admin ? ' (operator)' : ''}\tcreated ${k.createdAt.toISOString()}\t${state(k)}\tmax-active ${k.maxActiveTasks ?? 'default'}, per-minute ${k.createsPerMinute ?? 'default'}\n`,
+            `${k.name}\tcreated ${k.createdAt.toISOString()}\t${state(k)}\tmax-active ${k.maxActiveTasks ?? 'default'}, per-minute ${k.createsPerMinute ?? 'default'}\tid ${k.id}${k.admin ? ' (operator)' : ''}\n`,
         );
         return { code: 0, stdout: lines.join(''), stderr: '' };
       }

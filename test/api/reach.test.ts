@@ -3,7 +3,7 @@
 // every owner), through the real server on PGlite and on Postgres.
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey, createApiKeyWithId, listApiKeys, revokeApiKey, rotateApiKey } from '../../src/db/api-keys.js';
+import { createApiKey, createApiKeyWithId, listApiKeys, revokeApiKeys, rotateApiKey } from '../../src/db/api-keys.js';
 import { parseKeysArgs, runKeysCommand } from '../../src/keys/commands.js';
 import { cancelTaskRow, failTask, transition } from '../../src/runner/transitions.js';
 import { TINY_PNG } from '../emulators/media.js';
@@ -248,7 +248,7 @@ describe.each(kinds)('retryTask, node(id) and operator keys on %s', (kind) => {
     expect((await t.gql('query($id: ID!) { task(id: $id) { id } }', { id: mine.id }, fresh.key)).data.task).toEqual({ id: mine.id });
     expect((await whoami(old)).status).toBe(200);
     // The end of the rotation: the old key stops, the new one keeps working (within the ≤ 1 s key cache).
-    expect(await revokeApiKey(db(), name, { old: true })).toBe(1);
+    expect(await revokeApiKeys(db(), name, { old: true })).toBe(1);
     await expect.poll(async () => (await whoami(old)).status, { timeout: 3000, interval: 100 }).toBe(401);
     expect((await whoami(fresh.key)).status).toBe(200);
     // The new key took the old one's own limits.
