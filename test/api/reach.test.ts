@@ -281,7 +281,7 @@ describe.each(kinds)('retryTask, node(id) and operator keys on %s', (kind) => {
     expect(rotated.stderr).toMatch(/keep working until revoked/);
     const listed = (await run('list')).stdout.split('\n').filter((l) => l.startsWith(`${name}\t`));
     expect(listed).toHaveLength(2);
-    expect(listed.every((l) => /\(operator\)/.test(l) && /active, expires /.test(l))).toBe(true);
+    expect(listed.every((l) => /\(id \d+, operator\)/.test(l) && /\tactive, expires /.test(l))).toBe(true);
     // Both work (and both are operator keys) until one is revoked by id.
     for (const k of [first, second]) expect((await t.gql('{ tasks(first: 1) { nodes { owner } } }', {}, k)).status).toBe(200);
     const firstId = Number(/id (\d+)/.exec(created.stdout)![1]);
