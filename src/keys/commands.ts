@@ -39,7 +39,7 @@ const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 
 
 /** `--expires 90d` (s, m, h, d or w) as milliseconds. */
 export function parseLifetime(value: string): number {
-  const m = /^(\d{1,6})([smhdw])$/.exec(value);
+  const m = /^(\d{1,5})([smhdw])$/.exec(value);
   if (!m || Number(m[1]) === 0) throw new UsageError('--expires takes a positive number and a unit: s, m (minutes), h, d or w, e.g. 90d');
   return Number(m[1]) * UNIT_MS[m[2]!]!;
 }
