@@ -1,4 +1,4 @@
-// `npm run keys -- create <name> | revoke <name> | list`: manage client API
+// `npm run keys -- create <name> | rotate <name> | revoke <name> | list`: manage client API
 // keys stored (hashed) in the configured database. With the embedded database
 // and a running server that holds it, the command runs inside that server (so
 // it takes effect at once); otherwise this process opens the database itself.

@@ -11,7 +11,11 @@
 // revoked while the server runs.
 // Stored keys found valid are remembered for at most KEY_CACHE_MS (and only
 // until the next keys notification), so a request costs no lookup; a revoked
-// key is refused within that time even when its notification is lost.
+// key is refused within that time even when its notification is lost, and an
+// expiring key is never remembered past its expiry.
+// Operator keys (REELAY_ADMIN_KEYS, or stored with --admin) are marked `admin`
+// on their Principal: the read queries `tasks` and `stats` then span every
+// owner; every other operation still acts as the key's own owner.
 import { timingSafeEqual } from 'node:crypto';
 import { isLoopbackHost, type ApiKeyEntry } from './config.js';
 import { ANONYMOUS_OWNER, findActiveKey, hashKey, hasActiveKeys, KEYS_CHANNEL, type ActiveKey } from './db/api-keys.js';
@@ -47,6 +51,8 @@ export type Principal = (
   readonly checkedAt: number;
   /** The stored key was found valid up to KEY_CACHE_MS ago, not just now. */
   readonly cached?: boolean;
+  /** An operator key: reads (`tasks`, `stats`, `task`, `node`) may span every owner. */
+  readonly admin?: boolean;
 };
 
 export interface AuthOptions {
@@ -59,7 +65,7 @@ export interface AuthOptions {
 }
 
 export class Auth {
-  private readonly envKeys: Array<{ name: string; hash: Buffer }>;
+  private readonly envKeys: Array<{ name: string; hash: Buffer; admin: boolean }>;
   private requiredNow: boolean;
   private readonly sessions: LiveSessions;
   /** Keys notifications received (and LISTEN reconnects): what a Principal's `checkedAt` counts. */
@@ -85,7 +91,7 @@ export class Auth {
     readonly keysExistedAtStart: boolean,
     required: boolean,
   ) {
-    this.envKeys = opts.keys.map((k) => ({ name: k.name, hash: Buffer.from(hashKey(k.key), 'hex') }));
+    this.envKeys = opts.keys.map((k) => ({ name: k.name, hash: Buffer.from(hashKey(k.key), 'hex'), admin: k.admin === true }));
     this.requiredNow = required;
     this.sessions = new LiveSessions(opts.database.db, opts.log);
   }
@@ -153,10 +159,11 @@ export class Auth {
     const keyHash = hashKey(key);
     const hash = Buffer.from(keyHash, 'hex');
     const envMatch = this.envKeys.find((k) => timingSafeEqual(k.hash, hash));
-    if (envMatch) return { via: 'environment', owner: envMatch.name, checkedAt };
+    if (envMatch) return { via: 'environment', owner: envMatch.name, checkedAt, admin: envMatch.admin };
     const { key: stored, cached } = await this.storedKey(keyHash, checkedAt, fresh);
-    if (!stored) return null;
-    return { via: 'database', owner: stored.name, keyHash, limits: { maxActive: stored.maxActiveTasks, perMinute: stored.createsPerMinute }, checkedAt, cached };
+    // A remembered key that expired since it was looked up is refused like an unknown one.
+    if (!stored || (stored.expiresAt && stored.expiresAt.getTime() <= Date.now())) return null;
+    return { via: 'database', owner: stored.name, keyHash, limits: { maxActive: stored.maxActiveTasks, perMinute: stored.createsPerMinute }, checkedAt, cached, admin: stored.admin };
   }
 
   /** The active stored key with this hash: remembered when valid, one lookup at a time per hash. */

@@ -79,6 +79,7 @@ const envSchema = z.object({
   REELAY_DATA_DIR: z.string().min(1).default('./data'),
   REELAY_CONFIG: z.string().optional(),
   REELAY_API_KEYS: z.string().optional(),
+  REELAY_ADMIN_KEYS: z.string().optional(),
   REELAY_PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'REELAY_PUBLIC_URL must be an http(s) URL' }).optional(),
   REELAY_CORS_ORIGINS: z.string().optional(),
   REELAY_LEASE_MS: envInt('REELAY_LEASE_MS', 30_000, 500),
@@ -101,6 +102,8 @@ export type Role = 'all' | 'api' | 'runner';
 export interface ApiKeyEntry {
   name: string;
   key: string;
+  /** An operator key (REELAY_ADMIN_KEYS): its `tasks` and `stats` span every owner. */
+  admin?: boolean;
 }
 
 export interface Config {
@@ -146,26 +149,40 @@ function formatIssues(source: string, error: z.ZodError): string {
   return `invalid configuration in ${source}:\n${lines.join('\n')}`;
 }
 
-export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
+export function parseApiKeys(raw: string | undefined, variable = 'REELAY_API_KEYS'): ApiKeyEntry[] {
   if (!raw?.trim()) return [];
   const entries = raw.split(',').map((pair, i) => {
     const idx = pair.indexOf(':');
     const name = idx > 0 ? pair.slice(0, idx).trim() : '';
     const key = idx > 0 ? pair.slice(idx + 1).trim() : '';
-    if (!name || !key) throw new ConfigError(`invalid configuration in REELAY_API_KEYS: entry ${i + 1} must look like name:key`);
-    if (name === ANONYMOUS_OWNER) throw new ConfigError(`invalid configuration in REELAY_API_KEYS: entry ${i + 1}: "${ANONYMOUS_OWNER}" is reserved for the tasks of a server without keys`);
+    if (!name || !key) throw new ConfigError(`invalid configuration in ${variable}: entry ${i + 1} must look like name:key`);
+    if (name === ANONYMOUS_OWNER) throw new ConfigError(`invalid configuration in ${variable}: entry ${i + 1}: "${ANONYMOUS_OWNER}" is reserved for the tasks of a server without keys`);
     return { name, key };
   });
-  // A key names its owner: one value under two names would make whose tasks it sees a matter of order.
+  checkOneOwnerPerKey(entries, () => variable);
+  return entries;
+}
+
+/** A key names its owner: one value under two names would make whose tasks it sees a matter of order. */
+function checkOneOwnerPerKey(entries: ApiKeyEntry[], where: (i: number) => string): void {
   const firstWithKey = new Map<string, number>();
   entries.forEach(({ name, key }, i) => {
     const first = firstWithKey.get(key);
     if (first === undefined) return void firstWithKey.set(key, i);
-    if (entries[first]!.name !== name) {
-      throw new ConfigError(`invalid configuration in REELAY_API_KEYS: entries ${first + 1} ("${entries[first]!.name}") and ${i + 1} ("${name}") have the same key; a key must belong to one owner`);
+    if (entries[first]!.name !== name || !!entries[first]!.admin !== !!entries[i]!.admin) {
+      throw new ConfigError(`invalid configuration in ${where(i)}: entries ${first + 1} ("${entries[first]!.name}") and ${i + 1} ("${name}") have the same key; a key must belong to one owner`);
     }
   });
-  return entries;
+}
+
+/**
+ * REELAY_API_KEYS and REELAY_ADMIN_KEYS (operator keys, same `name:key,…`
+ * form) as one list; the same key may not appear in both.
+ */
+export function parseAllApiKeys(clients: string | undefined, admins: string | undefined): ApiKeyEntry[] {
+  const all = [...parseApiKeys(clients), ...parseApiKeys(admins, 'REELAY_ADMIN_KEYS').map((k) => ({ ...k, admin: true }))];
+  checkOneOwnerPerKey(all, () => 'REELAY_API_KEYS and REELAY_ADMIN_KEYS');
+  return all;
 }
 
 /** `https://app.example.com,http://localhost:5173` → normalized origins; `*`, paths and credentials are refused. */
@@ -246,7 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     role,
     providers,
     defaultProvider,
-    apiKeys: parseApiKeys(e.REELAY_API_KEYS),
+    apiKeys: parseAllApiKeys(e.REELAY_API_KEYS, e.REELAY_ADMIN_KEYS),
     leaseMs: e.REELAY_LEASE_MS,
     runnerConcurrency: e.REELAY_RUNNER_CONCURRENCY,
     maxAttempts: e.REELAY_MAX_ATTEMPTS,

@@ -1,7 +1,7 @@
 // Client keys stored as SHA-256 hashes; the key itself is shown once, at creation.
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
-import type { Db } from './client.js';
+import { and, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
+import type { Db, DbOrTx } from './client.js';
 import { apiKeys } from './schema.js';
 
 /** The owner of everything done while the server runs without keys; no key may take this name. */
@@ -31,11 +31,28 @@ export function generateKey(): string {
   return 'rly_' + randomBytes(24).toString('base64url');
 }
 
-/** Options of a new key: its own limits, overriding the defaults (0: off; omitted: REELAY_MAX_ACTIVE_TASKS_PER_KEY, REELAY_CREATES_PER_MINUTE_PER_KEY). */
+/**
+ * Options of a new key: its own limits, overriding the defaults (0: off;
+ * omitted: REELAY_MAX_ACTIVE_TASKS_PER_KEY, REELAY_CREATES_PER_MINUTE_PER_KEY),
+ * a lifetime, and whether it is an operator key.
+ */
 export interface CreateKeyOptions {
   maxActive?: number | null;
   perMinute?: number | null;
+  /** The key is refused this long after its creation; omitted: never. */
+  expiresInMs?: number | null;
+  /** An operator key: `tasks` and `stats` span every owner (reads only). */
+  admin?: boolean;
 }
+
+/** What a new key is: the plain key (shown once), its id and when it expires. */
+export interface NewKey {
+  key: string;
+  id: number;
+  expiresAt: Date | null;
+}
+
+const NAME_LOCK = 7_270_011;
 
 function checkLimit(what: string, n: number | null | undefined): number | null {
   if (n === undefined || n === null) return null;
@@ -43,71 +60,159 @@ function checkLimit(what: string, n: number | null | undefined): number | null {
   return n;
 }
 
+function checkLifetime(ms: number | null | undefined): number | null {
+  if (ms === undefined || ms === null) return null;
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new ApiKeyError('expires must be a positive duration');
+  return ms;
+}
+
 export function checkKeyName(name: string): void {
   if (!NAME_PATTERN.test(name)) throw new ApiKeyError('a key name is 1-64 letters, digits, "_", ".", "@" or "-", starting with a letter or digit');
   if (name === ANONYMOUS_OWNER) throw new ApiKeyError(`"${ANONYMOUS_OWNER}" is reserved: it owns the tasks created while the server runs without keys`);
 }
 
-/** Create a key for `name` (with its own limits, if given); fails when an active key of that name exists. Returns the plain key. */
+/** A key that works now: not revoked, not expired. */
+const usable = sql`${apiKeys.revokedAt} is null and (${apiKeys.expiresAt} is null or ${apiKeys.expiresAt} > now())`;
+
+/** Serialize the key commands of one name until the transaction ends. */
+async function lockName(tx: DbOrTx, name: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${NAME_LOCK}, hashtext(${name}))`);
+}
+
+async function insertKey(tx: DbOrTx, name: string, values: { maxActiveTasks: number | null; createsPerMinute: number | null; lifetimeMs: number | null; admin: boolean }): Promise<NewKey> {
+  const key = generateKey();
+  const [row] = await tx
+    .insert(apiKeys)
+    .values({
+      name,
+      keyHash: hashKey(key),
+      maxActiveTasks: values.maxActiveTasks,
+      createsPerMinute: values.createsPerMinute,
+      admin: values.admin,
+      expiresAt: values.lifetimeMs === null ? null : sql`now() + ${values.lifetimeMs} * interval '1 millisecond'`,
+    })
+    .returning({ id: apiKeys.id, expiresAt: apiKeys.expiresAt });
+  // Delivered when the key commits, to every process serving this database.
+  await tx.execute(sql`select pg_notify(${KEYS_CHANNEL}, 'created')`);
+  return { key, id: row!.id, expiresAt: row!.expiresAt };
+}
+
+/** Create a key for `name` (with its own limits, if given); fails when a working key of that name exists (rotate it instead). */
 export async function createApiKey(db: Db, name: string, opts: CreateKeyOptions = {}): Promise<string> {
+  return (await createApiKeyWithId(db, name, opts)).key;
+}
+
+export async function createApiKeyWithId(db: Db, name: string, opts: CreateKeyOptions = {}): Promise<NewKey> {
   checkKeyName(name);
   const maxActiveTasks = checkLimit('max-active', opts.maxActive);
   const createsPerMinute = checkLimit('per-minute', opts.perMinute);
-  const key = generateKey();
-  await db.transaction(async (tx) => {
-    const [existing] = await tx.select().from(apiKeys).where(eq(apiKeys.name, name)).for('update');
-    if (existing && !existing.revokedAt) throw new ApiKeyError(`an active key named "${name}" exists; revoke it first`);
-    if (existing) await tx.update(apiKeys).set({ keyHash: hashKey(key), createdAt: sql`now()`, revokedAt: null, maxActiveTasks, createsPerMinute }).where(eq(apiKeys.id, existing.id));
-    else {
-      const inserted = await tx.insert(apiKeys).values({ name, keyHash: hashKey(key), maxActiveTasks, createsPerMinute }).onConflictDoNothing({ target: apiKeys.name }).returning({ id: apiKeys.id });
-      if (!inserted.length) throw new ApiKeyError(`a key named "${name}" was created at the same time; try again`);
-    }
-    // Delivered when the key commits, to every process serving this database.
-    await tx.execute(sql`select pg_notify(${KEYS_CHANNEL}, 'created')`);
+  const lifetimeMs = checkLifetime(opts.expiresInMs);
+  return db.transaction(async (tx) => {
+    await lockName(tx, name);
+    const [existing] = await tx.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.name, name), usable)).limit(1);
+    if (existing) throw new ApiKeyError(`an active key named "${name}" exists; revoke it first (or rotate it: npm run keys -- rotate ${name})`);
+    return insertKey(tx, name, { maxActiveTasks, createsPerMinute, lifetimeMs, admin: opts.admin ?? false });
   });
-  return key;
 }
 
-export async function revokeApiKey(db: Db, name: string): Promise<boolean> {
+/**
+ * A new key for `name`, next to the ones that work (they keep working until
+ * revoked). It takes the newest working key's limits, operator flag and
+ * lifetime (unless `expiresInMs` is given).
+ */
+export async function rotateApiKey(db: Db, name: string, opts: { expiresInMs?: number | null } = {}): Promise<NewKey> {
+  const lifetime = checkLifetime(opts.expiresInMs);
   return db.transaction(async (tx) => {
-    const rows = await tx.update(apiKeys).set({ revokedAt: sql`now()` }).where(and(eq(apiKeys.name, name), isNull(apiKeys.revokedAt))).returning({ id: apiKeys.id });
-    if (!rows.length) return false;
+    await lockName(tx, name);
+    const [newest] = await tx.select().from(apiKeys).where(and(eq(apiKeys.name, name), usable)).orderBy(desc(apiKeys.createdAt), desc(apiKeys.id)).limit(1);
+    if (!newest) throw new ApiKeyError(`no active key named "${name}" to rotate (create one with: npm run keys -- create ${name})`);
+    const inherited = newest.expiresAt ? Math.max(1, newest.expiresAt.getTime() - newest.createdAt.getTime()) : null;
+    return insertKey(tx, name, { maxActiveTasks: newest.maxActiveTasks, createsPerMinute: newest.createsPerMinute, lifetimeMs: lifetime ?? inherited, admin: newest.admin });
+  });
+}
+
+/** Which keys of a name to revoke: all (default), one by id, or all but the newest (`old`: the end of a rotation). */
+export interface RevokeOptions {
+  id?: number;
+  old?: boolean;
+}
+
+/** Revoke every key of `name`; false when it had none. */
+export async function revokeApiKey(db: Db, name: string): Promise<boolean> {
+  return (await revokeApiKeys(db, name)) > 0;
+}
+
+/** Revoke keys of `name` (all, one by id, or all but the newest); returns how many were revoked. */
+export async function revokeApiKeys(db: Db, name: string, opts: RevokeOptions = {}): Promise<number> {
+  return db.transaction(async (tx) => {
+    await lockName(tx, name);
+    const conds = [eq(apiKeys.name, name), isNull(apiKeys.revokedAt)];
+    if (opts.id !== undefined) conds.push(eq(apiKeys.id, opts.id));
+    if (opts.old) {
+      const [newest] = await tx.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.name, name), usable)).orderBy(desc(apiKeys.createdAt), desc(apiKeys.id)).limit(1);
+      if (newest) conds.push(ne(apiKeys.id, newest.id));
+    }
+    const rows = await tx.update(apiKeys).set({ revokedAt: sql`now()` }).where(and(...conds)).returning({ id: apiKeys.id });
+    if (!rows.length) return 0;
     // Delivered when the revocation commits: every process ends the key's live sessions.
     await tx.execute(sql`select pg_notify(${KEYS_CHANNEL}, 'revoked')`);
-    return true;
+    return rows.length;
   });
 }
 
-export async function listApiKeys(db: Db): Promise<Array<{ name: string; createdAt: Date; revokedAt: Date | null; maxActiveTasks: number | null; createsPerMinute: number | null }>> {
-  return db
-    .select({ name: apiKeys.name, createdAt: apiKeys.createdAt, revokedAt: apiKeys.revokedAt, maxActiveTasks: apiKeys.maxActiveTasks, createsPerMinute: apiKeys.createsPerMinute })
-    .from(apiKeys)
-    .orderBy(apiKeys.name);
-}
-
-/** An active stored key: its owner name and its own limits (null: the default). */
-export interface ActiveKey {
+export interface KeyListing {
+  id: number;
   name: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+  expiresAt: Date | null;
+  admin: boolean;
   maxActiveTasks: number | null;
   createsPerMinute: number | null;
 }
 
-/** The active stored key with this hash (see `hashKey`), if any. */
+export async function listApiKeys(db: Db): Promise<KeyListing[]> {
+  return db
+    .select({
+      id: apiKeys.id,
+      name: apiKeys.name,
+      createdAt: apiKeys.createdAt,
+      revokedAt: apiKeys.revokedAt,
+      expiresAt: apiKeys.expiresAt,
+      admin: apiKeys.admin,
+      maxActiveTasks: apiKeys.maxActiveTasks,
+      createsPerMinute: apiKeys.createsPerMinute,
+    })
+    .from(apiKeys)
+    .orderBy(apiKeys.name, apiKeys.id);
+}
+
+/** A working stored key: its owner name, its own limits (null: the default), when it expires and whether it is an operator key. */
+export interface ActiveKey {
+  name: string;
+  maxActiveTasks: number | null;
+  createsPerMinute: number | null;
+  expiresAt: Date | null;
+  admin: boolean;
+}
+
+/** The working (not revoked, not expired) stored key with this hash (see `hashKey`), if any. */
 export async function findActiveKey(db: Db, keyHash: string): Promise<ActiveKey | undefined> {
   const [row] = await db
-    .select({ name: apiKeys.name, maxActiveTasks: apiKeys.maxActiveTasks, createsPerMinute: apiKeys.createsPerMinute })
+    .select({ name: apiKeys.name, maxActiveTasks: apiKeys.maxActiveTasks, createsPerMinute: apiKeys.createsPerMinute, expiresAt: apiKeys.expiresAt, admin: apiKeys.admin })
     .from(apiKeys)
-    .where(and(eq(apiKeys.keyHash, keyHash), isNull(apiKeys.revokedAt)));
+    .where(and(eq(apiKeys.keyHash, keyHash), usable));
   return row;
 }
 
-/** Which of these key hashes belong to active stored keys (one query for any number). */
+/** Which of these key hashes belong to working stored keys (one query for any number). */
 export async function activeKeyHashes(db: Db, hashes: string[]): Promise<Set<string>> {
   if (!hashes.length) return new Set();
-  const rows = await db.select({ keyHash: apiKeys.keyHash }).from(apiKeys).where(and(inArray(apiKeys.keyHash, hashes), isNull(apiKeys.revokedAt)));
+  const rows = await db.select({ keyHash: apiKeys.keyHash }).from(apiKeys).where(and(inArray(apiKeys.keyHash, hashes), usable));
   return new Set(rows.map((r) => r.keyHash));
 }
 
+/** Whether any stored key is not revoked (an expired one counts: keys stay required). */
 export async function hasActiveKeys(db: Db): Promise<boolean> {
   const [row] = await db.select({ id: apiKeys.id }).from(apiKeys).where(isNull(apiKeys.revokedAt)).limit(1);
   return !!row;

@@ -29,11 +29,13 @@ export function countersAnswer(filter: TaskFilter = {}): boolean {
 
 /**
  * The owner's counters per provider × status, restricted by the filter's status
- * and provider (see countersAnswer); null before the back-fill is done.
+ * and provider (see countersAnswer); null before the back-fill is done. With
+ * `owner` null (an operator key), the sum over every owner: still only counter
+ * rows (owners × providers × statuses, plus the deltas not rolled up yet), never tasks.
  */
-export async function readCounters(db: DbOrTx, owner: string, filter: TaskFilter = {}): Promise<CounterRow[] | null> {
+export async function readCounters(db: DbOrTx, owner: string | null, filter: TaskFilter = {}): Promise<CounterRow[] | null> {
   const where = (table: typeof taskCounts | typeof taskCountDeltas) => {
-    const conds = [sql`${table.owner} = ${owner}`];
+    const conds = [owner === null ? sql`true` : sql`${table.owner} = ${owner}`];
     if (filter.provider) conds.push(sql`${table.providerId} = ${filter.provider}`);
     if (filter.status?.length) conds.push(sql`${table.status} in (${sql.join(filter.status.map((s) => sql`${s}::task_status`), sql`, `)})`);
     return sql.join(conds, sql` and `);
@@ -61,8 +63,8 @@ export async function readCounters(db: DbOrTx, owner: string, filter: TaskFilter
     .map((r) => ({ providerId: r.provider_id!, status: r.status, tasks: Number(r.tasks), timed: Number(r.timed), durationMs: Number(r.duration_ms) }));
 }
 
-/** All tasks of `owner` matching the filter, exactly. */
-export async function countTasks(db: DbOrTx, owner: string, filter?: TaskFilter): Promise<number> {
+/** All tasks of `owner` (null: of every owner) matching the filter, exactly. */
+export async function countTasks(db: DbOrTx, owner: string | null, filter?: TaskFilter): Promise<number> {
   const counted = countersAnswer(filter) ? await readCounters(db, owner, filter) : null;
   if (counted) return counted.reduce((n, r) => n + r.tasks, 0);
   const [row] = await db.select({ n: count() }).from(tasks).where(taskConditions(owner, filter));

@@ -8,7 +8,8 @@ import { taskConditions, type TaskFilter } from './task-filter.js';
 export type TaskOrder = 'CREATED_AT_DESC' | 'CREATED_AT_ASC';
 
 export interface ListTasksArgs {
-  owner: string;
+  /** Whose tasks; null: every owner's (operator keys). */
+  owner: string | null;
   filter?: TaskFilter;
   order: TaskOrder;
   /** Rows after this key in `order` (forward) or before it (backward). */

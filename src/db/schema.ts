@@ -89,6 +89,8 @@ export const tasks = pgTable(
     /** When the latest submission attempt was about to be sent (reelay's clock): a lost one is looked up among upstream tasks created since. */
     submittedAt: ts('submitted_at'),
     completedAt: ts('completed_at'),
+    /** The FAILED or CANCELLED task this one retries (retryTask); no foreign key: deleting the original leaves the retry. */
+    retryOf: uuid('retry_of'),
   },
   (t) => [
     index('tasks_owner_created').on(t.owner, t.createdAt, t.id),
@@ -174,16 +176,28 @@ export const maintenanceDone = pgTable('maintenance_done', {
   doneAt: ts('done_at').notNull().defaultNow(),
 });
 
-export const apiKeys = pgTable('api_keys', {
-  id: serial('id').primaryKey(),
-  name: text('name').notNull().unique(),
-  keyHash: text('key_hash').notNull().unique(),
-  createdAt: ts('created_at').notNull().defaultNow(),
-  revokedAt: ts('revoked_at'),
-  /** Per-key overrides of REELAY_MAX_ACTIVE_TASKS_PER_KEY / REELAY_CREATES_PER_MINUTE_PER_KEY; null: the default, 0: off. */
-  maxActiveTasks: integer('max_active_tasks'),
-  createsPerMinute: integer('creates_per_minute'),
-});
+/**
+ * Stored client keys. A name (the owner of the tasks) may have several active
+ * keys at once: a rotation adds one, and the old one works until revoked.
+ */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: serial('id').primaryKey(),
+    name: text('name').notNull(),
+    keyHash: text('key_hash').notNull().unique(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    revokedAt: ts('revoked_at'),
+    /** Per-key overrides of REELAY_MAX_ACTIVE_TASKS_PER_KEY / REELAY_CREATES_PER_MINUTE_PER_KEY; null: the default, 0: off. */
+    maxActiveTasks: integer('max_active_tasks'),
+    createsPerMinute: integer('creates_per_minute'),
+    /** After this the key is refused like an unknown one; null: never. */
+    expiresAt: ts('expires_at'),
+    /** An operator key: its `tasks` and `stats` span every owner (reads only). */
+    admin: boolean('admin').notNull().default(false),
+  },
+  (t) => [index('api_keys_name').on(t.name)],
+);
 
 /**
  * Idempotency keys in use: a key maps to the request it was first used for

@@ -50,7 +50,8 @@ function fromCounters(rows: CounterRow[]): TaskStats {
   };
 }
 
-export async function getTaskStats(db: DbOrTx, owner: string, filter?: TaskFilter): Promise<TaskStats> {
+/** Stats of `owner`'s tasks (null: every owner's) matching the filter. */
+export async function getTaskStats(db: DbOrTx, owner: string | null, filter?: TaskFilter): Promise<TaskStats> {
   const counted = countersAnswer(filter) ? await readCounters(db, owner, filter) : null;
   if (counted) return fromCounters(counted);
   const where = taskConditions(owner, filter);

@@ -2,14 +2,16 @@
 // CLI opens the database itself or hands its arguments to the running server
 // that owns the embedded database (src/keys/control.ts).
 import { parseArgs } from 'node:util';
-import { ApiKeyError, checkKeyName, createApiKey, listApiKeys, revokeApiKey, type CreateKeyOptions } from '../db/api-keys.js';
+import { ApiKeyError, checkKeyName, createApiKeyWithId, listApiKeys, revokeApiKeys, rotateApiKey, type CreateKeyOptions, type NewKey, type RevokeOptions } from '../db/api-keys.js';
 import type { Db } from '../db/client.js';
 
-export const USAGE = 'usage: npm run keys -- create <name> [--max-active N] [--per-minute N] | revoke <name> | list';
+export const USAGE =
+  'usage: npm run keys -- create <name> [--max-active N] [--per-minute N] [--expires 90d] [--admin] | rotate <name> [--expires 90d] | revoke <name> [--id N | --old] | list';
 
 export type KeysCommand =
   | { command: 'create'; name: string; options: CreateKeyOptions }
-  | { command: 'revoke'; name: string }
+  | { command: 'rotate'; name: string; expiresInMs?: number }
+  | { command: 'revoke'; name: string; options: RevokeOptions }
   | { command: 'list' };
 
 /** What a command prints and its exit code. */
@@ -26,36 +28,76 @@ export class UsageError extends Error {
   }
 }
 
-/** Options of `create`, as node's parseArgs describes them. */
-const CREATE_OPTIONS = { 'max-active': { type: 'string' }, 'per-minute': { type: 'string' } } as const;
+/** Options of each command, as node's parseArgs describes them. */
+const OPTIONS = {
+  create: { 'max-active': { type: 'string' }, 'per-minute': { type: 'string' }, expires: { type: 'string' }, admin: { type: 'boolean' } },
+  rotate: { expires: { type: 'string' } },
+  revoke: { id: { type: 'string' }, old: { type: 'boolean' } },
+} as const;
 
-/** `--max-active N --per-minute N`: the key's own limits (0: off). */
-function createOptions(values: Record<string, string | boolean | undefined>): CreateKeyOptions {
+const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** `--expires 90d` (s, m, h, d or w) as milliseconds. */
+export function parseLifetime(value: string): number {
+  const m = /^(\d{1,5})([smhdw])$/.exec(value);
+  if (!m || Number(m[1]) === 0) throw new UsageError('--expires takes a positive number and a unit: s, m (minutes), h, d or w, e.g. 90d');
+  return Number(m[1]) * UNIT_MS[m[2]!]!;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** `--max-active N --per-minute N --expires 90d --admin`: the key's own limits (0: off), lifetime and role. */
+function createOptions(values: Values): CreateKeyOptions {
   const count = (flag: string) => {
     const v = values[flag];
     if (v === undefined) return undefined;
     if (typeof v !== 'string' || !/^\d{1,9}$/.test(v)) throw new UsageError(`--${flag} must be a whole number >= 0 (0 turns the limit off)`);
     return Number(v);
   };
-  return { maxActive: count('max-active'), perMinute: count('per-minute') };
+  return { maxActive: count('max-active'), perMinute: count('per-minute'), expiresInMs: expires(values), admin: values.admin === true };
+}
+
+function expires(values: Values): number | undefined {
+  return typeof values.expires === 'string' ? parseLifetime(values.expires) : undefined;
+}
+
+function revokeOptions(values: Values): RevokeOptions {
+  if (values.id !== undefined && values.old) throw new UsageError('pass either --id or --old, not both');
+  if (values.id === undefined) return { old: values.old === true };
+  if (typeof values.id !== 'string' || !/^\d{1,9}$/.test(values.id)) throw new UsageError('--id takes the number shown by `list`');
+  return { id: Number(values.id) };
+}
+
+function newKeyText(what: string, name: string, k: NewKey): string {
+  const expiry = k.expiresAt ? `, expires ${k.expiresAt.toISOString()}` : '';
+  return `${what} key "${name}" (id ${k.id}${expiry}; shown once, store it now):\n${k.key}\n`;
 }
 
 export function parseKeysArgs(argv: string[]): KeysCommand {
   const [command, ...rest] = argv;
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: command === 'create' ? CREATE_OPTIONS : {}, allowPositionals: true, strict: true });
+    const options = command === 'create' || command === 'rotate' || command === 'revoke' ? OPTIONS[command] : {};
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const names = parsed.positionals;
   switch (command) {
     case 'create':
-    case 'revoke':
+    case 'rotate':
+    case 'revoke': {
       if (names.length !== 1) throw new UsageError(`${command} takes exactly one key name`);
+      const name = names[0]!;
+      const values = parsed.values as Values;
       // Refused before any database is opened.
-      if (command === 'create') checkKeyName(names[0]!);
-      return command === 'create' ? { command, name: names[0]!, options: createOptions(parsed.values) } : { command, name: names[0]! };
+      if (command === 'create') {
+        checkKeyName(name);
+        return { command, name, options: createOptions(values) };
+      }
+      if (command === 'rotate') return { command, name, expiresInMs: expires(values) };
+      return { command, name, options: revokeOptions(values) };
+    }
     case 'list':
       if (names.length) throw new UsageError('list takes no arguments');
       return { command };
@@ -76,17 +118,31 @@ export async function runKeysCommand(db: Db, cmd: KeysCommand): Promise<KeysResu
   try {
     switch (cmd.command) {
       case 'create': {
-        const key = await createApiKey(db, cmd.name, cmd.options);
-        return { code: 0, stdout: `created key "${cmd.name}" (shown once, store it now):\n${key}\n`, stderr: '' };
+        const created = await createApiKeyWithId(db, cmd.name, cmd.options);
+        return { code: 0, stdout: newKeyText(cmd.options.admin ? 'created operator' : 'created', cmd.name, created), stderr: '' };
+      }
+      case 'rotate': {
+        const created = await rotateApiKey(db, cmd.name, { expiresInMs: cmd.expiresInMs });
+        const note = `the older keys of "${cmd.name}" keep working until revoked: npm run keys -- revoke ${cmd.name} --old\n`;
+        return { code: 0, stdout: newKeyText('new', cmd.name, created), stderr: note };
       }
       case 'revoke': {
-        const ok = await revokeApiKey(db, cmd.name);
-        return ok ? { code: 0, stdout: `revoked key "${cmd.name}"\n`, stderr: '' } : { code: 1, stdout: '', stderr: `reelay keys: no active key named "${cmd.name}"\n` };
+        const n = await revokeApiKeys(db, cmd.name, cmd.options);
+        const which = cmd.options.id !== undefined ? ` with id ${cmd.options.id}` : cmd.options.old ? ' older than its newest' : '';
+        return n
+          ? { code: 0, stdout: n === 1 ? `revoked key "${cmd.name}"${which}\n` : `revoked ${n} keys of "${cmd.name}"\n`, stderr: '' }
+          : { code: 1, stdout: '', stderr: `reelay keys: no active key named "${cmd.name}"${which}\n` };
       }
       case 'list': {
         const keys = await listApiKeys(db);
         if (!keys.length) return { code: 0, stdout: 'no API keys in the database (create one with: npm run keys -- create <name>)\n', stderr: '' };
-        const lines = keys.map((k) => `${k.name}\tcreated ${k.createdAt.toISOString()}\t${k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active'}\tmax-active ${k.maxActiveTasks ?? 'default'}, per-minute ${k.createsPerMinute ?? 'default'}\n`);
+        const now = Date.now();
+        const state = (k: (typeof keys)[number]) =>
+          k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : k.expiresAt && k.expiresAt.getTime() <= now ? `expired ${k.expiresAt.toISOString()}` : k.expiresAt ? `active, expires ${k.expiresAt.toISOString()}` : 'active';
+        const lines = keys.map(
+          (k) =>
+            `${k.name}\tcreated ${k.createdAt.toISOString()} (id ${k.id}${k.admin ? ', operator' : ''})\t${state(k)}\tmax-active ${k.maxActiveTasks ?? 'default'}, per-minute ${k.createsPerMinute ?? 'default'}\n`,
+        );
         return { code: 0, stdout: lines.join(''), stderr: '' };
       }
     }

@@ -65,6 +65,21 @@ class LazyLoaders implements Loaders {
   }
 }
 
+/** Whether the caller may read this task: its own, or any task for an operator key. */
+export function canRead(ctx: Pick<Context, 'owner' | 'principal'>, row: Pick<TaskRow, 'owner'>): boolean {
+  return row.owner === ctx.owner || ctx.principal.admin === true;
+}
+
+/**
+ * Whose tasks a read spanning tasks (`tasks`, `stats`) covers: an operator key's
+ * span every owner (null), or the one named by `owner`; any other key's are its
+ * own, and naming another owner selects nothing (undefined).
+ */
+export function readScope(ctx: Pick<Context, 'owner' | 'principal'>, owner: string | null | undefined): string | null | undefined {
+  if (ctx.principal.admin === true) return owner ?? null;
+  return owner === null || owner === undefined || owner === ctx.owner ? ctx.owner : undefined;
+}
+
 export function createLoaders(services: Services): Loaders {
   return new LazyLoaders(services.database.db);
 }

@@ -35,7 +35,7 @@ builder.objectType(NotFoundError, {
 
 builder.objectType(InvalidStateError, {
   name: 'InvalidStateError',
-  description: 'The task is in a state that does not allow this (e.g. TASK_FINISHED, TASK_NOT_FINISHED).',
+  description: 'The task is in a state that does not allow this: TASK_FINISHED (cancelTask), TASK_NOT_FINISHED (deleteTask), TASK_NOT_RETRYABLE (retryTask: only FAILED or CANCELLED).',
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof InvalidStateError,
 });

@@ -11,7 +11,7 @@ import type { RegisteredProvider } from '../providers/registry.js';
 import { builder } from './builder.js';
 import { StatsRef, TaskFilterInput, VideoTaskRef } from './task.js';
 import { connectionColumns, selects } from './task-columns.js';
-import type { Context } from './context.js';
+import { canRead, readScope, type Context } from './context.js';
 
 const MAX_PAGE = 100;
 const DEFAULT_PAGE = 20;
@@ -20,7 +20,8 @@ interface Connection {
   rows: TaskRow[];
   hasNextPage: boolean;
   hasPreviousPage: boolean;
-  owner: string;
+  /** Whose tasks; null: every owner's (an operator key). */
+  owner: string | null;
   filter: TaskFilter;
   /** totalCount, started alongside the page when selected (another pooled connection on Postgres). */
   total?: Promise<number>;
@@ -78,21 +79,41 @@ export function filterFrom(input: { status?: TaskRow['status'][] | null; provide
   return { ...input };
 }
 
+/** The task with this id if the caller may read it; null for a malformed id, a missing task or another key's. */
+async function readableTask(ctx: Context, id: string | number): Promise<TaskRow | null> {
+  if (!isUuid(String(id))) return null;
+  const row = await ctx.loaders.task.load(String(id));
+  return row && canRead(ctx, row) ? row : null;
+}
+
+/** The owner argument of `tasks` and `stats`: NUL cannot be stored, so it names nobody. */
+function ownerArg(owner: string | null | undefined): string | null | undefined {
+  if (owner?.includes('\0')) throw badInput('"owner" must not contain NUL characters', 'owner');
+  return owner;
+}
+
+const EMPTY_STATS = { total: 0, queued: 0, processing: 0, completed: 0, failed: 0, cancelled: 0, successRate: null, avgDurationSeconds: null, byProvider: [] };
+
+const OWNER_ARG_DESCRIPTION = "Operator keys: only this owner's tasks (default: every owner's). Any other key sees only its own tasks: its own name changes nothing, another name selects none.";
+
 builder.queryFields((t) => ({
   task: t.field({
     type: VideoTaskRef,
     nullable: true,
-    description: 'A task of the calling client; null when missing or owned by another key.',
+    description: 'A task of the calling client (any task for an operator key); null when missing, malformed or owned by another key.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_r, { id }, ctx) => {
-      if (!isUuid(String(id))) return null;
-      const row = await ctx.loaders.task.load(String(id));
-      return row && row.owner === ctx.owner ? row : null;
-    },
+    resolve: (_r, { id }, ctx) => readableTask(ctx, id),
+  }),
+  node: t.field({
+    type: builder.nodeInterfaceRef(),
+    nullable: true,
+    description: 'Relay: the object with this id (a VideoTask; its id is the task UUID). Null like `task(id)`: missing, malformed or another key\'s.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_r, { id }, ctx) => readableTask(ctx, id),
   }),
   tasks: t.field({
     type: TaskConnectionRef,
-    description: `The calling client's tasks, newest first by default. Keyset pagination: first/after forward, last/before backward (at most ${MAX_PAGE} per page).`,
+    description: `The calling client's tasks (every owner's for an operator key, see owner), newest first by default. Keyset pagination: first/after forward, last/before backward (at most ${MAX_PAGE} per page).`,
     args: {
       first: t.arg.int(),
       after: t.arg.string(),
@@ -100,6 +121,7 @@ builder.queryFields((t) => ({
       before: t.arg.string(),
       filter: t.arg({ type: TaskFilterInput }),
       orderBy: t.arg({ type: TaskOrderEnum, defaultValue: 'CREATED_AT_DESC' }),
+      owner: t.arg.string({ description: OWNER_ARG_DESCRIPTION }),
     },
     resolve: async (_r, args, ctx, info) => {
       const first = pageSize(args.first, 'first');
@@ -109,10 +131,12 @@ builder.queryFields((t) => ({
       const before = cursorArg(args.before, 'before');
       const backward = last !== null || (first === null && before !== null && after === null);
       const filter = filterFrom(args.filter);
-      const total = selects(info, 'totalCount') ? countTasks(ctx.services.database.db, ctx.owner, filter) : undefined;
+      const owner = readScope(ctx, ownerArg(args.owner));
+      if (owner === undefined) return { rows: [], hasNextPage: false, hasPreviousPage: false, owner: ctx.owner, filter, total: Promise.resolve(0) };
+      const total = selects(info, 'totalCount') ? countTasks(ctx.services.database.db, owner, filter) : undefined;
       total?.catch(() => {}); // awaited by totalCount; a failing page must not leave it unhandled
       const { rows, more } = await listTasks(ctx.services.database.db, {
-        owner: ctx.owner,
+        owner,
         filter,
         order: args.orderBy ?? 'CREATED_AT_DESC',
         cursor: backward ? before : after,
@@ -121,15 +145,19 @@ builder.queryFields((t) => ({
         columns: connectionColumns(info),
       });
       return backward
-        ? { rows, hasNextPage: before !== null, hasPreviousPage: more, owner: ctx.owner, filter, total }
-        : { rows, hasNextPage: more, hasPreviousPage: after !== null, owner: ctx.owner, filter, total };
+        ? { rows, hasNextPage: before !== null, hasPreviousPage: more, owner, filter, total }
+        : { rows, hasNextPage: more, hasPreviousPage: after !== null, owner, filter, total };
     },
   }),
   stats: t.field({
     type: StatsRef,
-    description: "Counts and rates over the calling client's tasks matching the filter.",
-    args: { filter: t.arg({ type: TaskFilterInput }) },
-    resolve: (_r, args, ctx) => getTaskStats(ctx.services.database.db, ctx.owner, filterFrom(args.filter)),
+    description: "Counts and rates over the calling client's tasks matching the filter (every owner's for an operator key, see `owner`).",
+    args: { filter: t.arg({ type: TaskFilterInput }), owner: t.arg.string({ description: OWNER_ARG_DESCRIPTION }) },
+    resolve: (_r, args, ctx) => {
+      const filter = filterFrom(args.filter);
+      const owner = readScope(ctx, ownerArg(args.owner));
+      return owner === undefined ? EMPTY_STATS : getTaskStats(ctx.services.database.db, owner, filter);
+    },
   }),
 }));
 

@@ -31,6 +31,8 @@ export const TASK_FIELD_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   updatedAt: ['updatedAt'],
   startedAt: ['startedAt'],
   completedAt: ['completedAt'],
+  retryOf: ['retryOf'],
+  owner: ['owner'],
 };
 
 /** Cursors and the owner check need these whatever is selected. */

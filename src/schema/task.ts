@@ -2,7 +2,7 @@
 import { TASK_STATUSES, type TaskEventRow, type TaskRow } from '../db/schema.js';
 import type { TaskStats } from '../db/task-stats.js';
 import { builder } from './builder.js';
-import type { Context } from './context.js';
+import { canRead, type Context } from './context.js';
 
 export const TaskStatusEnum = builder.enumType('TaskStatus', {
   description: 'QUEUED: waiting for a free slot at its provider. PROCESSING: handed to the provider (including its own queue). The other three are final.',
@@ -52,9 +52,11 @@ const InputImageRef = builder.objectRef<NonNullable<TaskRow['inputImage']>>('Inp
 });
 
 // A field reading another column must say so in task-columns.ts (list pages load only what their fields read).
-export const VideoTaskRef = builder.objectRef<TaskRow>('VideoTask').implement({
+export const VideoTaskRef = builder.objectRef<TaskRow>('VideoTask');
+VideoTaskRef.implement({
+  interfaces: [builder.nodeInterfaceRef()],
   fields: (t) => ({
-    id: t.exposeID('id'),
+    id: t.exposeID('id', { description: 'The task UUID (also its Relay node id).' }),
     status: t.field({ type: TaskStatusEnum, resolve: (r) => r.status }),
     progress: t.float({ nullable: true, description: '0..1, null when the upstream reports none.', resolve: (r) => r.progress }),
     queuePosition: t.int({
@@ -80,6 +82,21 @@ export const VideoTaskRef = builder.objectRef<TaskRow>('VideoTask').implement({
     updatedAt: t.field({ type: 'DateTime', resolve: (r) => r.updatedAt }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.startedAt }),
     completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.completedAt }),
+    retryOf: t.field({
+      type: VideoTaskRef,
+      nullable: true,
+      description: 'The FAILED or CANCELLED task this one retries (retryTask); null for a first attempt, or once that task is deleted.',
+      resolve: async (r, _a, ctx) => {
+        if (!r.retryOf) return null;
+        const original = await ctx.loaders.task.load(r.retryOf);
+        return original && canRead(ctx, original) ? original : null;
+      },
+    }),
+    owner: t.string({
+      nullable: true,
+      description: 'The name of the key that created the task: shown to operator keys only (null for any other key).',
+      resolve: (r, _a, ctx) => (ctx.principal.admin === true ? r.owner : null),
+    }),
   }),
 });
 

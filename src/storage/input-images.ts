@@ -69,3 +69,21 @@ export async function storeInputImage(source: ImageSource, taskId: string, files
     throw err;
   }
 }
+
+/**
+ * The bytes of an input image stored with a task, as an upload (what retryTask
+ * hands to the create path, which checks and stores it again for the new task);
+ * null when the file is gone.
+ */
+export async function storedInputImageFile(image: TaskInputImage, filesDir: string): Promise<File | null> {
+  if (image.kind !== 'file' || !image.file) return null;
+  const full = path.resolve(filesDir, image.file);
+  if (!full.startsWith(path.resolve(filesDir) + path.sep)) return null;
+  try {
+    const bytes = await fsp.readFile(full);
+    return new File([bytes], path.basename(image.file), { type: image.contentType ?? 'application/octet-stream' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
