@@ -17,7 +17,8 @@ describe('metricsRefusal', () => {
   });
 
   it('refuses other peers without credentials (401), whatever X-Forwarded-For claims', () => {
-    for (const headers of [{}, { 'x-forwarded-for': '127.0.0.1' }, { forwarded: 'for=127.0.0.1' }]) {
+    const cases: Array<Record<string, string>> = [{}, { 'x-forwarded-for': '127.0.0.1' }, { forwarded: 'for=127.0.0.1' }];
+    for (const headers of cases) {
       expect(metricsRefusal(req('192.0.2.9', headers), { trust: TRUST_NONE, token: TOKEN })).toBe(401);
       expect(metricsRefusal(req('192.0.2.9', headers), { trust: TRUST_NONE })).toBe(401);
     }
