@@ -89,10 +89,10 @@ export function clientAddress(peer: string, forwardedFor: string | undefined, tr
   return normalize(client);
 }
 
-/** IPv4-mapped IPv6 (::ffff:1.2.3.4) as the IPv4 address; anything unparsable as it is. */
+/** IPv4-mapped IPv6 (::ffff:1.2.3.4) as the IPv4 address; anything else as it is (cheap: runs for every request). */
 export function normalize(address: string): string {
-  const addr = parseAddress(address);
-  return addr ? addr.toString() : address;
+  if (address.length > 7 && address.slice(0, 7).toLowerCase() === '::ffff:' && ipaddr.IPv4.isValidFourPartDecimal(address.slice(7))) return address.slice(7);
+  return address;
 }
 
 export function isLoopbackAddress(address: string | undefined): boolean {
