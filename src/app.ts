@@ -17,12 +17,16 @@ import { ProviderRegistry } from './providers/registry.js';
 import { releaseAllLeases, strandedTasks } from './runner/claim.js';
 import { Runner } from './runner/runner.js';
 import { createHttpServer, type HttpServer } from './server/http.js';
+import { startMetricsServer, type MetricsServer } from './server/metrics.js';
+import { compileProxyTrust } from './net/trust-proxy.js';
 import type { Services } from './services.js';
 
 export interface App {
   services: Services;
   http?: HttpServer;
   runner?: Runner;
+  /** The metrics listener of a `--role runner` process (REELAY_METRICS_PORT). */
+  metrics?: MetricsServer;
   /** The bound port when the API role runs. */
   port?: number;
   url?: string;
@@ -143,6 +147,14 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       });
       runner.start();
       app.runner = runner;
+      if (config.role === 'runner' && config.metricsPort !== undefined) {
+        const access = { token: config.metricsToken, trust: compileProxyTrust(config.trustProxy) };
+        const metrics = await startMetricsServer(config.host, config.metricsPort, access, log).catch((err: NodeJS.ErrnoException) => {
+          throw err.code === 'EADDRINUSE' || err.code === 'EACCES' ? new ConfigError(`cannot serve metrics on ${config.host}:${config.metricsPort} (${err.code}); set REELAY_METRICS_PORT`) : err;
+        });
+        app.metrics = metrics;
+        cleanups.unshift(() => metrics.close());
+      }
       // Stop order: API first (in-flight requests may still cancel), then the
       // runner hands back its leases, then providers, events and the database.
       const apiFirst = app.http ? 1 : 0;

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ANONYMOUS_OWNER } from './db/api-keys.js';
 import { PROVIDER_KINDS, REMOTE_KINDS } from './providers/kinds.js';
 import type { ProviderConfig } from './providers/types.js';
+import { parseTrustProxyList } from './net/trust-proxy.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -94,6 +95,18 @@ const envSchema = z.object({
   REELAY_HEALTH_INTERVAL_MS: envInt('REELAY_HEALTH_INTERVAL_MS', 30_000, 100),
   REELAY_MAX_ACTIVE_TASKS_PER_KEY: envInt('REELAY_MAX_ACTIVE_TASKS_PER_KEY', 100, 0, 1_000_000),
   REELAY_CREATES_PER_MINUTE_PER_KEY: envInt('REELAY_CREATES_PER_MINUTE_PER_KEY', 120, 0, 1_000_000),
+  REELAY_METRICS_TOKEN: z
+    .string()
+    .min(16, 'REELAY_METRICS_TOKEN must be at least 16 characters')
+    .regex(/^[\x21-\x7e]+$/, 'REELAY_METRICS_TOKEN must be printable ASCII without spaces')
+    .optional(),
+  REELAY_METRICS_PORT: z.coerce
+    .number({ error: 'REELAY_METRICS_PORT must be a number' })
+    .int('REELAY_METRICS_PORT must be an integer')
+    .min(0, 'REELAY_METRICS_PORT must be >= 0')
+    .max(65535, 'REELAY_METRICS_PORT must be <= 65535')
+    .optional(),
+  REELAY_TRUST_PROXY: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -138,6 +151,12 @@ export interface Config {
   /** Default per-key limits (0: off); a stored key may override them. */
   maxActiveTasksPerKey: number;
   createsPerMinutePerKey: number;
+  /** Bearer token that opens GET /metrics to non-loopback scrapers. */
+  metricsToken?: string;
+  /** Where a `--role runner` process serves GET /metrics (unset: it serves none). */
+  metricsPort?: number;
+  /** REELAY_TRUST_PROXY: reverse proxies (addresses, CIDR ranges, loopback/linklocal/uniquelocal) whose X-Forwarded-* headers count. */
+  trustProxy: string[];
   logLevel: string;
 }
 
@@ -183,6 +202,14 @@ export function parseAllApiKeys(clients: string | undefined, admins: string | un
   const all = [...parseApiKeys(clients), ...parseApiKeys(admins, 'REELAY_ADMIN_KEYS').map((k) => ({ ...k, admin: true }))];
   checkOneOwnerPerKey(all, () => 'REELAY_API_KEYS and REELAY_ADMIN_KEYS');
   return all;
+}
+
+export function parseTrustProxy(raw: string | undefined): string[] {
+  try {
+    return parseTrustProxyList(raw);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration in REELAY_TRUST_PROXY: ${(err as Error).message}`);
+  }
 }
 
 /** `https://app.example.com,http://localhost:5173` → normalized origins; `*`, paths and credentials are refused. */
@@ -276,6 +303,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     healthIntervalMs: e.REELAY_HEALTH_INTERVAL_MS,
     maxActiveTasksPerKey: e.REELAY_MAX_ACTIVE_TASKS_PER_KEY,
     createsPerMinutePerKey: e.REELAY_CREATES_PER_MINUTE_PER_KEY,
+    metricsToken: e.REELAY_METRICS_TOKEN,
+    metricsPort: e.REELAY_METRICS_PORT,
+    trustProxy: parseTrustProxy(e.REELAY_TRUST_PROXY),
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const where = app.url ? ` at ${app.url}/graphql` : '';
-  log.info({ role: config.role, pid: process.pid, providers: config.providers.map((p) => p.id), db: app.services.database.driver, runner: app.runner?.id }, `reelay ready${where}`);
+  log.info({ role: config.role, pid: process.pid, providers: config.providers.map((p) => p.id), db: app.services.database.driver, runner: app.runner?.id, metricsPort: app.metrics?.port }, `reelay ready${where}`);
 }
 
 void main();

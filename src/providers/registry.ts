@@ -1,10 +1,12 @@
-// Builds one Provider per config entry from its kind's factory.
+// Builds one Provider per config entry from its kind's factory, each call
+// counted and timed for the metrics (metered.ts).
 import { createGrokImagineProvider } from './grok-imagine/index.js';
 import { createLightx2vProvider } from './lightx2v/index.js';
 import { createLocalProvider } from './local/index.js';
 import { createSoraUiProvider } from './sora-ui/index.js';
 import { createTasksApiProvider } from './tasks-api/index.js';
 import type { ProviderKind } from './kinds.js';
+import { metered } from './metered.js';
 import type { Provider, ProviderConfig, ProviderDeps, ProviderFactory } from './types.js';
 import { createVideogenV1Provider } from './videogen-v1/index.js';
 
@@ -29,14 +31,14 @@ export class ProviderRegistry {
     for (const config of configs) {
       const factory = FACTORIES[config.kind as ProviderKind];
       if (!factory) throw new Error(`unknown provider kind "${config.kind}"`);
-      this.entries.set(config.id, { config, provider: factory(config, deps) });
+      this.entries.set(config.id, { config, provider: metered(factory(config, deps), config.id) });
     }
   }
 
   /** A registry of ready-made providers (tests, embedding). */
   static of(entries: RegisteredProvider[]): ProviderRegistry {
     const registry = new ProviderRegistry([], { workDir: '' });
-    for (const e of entries) registry.entries.set(e.config.id, e);
+    for (const e of entries) registry.entries.set(e.config.id, { config: e.config, provider: metered(e.provider, e.config.id) });
     return registry;
   }
 

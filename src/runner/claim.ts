@@ -9,6 +9,7 @@ import { pickQueuedFairly } from '../db/fair-queue.js';
 import { taskEvents, tasks, type TaskRow } from '../db/schema.js';
 import { changeStamp } from '../db/task-change.js';
 import { publishTaskChanged } from '../events/bus.js';
+import { leaseRecoveries } from '../metrics.js';
 
 const CLAIM_LOCK = 7_270_002;
 
@@ -30,13 +31,15 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
   const providerIds = opts.providers.map((p) => p.id);
   const leaseUntil = sql`now() + ${`${opts.leaseMs} milliseconds`}::interval`;
 
-  return db.transaction(async (tx) => {
+  let recovered = 0;
+  const claimed = await db.transaction(async (tx) => {
+    recovered = 0;
     await tx.execute(sql`select pg_advisory_xact_lock(${CLAIM_LOCK})`);
     const claimed: TaskRow[] = [];
 
     // 1. Resume tasks already at an upstream whose holder is gone.
     const orphans = await tx
-      .select({ id: tasks.id })
+      .select({ id: tasks.id, leaseOwner: tasks.leaseOwner })
       .from(tasks)
       .where(
         and(
@@ -56,6 +59,8 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
         .where(inArray(tasks.id, orphans.map((o) => o.id)))
         .returning();
       claimed.push(...rows);
+      // A holder whose lease lapsed (released tasks have no owner left).
+      for (const o of orphans) if (o.leaseOwner !== null) recovered++;
     }
 
     // 2. Start queued tasks where the provider has free slots.
@@ -94,6 +99,8 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
     }
     return claimed;
   });
+  if (recovered) leaseRecoveries.inc(recovered);
+  return claimed;
 }
 
 /** Heartbeat: extend the leases this runner still holds; returns the ids it still owns. */

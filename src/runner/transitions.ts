@@ -7,6 +7,7 @@ import { execRows, type Db, type Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
 import { CHANGE_STAMP_SQL, changeStamp } from '../db/task-change.js';
 import { publishTaskChanged } from '../events/bus.js';
+import { countFinished } from '../metrics.js';
 
 const ACTIVE: TaskStatus[] = ['QUEUED', 'PROCESSING'];
 
@@ -61,7 +62,10 @@ export async function transitionInTx(tx: Tx, taskId: string, change: TaskChange,
 }
 
 export async function transition(db: Db, taskId: string, change: TaskChange, opts: TransitionOptions = {}): Promise<TaskRow | null> {
-  return db.transaction((tx) => transitionInTx(tx, taskId, change, opts));
+  const row = await db.transaction((tx) => transitionInTx(tx, taskId, change, opts));
+  // Committed: a finish counts (reelay_tasks_finished_total) in the process that made it.
+  if (row && change.status) countFinished(row);
+  return row;
 }
 
 /** The upstream accepted the task: store its id before anything else happens. */

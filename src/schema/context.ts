@@ -17,6 +17,8 @@ export interface Context {
   owner: string;
   /** How the owner was authenticated (its live subscriptions end when the key stops working). */
   principal: Principal;
+  /** The request id (x-request-id; a WebSocket operation has its connection's): for log lines. */
+  requestId: string;
   /** Origin used to turn /files/ paths into absolute URLs (worked out when first asked for). */
   origin(): string;
   services: Services;

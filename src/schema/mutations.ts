@@ -1,5 +1,6 @@
 // createVideoTask, retryTask, cancelTask, deleteTask: expected failures come back as data.
 import { createTask } from '../db/create-task.js';
+import { tasksCreated } from '../metrics.js';
 import { newTaskId } from '../db/task-id.js';
 import { isUuid } from '../db/cursor.js';
 import { deleteTerminalTask } from '../db/delete-task.js';
@@ -88,6 +89,7 @@ async function createFor(ctx: Context, input: CreateInput, extra: { retryOf?: st
     throw err;
   }
   if (!outcome.created && inputImage?.kind === 'file') await removeTaskFiles(config.filesDir, id);
+  if (outcome.created) tasksCreated.inc({ provider: outcome.task.providerId });
   return outcome.task;
 }
 
@@ -144,7 +146,7 @@ builder.mutationFields((t) => ({
     resolve: async (_r, args, ctx) => {
       const id = requireTaskId(args.id);
       const { database, registry, log } = ctx.services;
-      const out = await cancelTask(database.db, registry, log, id, ctx.owner);
+      const out = await cancelTask(database.db, registry, log.child({ reqId: ctx.requestId }), id, ctx.owner);
       if (out.ok) return { task: out.task };
       if (out.reason === 'not-found') throw new NotFoundError(`no task ${id}`);
       throw new InvalidStateError('TASK_FINISHED', `task ${id} is already ${out.task.status}`);

@@ -23,6 +23,10 @@ import { useEndSubscriptionsWithKey } from './end-subscriptions.js';
 import { useSharedSubscriptionResults } from './shared-results.js';
 import { refuseRequest, refuseUpgrade } from './refuse.js';
 import { hostProblem, websocketOriginProblem } from './request-policy.js';
+import { compileProxyTrust, type ProxyTrust } from '../net/trust-proxy.js';
+import { serveMetrics } from './metrics.js';
+import { loggedErrors, unexpectedOriginal, useOperationMetrics } from './operation-metrics.js';
+import { requestInfo, requestOrigin } from './request-info.js';
 
 /** graphql-ws's close code for a connection whose key is missing or does not work (any more). */
 const FORBIDDEN = 4403;
@@ -43,14 +47,11 @@ function headerOf(params: ConnectionInitMessage['payload'] | undefined): string 
   return typeof v === 'string' ? v : undefined;
 }
 
-/** graphql-js's own errors (syntax, validation, variable coercion) and ours: a GraphQLError all the way down. */
-function isOriginalGraphQLError(e: unknown): boolean {
-  if (!(e instanceof GraphQLError)) return false;
-  return e.originalError == null || isOriginalGraphQLError(e.originalError);
-}
-
-function originOf(services: Services, req?: IncomingMessage, request?: Request): string {
+function originOf(services: Services, trust: ProxyTrust, req?: IncomingMessage, request?: Request): string {
   if (services.config.publicUrl) return services.config.publicUrl;
+  // Behind a trusted proxy: the scheme and host the client used.
+  const info = req && requestInfo(req, trust);
+  if (info && (info.forwardedProto || info.forwardedHost)) return requestOrigin(req, info, `${services.config.host}:${services.config.port}`);
   if (request) return new URL(request.url).origin;
   const host = req?.headers.host ?? `${services.config.host}:${services.config.port}`;
   return `http://${host}`;
@@ -87,6 +88,8 @@ export interface HttpServer {
 
 export function createHttpServer(services: Services): HttpServer {
   const { auth, log, config } = services;
+  const trust = compileProxyTrust(config.trustProxy);
+  const metricsAccess = { token: config.metricsToken, trust };
   const unauthenticated = () =>
     new GraphQLError('missing or invalid API key: send "Authorization: Bearer <key>"', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 
@@ -104,17 +107,20 @@ export function createHttpServer(services: Services): HttpServer {
     graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS', additionalHeaders: { [CSRF_HEADERS[0]!]: 'graphiql' } },
     renderGraphiQL: renderGraphiQLOffline,
     cors: corsFor(config),
-    plugins: [csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndSubscriptionsWithKey(auth), useSharedSubscriptionResults()],
+    plugins: [useOperationMetrics(log), csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndSubscriptionsWithKey(auth), useSharedSubscriptionResults()],
     maskedErrors: {
       maskError(error, message) {
         // Errors we raise on purpose carry a code, and graphql-js's own (a bad
         // variable, an invalid query) keep their 400: both go out as they are.
-        // Anything else is logged with a request id and masked.
-        const code = (e: unknown) => (e as { extensions?: { code?: unknown } } | null)?.extensions?.code;
-        const original = (error as { originalError?: unknown })?.originalError ?? error;
-        if (code(original) || isOriginalGraphQLError(error)) return error as Error;
-        const requestId = randomUUID();
-        log.error({ err: original, requestId }, 'unexpected error');
+        // Anything else is logged with the request id (useOperationMetrics
+        // did so for errors of execution) and masked.
+        const original = unexpectedOriginal(error);
+        if (original === undefined) return error as Error;
+        let requestId = typeof original === 'object' && original !== null ? loggedErrors.get(original) : undefined;
+        if (!requestId) {
+          requestId = randomUUID();
+          log.error({ err: original, reqId: requestId }, 'unexpected error');
+        }
         return createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } });
       },
     },
@@ -123,7 +129,8 @@ export function createHttpServer(services: Services): HttpServer {
       const principal = request ? await auth.identify(request.headers.get('authorization')) : await auth.identify(headerOf(connectionParams), { fresh: true });
       if (!principal) throw unauthenticated();
       let origin: string | undefined;
-      return { owner: principal.owner, principal, origin: () => (origin ??= originOf(services, req, request)), services, loaders: createLoaders(services) };
+      const requestId = req ? requestInfo(req, trust).id : randomUUID();
+      return { owner: principal.owner, principal, requestId, origin: () => (origin ??= originOf(services, trust, req, request)), services, loaders: createLoaders(services) };
     },
   });
 
@@ -135,9 +142,11 @@ export function createHttpServer(services: Services): HttpServer {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     const pathname = pathOf(req.url);
+    const info = requestInfo(req, trust);
+    res.setHeader('x-request-id', info.id);
     if (access.isLevelEnabled(pathname === '/health' ? 'debug' : 'info')) {
       res.once('finish', () => {
-        const entry = { method: req.method, path: pathname, status: res.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 };
+        const entry = { reqId: info.id, ip: info.client, method: req.method, path: pathname, status: res.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 };
         if (pathname === '/health') access.debug(entry, 'request');
         else access.info(entry, 'request');
       });
@@ -152,6 +161,7 @@ export function createHttpServer(services: Services): HttpServer {
         res.writeHead(report.db ? 200 : 503, { 'content-type': 'application/json' });
         return void res.end(JSON.stringify(body));
       }
+      if (pathname === '/metrics') return await serveMetrics(req, res, metricsAccess, services.database.db);
       if (pathname.startsWith('/files/')) return await serveFile(req, res, services.config.filesDir, pathname);
       if (pathname === '/') {
         res.writeHead(302, { location: '/graphql' });
@@ -159,7 +169,7 @@ export function createHttpServer(services: Services): HttpServer {
       }
       await yoga(req, res);
     } catch (err) {
-      log.error({ err }, 'request failed');
+      log.error({ err, reqId: info.id }, 'request failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ message: 'Internal server error' }] }));
     }
@@ -169,18 +179,21 @@ export function createHttpServer(services: Services): HttpServer {
   // Origin rules run first, and the HTTP server's own errors (EADDRINUSE) are
   // not reported again as WebSocket ones.
   const wss = new WebSocketServer({ noServer: true });
+  // The 101 answer carries the connection's request id like any other answer.
+  wss.on('headers', (headers: string[], req: IncomingMessage) => void headers.push(`x-request-id: ${requestInfo(req, trust).id}`));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(req, socket, head));
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', (err) => log.debug({ err }, 'websocket upgrade socket error'));
+    const info = requestInfo(req, trust);
+    socket.on('error', (err) => log.debug({ err, reqId: info.id }, 'websocket upgrade socket error'));
     try {
       if (new URL(req.url ?? '/', 'http://x').pathname !== yoga.graphqlEndpoint) {
         return refuseUpgrade(socket, { status: 404, code: 'NOT_FOUND', message: `WebSocket endpoint is ${yoga.graphqlEndpoint}` });
       }
-      const refused = hostRefusal(req.headers.host) ?? websocketOriginProblem(config, req.headers.origin, req.headers.host);
+      const refused = hostRefusal(req.headers.host) ?? websocketOriginProblem(config, req.headers.origin, info.forwardedHost ?? req.headers.host);
       if (refused) return refuseUpgrade(socket, refused);
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     } catch (err) {
-      log.error({ err }, 'websocket upgrade failed');
+      log.error({ err, reqId: info.id }, 'websocket upgrade failed');
       refuseUpgrade(socket, { status: 500, code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' });
     }
   }
@@ -205,7 +218,7 @@ export function createHttpServer(services: Services): HttpServer {
           socket.once('close', untrack);
           return true;
         } catch (err) {
-          log.error({ err }, 'websocket authentication failed');
+          log.error({ err, reqId: requestInfo(ctx.extra.request, trust).id }, 'websocket authentication failed');
           return false;
         }
       },
