@@ -80,7 +80,7 @@ export const graphqlOperationDuration = new Histogram({
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 /** A transition just committed: count the task if it reached a terminal state. */
-export function countFinished(row: TaskRow): void {
+export function countFinished(row: Pick<TaskRow, 'status' | 'providerId' | 'createdAt' | 'startedAt' | 'completedAt'>): void {
   if (!TERMINAL.has(row.status)) return;
   tasksFinished.inc({ provider: row.providerId, status: row.status });
   if (row.status === 'COMPLETED' && row.completedAt) {

@@ -130,6 +130,19 @@ export async function recordProgressBatch(db: Db, leaseOwner: string, items: rea
   });
 }
 
+/** What a many-row write returns of each row it changed (enough to count a finish). */
+interface HeldRow {
+  id: string;
+  progress: number | null;
+  status: TaskRow['status'];
+  providerId: string;
+  createdAt: Date | string;
+  startedAt: Date | string | null;
+  completedAt: Date | string | null;
+}
+
+const idsOf = (rows: HeldRow[]) => new Set(rows.map((r) => r.id));
+
 /** One statement for many held tasks: `update tasks t set … from (values …) v (id, …) where` the lease still holds. */
 async function updateHeld(
   db: Db,
@@ -141,25 +154,25 @@ async function updateHeld(
   /** History events of the rows changed (given each one's progress after the change). */
   events: (kept: Map<string, number | null>) => Array<typeof taskEvents.$inferInsert>,
   wake: boolean,
-): Promise<Set<string>> {
-  if (!items.length) return new Set();
+): Promise<HeldRow[]> {
+  if (!items.length) return [];
   const values = sql.join(
     items.map((_, i) => row(i)),
     sql`, `,
   );
   return db.transaction(async (tx) => {
-    const rows = await execRows<{ id: string; progress: number | null }>(
+    const rows = await execRows<HeldRow>(
       tx,
       sql`update ${tasks} t set ${set}, ${CHANGE_STAMP_SQL}
           from (values ${values}) as v (${sql.raw(columns)})
           where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
-          returning t.id, t.progress`,
+          returning t.id, t.progress, t.status, t.provider_id as "providerId", t.created_at as "createdAt", t.started_at as "startedAt", t.completed_at as "completedAt"`,
     );
     const kept = new Map(rows.map((r) => [r.id, r.progress]));
     const history = events(kept);
     if (history.length) await tx.insert(taskEvents).values(history);
     await publishTaskChanged(tx, [...kept.keys()], { wake });
-    return new Set(kept.keys());
+    return rows;
   });
 }
 
@@ -171,8 +184,8 @@ export interface SubmitAttemptItem {
 }
 
 /** `recordSubmitAttempt` for many held tasks in one transaction; returns the ids still held. */
-export function recordSubmitAttempts(db: Db, leaseOwner: string, items: readonly SubmitAttemptItem[]): Promise<Set<string>> {
-  return updateHeld(
+export async function recordSubmitAttempts(db: Db, leaseOwner: string, items: readonly SubmitAttemptItem[]): Promise<Set<string>> {
+  return idsOf(await updateHeld(
     db,
     leaseOwner,
     items,
@@ -181,7 +194,7 @@ export function recordSubmitAttempts(db: Db, leaseOwner: string, items: readonly
     sql`attempts = v.attempts, submitted_at = v.submitted_at`,
     () => [],
     false,
-  );
+  ));
 }
 
 export interface SubmittedItem {
@@ -191,8 +204,8 @@ export interface SubmittedItem {
 }
 
 /** `recordSubmitted` for many held tasks in one transaction; returns the ids still held. */
-export function recordSubmittedBatch(db: Db, leaseOwner: string, items: readonly SubmittedItem[]): Promise<Set<string>> {
-  return updateHeld(
+export async function recordSubmittedBatch(db: Db, leaseOwner: string, items: readonly SubmittedItem[]): Promise<Set<string>> {
+  return idsOf(await updateHeld(
     db,
     leaseOwner,
     items,
@@ -201,7 +214,7 @@ export function recordSubmittedBatch(db: Db, leaseOwner: string, items: readonly
     sql`provider_id = v.provider_id, provider_task_id = v.provider_task_id`,
     (kept) => items.filter((i) => kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: kept.get(i.taskId) ?? null, message: `accepted by ${i.providerId} as ${i.providerTaskId}` })),
     false,
-  );
+  ));
 }
 
 export interface CompletionItem {
@@ -212,8 +225,8 @@ export interface CompletionItem {
 }
 
 /** `completeTask` for many held tasks in one transaction; returns the ids it completed. */
-export function completeTasks(db: Db, leaseOwner: string, items: readonly CompletionItem[]): Promise<Set<string>> {
-  return updateHeld(
+export async function completeTasks(db: Db, leaseOwner: string, items: readonly CompletionItem[]): Promise<Set<string>> {
+  const rows = await updateHeld(
     db,
     leaseOwner,
     items,
@@ -224,6 +237,9 @@ export function completeTasks(db: Db, leaseOwner: string, items: readonly Comple
     (kept) => items.filter((i) => kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'COMPLETED' as const, progress: 1, message: 'completed' })),
     true,
   );
+  // Committed: each finish counts (reelay_tasks_finished_total) in the process that made it.
+  for (const r of rows) countFinished({ ...r, createdAt: new Date(r.createdAt), startedAt: r.startedAt ? new Date(r.startedAt) : null, completedAt: r.completedAt ? new Date(r.completedAt) : null });
+  return idsOf(rows);
 }
 
 export function completeTask(db: Db, taskId: string, leaseOwner: string, result: TaskResult, mediaType: 'VIDEO' | 'IMAGE', upstreamStatus?: string | null): Promise<TaskRow | null> {
