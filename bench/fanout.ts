@@ -20,7 +20,7 @@
 // range of the per-round ratios are printed next to it.
 //
 // Alone: `npx tsx bench/fanout.ts [--n 1000,5000] [--rounds 3] [--changes 20] [--field tasksUpdated]` or `npm run bench -- fanout`.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,6 +42,8 @@ export interface FanoutMeasure {
   p99: number;
   /** Every receipt latency of the measurement (ms), for pooling across rounds. */
   latencies: number[];
+  /** Server CPU time (user + system) per change, ms: steadier than latency on a busy machine. */
+  cpuMsPerChange: number;
   /** kB of server RSS per subscriber (after a full collection). */
   kbPerSubscriber: number;
   /** kB of V8 heap in use per subscriber (after a full collection). */
@@ -58,6 +60,7 @@ export interface FanoutSummary {
   p50: number;
   p99: number;
   /** Median over rounds. */
+  cpuMsPerChange: number;
   kbPerSubscriber: number;
   heapKbPerSubscriber: number;
 }
@@ -93,6 +96,14 @@ function startFlags(): string[] {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   const args = pkg.scripts.start!.replace(/^exec\s+/, '').split(/\s+/).slice(1);
   return args.slice(0, args.indexOf('dist/main.js'));
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU time (user + system) a process has used so far, ms. */
+function cpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 const memoryFile = (pid: number) => path.join(os.tmpdir(), `reelay-fanout-memory-${pid}.json`);
@@ -225,6 +236,7 @@ async function measure(server: Server, field: FanoutField, n: number, changes: n
       await sleep(Number(process.env.REELAY_FANOUT_HEAPSNAPSHOT));
     }
     const latencies: number[] = [];
+    const cpu0 = cpuMs(server.pid);
     for (let r = 1; r <= changes; r++) {
       const t0 = clock();
       await server.change(r);
@@ -232,7 +244,9 @@ async function measure(server: Server, field: FanoutField, n: number, changes: n
       for (const t of times) latencies.push(t - t0);
       await sleep(50);
     }
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), latencies, kbPerSubscriber: (after.rss - before.rss) / n, heapKbPerSubscriber: (after.heap - before.heap) / n };
+    // The 50 ms pauses between changes cost an idle server next to nothing.
+    const cpuMsPerChange = (cpuMs(server.pid) - cpu0) / changes;
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), latencies, cpuMsPerChange, kbPerSubscriber: (after.rss - before.rss) / n, heapKbPerSubscriber: (after.heap - before.heap) / n };
   } finally {
     await clients.stop();
   }
@@ -258,7 +272,7 @@ async function measureFresh(which: 'reelay' | 'bare', field: FanoutField, n: num
 
 function summarize(ms: FanoutMeasure[]): FanoutSummary {
   const all = ms.flatMap((m) => m.latencies);
-  return { p50: percentile(all, 50), p99: percentile(all, 99), kbPerSubscriber: median(ms.map((m) => m.kbPerSubscriber)), heapKbPerSubscriber: median(ms.map((m) => m.heapKbPerSubscriber)) };
+  return { p50: percentile(all, 50), p99: percentile(all, 99), cpuMsPerChange: median(ms.map((m) => m.cpuMsPerChange)), kbPerSubscriber: median(ms.map((m) => m.kbPerSubscriber)), heapKbPerSubscriber: median(ms.map((m) => m.heapKbPerSubscriber)) };
 }
 
 export async function benchFanout(opts: { ns?: number[]; rounds?: number; changes?: number; fields?: FanoutField[]; log?: (line: string) => void } = {}): Promise<FanoutRow[]> {
@@ -279,7 +293,7 @@ export async function benchFanout(opts: { ns?: number[]; rounds?: number; change
           const round: Partial<FanoutRound> = {};
           for (const which of order) round[which] = await measureFresh(which, field, n, changes, db.url, dataDir);
           rounds.push(round as FanoutRound);
-          log(`  ${field} × ${n} round ${r + 1}/${roundCount} (load ${os.loadavg()[0]!.toFixed(1)}): p99 ${fmt(round.reelay!.p99, 1)} vs bare ${fmt(round.bare!.p99, 1)} ms = ${fmt(round.reelay!.p99 / round.bare!.p99)}×`);
+          log(`  ${field} × ${n} round ${r + 1}/${roundCount} (load ${os.loadavg()[0]!.toFixed(1)}): p99 ${fmt(round.reelay!.p99, 1)} vs bare ${fmt(round.bare!.p99, 1)} ms = ${fmt(round.reelay!.p99 / round.bare!.p99)}×, CPU ${fmt(round.reelay!.cpuMsPerChange, 1)} vs ${fmt(round.bare!.cpuMsPerChange, 1)} ms/change`);
         }
         const ratios = rounds.map((r) => r.reelay.p99 / r.bare.p99);
         const row: FanoutRow = {
@@ -306,7 +320,7 @@ export function describeFanout(r: FanoutRow): string {
   return (
     `${r.field} × ${r.n}: p99 ratio ${fmt(r.p99Ratio)}× (median of ${r.rounds.length} rounds, range ${fmt(r.ratioRange[0])}–${fmt(r.ratioRange[1])}×); ` +
     `pooled p99 ${fmt(r.reelay.p99, 1)} ms vs bare ${fmt(r.bare.p99, 1)} ms = ${fmt(r.reelay.p99 / r.bare.p99)}×, ` +
-    `p50 ${fmt(r.reelay.p50, 1)} / ${fmt(r.bare.p50, 1)} ms; memory ${fmt(r.reelay.kbPerSubscriber, 1)} kB/subscriber (bare ${fmt(r.bare.kbPerSubscriber, 1)}), heap ${fmt(r.reelay.heapKbPerSubscriber, 1)} (bare ${fmt(r.bare.heapKbPerSubscriber, 1)})`
+    `p50 ${fmt(r.reelay.p50, 1)} / ${fmt(r.bare.p50, 1)} ms; server CPU ${fmt(r.reelay.cpuMsPerChange, 1)} / ${fmt(r.bare.cpuMsPerChange, 1)} ms per change; memory ${fmt(r.reelay.kbPerSubscriber, 1)} kB/subscriber (bare ${fmt(r.bare.kbPerSubscriber, 1)}), heap ${fmt(r.reelay.heapKbPerSubscriber, 1)} (bare ${fmt(r.bare.heapKbPerSubscriber, 1)})`
   );
 }
 
