@@ -1,7 +1,7 @@
 // Fan-out: N WebSocket clients (a process of their own, bench/fanout/clients.ts)
 // each subscribed once to `taskUpdated` (one task) or `tasksUpdated`, and one
-// change published per round. Measured: receipt latency from the change to
-// each client (p99 over clients × rounds) and server memory per subscriber
+// change published per step. Measured: receipt latency from the change to
+// each client (p99 over clients × changes) and server memory per subscriber
 // (RSS of the server process after the clients subscribed, minus before, / N).
 // reelay runs as `npm start` runs it (dist/main.js, --role api, Postgres); a
 // change is an UPDATE of the task plus its NOTIFY in one transaction, as the
@@ -10,8 +10,17 @@
 // is an HTTP POST that publishes the row. Both servers are started fresh for
 // every measurement.
 //
-// Alone: `npx tsx bench/fanout.ts [--n 1000,5000] [--rounds 20]` or `npm run bench -- fanout`.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+// A p99 over one run of a few thousand clients moves by tens of percent with
+// whatever else the machine does, so each setting is measured in several
+// rounds, each a bare and a reelay measurement back to back (the order
+// alternating between rounds), and the ratio reported is the median of the
+// per-round p99 ratios: each ratio compares two runs made under the same
+// load, and the median drops a round that a burst of other work spoiled
+// without picking the best one. The pooled p99 (all rounds' samples) and the
+// range of the per-round ratios are printed next to it.
+//
+// Alone: `npx tsx bench/fanout.ts [--n 1000,5000] [--rounds 3] [--changes 20] [--field tasksUpdated]` or `npm run bench -- fanout`.
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +29,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { createTempDatabase } from '../test/support/postgres.js';
 import { buildOnce, freePort, ROOT } from '../test/support/processes.js';
-import { fmt, percentile } from './stats.js';
+import { fmt, median, percentile } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const clock = () => performance.timeOrigin + performance.now();
@@ -31,17 +40,41 @@ export type FanoutField = 'taskUpdated' | 'tasksUpdated';
 export interface FanoutMeasure {
   p50: number;
   p99: number;
+  /** Every receipt latency of the measurement (ms), for pooling across rounds. */
+  latencies: number[];
+  /** Server CPU time (user + system) per change, ms: steadier than latency on a busy machine. */
+  cpuMsPerChange: number;
   /** kB of server RSS per subscriber (after a full collection). */
   kbPerSubscriber: number;
   /** kB of V8 heap in use per subscriber (after a full collection). */
   heapKbPerSubscriber: number;
 }
 
+export interface FanoutRound {
+  reelay: FanoutMeasure;
+  bare: FanoutMeasure;
+}
+
+export interface FanoutSummary {
+  /** p50 / p99 over every round's samples (clients × changes × rounds). */
+  p50: number;
+  p99: number;
+  /** Median over rounds. */
+  cpuMsPerChange: number;
+  kbPerSubscriber: number;
+  heapKbPerSubscriber: number;
+}
+
 export interface FanoutRow {
   field: FanoutField;
   n: number;
-  reelay: FanoutMeasure;
-  bare: FanoutMeasure;
+  rounds: FanoutRound[];
+  reelay: FanoutSummary;
+  bare: FanoutSummary;
+  /** Median of the per-round reelay p99 ÷ bare p99: the figure reported. */
+  p99Ratio: number;
+  /** Lowest and highest per-round ratio. */
+  ratioRange: [number, number];
 }
 
 interface Server {
@@ -57,6 +90,21 @@ const GC_ARGS = ['--expose-gc', '--import', pathToFileURL(path.join(HERE, 'fanou
 
 /** Profiling both servers: e.g. REELAY_FANOUT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const nodeArgs = () => process.env.REELAY_FANOUT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+
+/** The node flags `npm start` runs dist/main.js with (package.json), so reelay is measured as deployed. */
+function startFlags(): string[] {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const args = pkg.scripts.start!.replace(/^exec\s+/, '').split(/\s+/).slice(1);
+  return args.slice(0, args.indexOf('dist/main.js'));
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU time (user + system) a process has used so far, ms. */
+function cpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
 
 const memoryFile = (pid: number) => path.join(os.tmpdir(), `reelay-fanout-memory-${pid}.json`);
 
@@ -86,7 +134,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 async function startReelay(dbUrl: string, dataDir: string): Promise<Server & { taskId: string }> {
   const port = await freePort();
   buildOnce();
-  const child = spawn(process.execPath, [...GC_ARGS, ...nodeArgs(), 'dist/main.js', '--role', 'api'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env,
+  const child = spawn(process.execPath, [...startFlags(), ...GC_ARGS, ...nodeArgs(), 'dist/main.js', '--role', 'api'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env,
     DATABASE_URL: dbUrl,
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -169,7 +217,7 @@ async function startClients(): Promise<{ ask<T>(msg: object): Promise<T>; stop()
   };
 }
 
-async function measure(server: Server, field: FanoutField, n: number, rounds: number, taskId: string): Promise<FanoutMeasure> {
+async function measure(server: Server, field: FanoutField, n: number, changes: number, taskId: string): Promise<FanoutMeasure> {
   const before = await settledMemory(server.pid);
   const clients = await startClients();
   try {
@@ -188,22 +236,49 @@ async function measure(server: Server, field: FanoutField, n: number, rounds: nu
       await sleep(Number(process.env.REELAY_FANOUT_HEAPSNAPSHOT));
     }
     const latencies: number[] = [];
-    for (let r = 1; r <= rounds; r++) {
+    const cpu0 = cpuMs(server.pid);
+    for (let r = 1; r <= changes; r++) {
       const t0 = clock();
       await server.change(r);
       const { times } = await clients.ask<{ times: number[] }>({ await: ++received });
       for (const t of times) latencies.push(t - t0);
       await sleep(50);
     }
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), kbPerSubscriber: (after.rss - before.rss) / n, heapKbPerSubscriber: (after.heap - before.heap) / n };
+    // The 50 ms pauses between changes cost an idle server next to nothing.
+    const cpuMsPerChange = (cpuMs(server.pid) - cpu0) / changes;
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), latencies, cpuMsPerChange, kbPerSubscriber: (after.rss - before.rss) / n, heapKbPerSubscriber: (after.heap - before.heap) / n };
   } finally {
     await clients.stop();
   }
 }
 
-export async function benchFanout(opts: { ns?: number[]; rounds?: number; fields?: FanoutField[]; log?: (line: string) => void } = {}): Promise<FanoutRow[]> {
+/** One measurement on a freshly started server, stopped afterwards. */
+async function measureFresh(which: 'reelay' | 'bare', field: FanoutField, n: number, changes: number, dbUrl: string, dataDir: string): Promise<FanoutMeasure> {
+  if (which === 'bare') {
+    const server = await startBare();
+    try {
+      return await measure(server, field, n, changes, '00000000-0000-4000-8000-000000000001');
+    } finally {
+      await server.stop();
+    }
+  }
+  const server = await startReelay(dbUrl, dataDir);
+  try {
+    return await measure(server, field, n, changes, server.taskId);
+  } finally {
+    await server.stop();
+  }
+}
+
+function summarize(ms: FanoutMeasure[]): FanoutSummary {
+  const all = ms.flatMap((m) => m.latencies);
+  return { p50: percentile(all, 50), p99: percentile(all, 99), cpuMsPerChange: median(ms.map((m) => m.cpuMsPerChange)), kbPerSubscriber: median(ms.map((m) => m.kbPerSubscriber)), heapKbPerSubscriber: median(ms.map((m) => m.heapKbPerSubscriber)) };
+}
+
+export async function benchFanout(opts: { ns?: number[]; rounds?: number; changes?: number; fields?: FanoutField[]; log?: (line: string) => void } = {}): Promise<FanoutRow[]> {
   const ns = opts.ns ?? [1000, 5000];
-  const rounds = opts.rounds ?? 20;
+  const roundCount = opts.rounds ?? 3;
+  const changes = opts.changes ?? 20;
   const log = opts.log ?? (() => {});
   const db = await createTempDatabase();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-fanout-'));
@@ -211,23 +286,25 @@ export async function benchFanout(opts: { ns?: number[]; rounds?: number; fields
   try {
     for (const field of opts.fields ?? (['taskUpdated', 'tasksUpdated'] as const)) {
       for (const n of ns) {
-        log(`  ${field} × ${n}: bare …`);
-        const bareServer = await startBare();
-        let bare: FanoutMeasure;
-        try {
-          bare = await measure(bareServer, field, n, rounds, '00000000-0000-4000-8000-000000000001');
-        } finally {
-          await bareServer.stop();
+        const rounds: FanoutRound[] = [];
+        for (let r = 0; r < roundCount; r++) {
+          // Alternating order: neither server always runs right after the other one's clients went away.
+          const order = r % 2 ? (['reelay', 'bare'] as const) : (['bare', 'reelay'] as const);
+          const round: Partial<FanoutRound> = {};
+          for (const which of order) round[which] = await measureFresh(which, field, n, changes, db.url, dataDir);
+          rounds.push(round as FanoutRound);
+          log(`  ${field} × ${n} round ${r + 1}/${roundCount} (load ${os.loadavg()[0]!.toFixed(1)}): p99 ${fmt(round.reelay!.p99, 1)} vs bare ${fmt(round.bare!.p99, 1)} ms = ${fmt(round.reelay!.p99 / round.bare!.p99)}×, CPU ${fmt(round.reelay!.cpuMsPerChange, 1)} vs ${fmt(round.bare!.cpuMsPerChange, 1)} ms/change`);
         }
-        log(`  ${field} × ${n}: reelay …`);
-        const reelayServer = await startReelay(db.url, dataDir);
-        let reelay: FanoutMeasure;
-        try {
-          reelay = await measure(reelayServer, field, n, rounds, reelayServer.taskId);
-        } finally {
-          await reelayServer.stop();
-        }
-        const row = { field, n, reelay, bare };
+        const ratios = rounds.map((r) => r.reelay.p99 / r.bare.p99);
+        const row: FanoutRow = {
+          field,
+          n,
+          rounds,
+          reelay: summarize(rounds.map((r) => r.reelay)),
+          bare: summarize(rounds.map((r) => r.bare)),
+          p99Ratio: median(ratios),
+          ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+        };
         rows.push(row);
         log(describeFanout(row));
       }
@@ -241,8 +318,9 @@ export async function benchFanout(opts: { ns?: number[]; rounds?: number; fields
 
 export function describeFanout(r: FanoutRow): string {
   return (
-    `${r.field} × ${r.n}: p99 ${fmt(r.reelay.p99, 1)} ms vs bare ${fmt(r.bare.p99, 1)} ms = ${fmt(r.reelay.p99 / r.bare.p99)}× ` +
-    `(p50 ${fmt(r.reelay.p50, 1)} / ${fmt(r.bare.p50, 1)} ms); memory ${fmt(r.reelay.kbPerSubscriber, 1)} kB/subscriber (bare ${fmt(r.bare.kbPerSubscriber, 1)}), heap ${fmt(r.reelay.heapKbPerSubscriber, 1)} (bare ${fmt(r.bare.heapKbPerSubscriber, 1)})`
+    `${r.field} × ${r.n}: p99 ratio ${fmt(r.p99Ratio)}× (median of ${r.rounds.length} rounds, range ${fmt(r.ratioRange[0])}–${fmt(r.ratioRange[1])}×); ` +
+    `pooled p99 ${fmt(r.reelay.p99, 1)} ms vs bare ${fmt(r.bare.p99, 1)} ms = ${fmt(r.reelay.p99 / r.bare.p99)}×, ` +
+    `p50 ${fmt(r.reelay.p50, 1)} / ${fmt(r.bare.p50, 1)} ms; server CPU ${fmt(r.reelay.cpuMsPerChange, 1)} / ${fmt(r.bare.cpuMsPerChange, 1)} ms per change; memory ${fmt(r.reelay.kbPerSubscriber, 1)} kB/subscriber (bare ${fmt(r.bare.kbPerSubscriber, 1)}), heap ${fmt(r.reelay.heapKbPerSubscriber, 1)} (bare ${fmt(r.bare.heapKbPerSubscriber, 1)})`
   );
 }
 
@@ -254,7 +332,8 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const ns = arg('--n')?.split(',').map(Number);
   const only = arg('--field') as FanoutField | undefined;
   const rounds = arg('--rounds') ? Number(arg('--rounds')) : undefined;
-  benchFanout({ ns, rounds, fields: only ? [only] : undefined, log: console.log }).catch((err) => {
+  const changes = arg('--changes') ? Number(arg('--changes')) : undefined;
+  benchFanout({ ns, rounds, changes, fields: only ? [only] : undefined, log: console.log }).catch((err) => {
     console.error(err);
     process.exitCode = 1;
   });

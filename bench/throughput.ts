@@ -6,7 +6,7 @@
 // same database. Both are driven by the same closed-loop load generator with
 // 10 kept-alive connections, interleaved in rounds; medians over the rounds.
 // Then the idle RSS of a freshly started `npm start` server (role all) next to
-// a freshly started bare server.
+// a freshly started bare server, on a migrated database with no work in it.
 //   npm run bench -- throughput
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -240,15 +240,31 @@ export async function benchThroughput(log: (line: string) => void = console.log)
     for (const s of started.splice(0)) await s.stop();
     if (!PARTS.has('rss')) return result;
 
-    // Idle RSS: fresh processes, nothing asked of them but /health.
-    const idleReelay = await startReelay(temp.url, dataDir, 'all', await freePort());
-    started.push(idleReelay);
-    const idleBare = await startBare(temp.url, await freePort());
-    started.push(idleBare);
-    await sleep(IDLE_MS);
-    const reelayMb = rssMb(idleReelay.proc.pid!);
-    const baselineMb = rssMb(idleBare.proc.pid!);
-    for (const s of started.splice(0)) await s.stop();
+    // Idle RSS: fresh processes, nothing asked of them but /health, on a
+    // migrated database with no work in it. (The list and create parts leave
+    // thousands of QUEUED and PROCESSING `local` tasks behind, which a role-all
+    // server would start rendering with ffmpeg at once: busy, not idle.)
+    const idleDb = await createTempDatabase();
+    const idleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-bench-idle-'));
+    let reelayMb: number;
+    let baselineMb: number;
+    try {
+      const migrated = await openDatabase({ databaseUrl: idleDb.url, maxConnections: 2 }); // applies the migrations, as on a restart
+      await migrated.maintenance;
+      await migrated.close();
+      const idleReelay = await startReelay(idleDb.url, idleDir, 'all', await freePort());
+      started.push(idleReelay);
+      const idleBare = await startBare(idleDb.url, await freePort());
+      started.push(idleBare);
+      await sleep(IDLE_MS);
+      reelayMb = rssMb(idleReelay.proc.pid!);
+      baselineMb = rssMb(idleBare.proc.pid!);
+      for (const s of started.splice(0)) await s.stop();
+    } finally {
+      for (const s of started.splice(0)) await s.stop().catch(() => {});
+      fs.rmSync(idleDir, { recursive: true, force: true });
+      await idleDb.drop().catch(() => {});
+    }
     // For reference: the embedded database (no DATABASE_URL), what a bare `npm start` runs.
     const pgliteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-bench-pglite-'));
     let pgliteMb = NaN;

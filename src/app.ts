@@ -93,7 +93,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     const events = new TaskEvents(database, transport);
     await events.start();
     cleanups.unshift(() => events.close());
-    const registry = opts.registry ?? new ProviderRegistry(config.providers, { workDir: path.join(config.dataDir, 'work'), maxImagePixels: config.maxImagePixels, renderStallMs: config.renderStallMs });
+    const registry = opts.registry ?? (await ProviderRegistry.create(config.providers, { workDir: path.join(config.dataDir, 'work'), maxImagePixels: config.maxImagePixels, renderStallMs: config.renderStallMs }));
     cleanups.unshift(() => registry.close());
     const health = new HealthMonitor(registry, database.workDb, log, { intervalMs: config.healthIntervalMs });
     health.start();

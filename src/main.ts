@@ -1,11 +1,17 @@
 // Entry point: `npm start [-- --role api|runner]` (compiled to dist/main.js).
 // A setup the operator must fix (configuration, port in use, database out of
 // reach or held by another process) ends with one line and exit code 2.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startApp, type App } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { DatabaseUnavailableError } from './db/client.js';
 import { DataDirLockError } from './db/lock.js';
 import { createLogger } from './logger.js';
+import { installLazySourceMaps } from './source-maps.js';
+
+// Stacks of dist/*.js name the TypeScript lines, maps read when a stack is (see source-maps.ts).
+installLazySourceMaps(path.dirname(fileURLToPath(import.meta.url)));
 
 function isSetupError(err: unknown): err is Error {
   return err instanceof ConfigError || err instanceof DatabaseUnavailableError || err instanceof DataDirLockError;

@@ -35,6 +35,8 @@ interface WatcherState {
   accept: (id: string) => boolean;
   /** Set for a watcher of one task: it is indexed by it instead of asked. */
   taskId?: string;
+  /** Set for a watcher of one owner's tasks: indexed by the owner instead of asked. */
+  owner?: string;
   batch: FeedBatch;
   waiting: ((r: IteratorResult<FeedBatch>) => void) | null;
   closed: boolean;
@@ -45,6 +47,13 @@ export class TaskFeed {
   private readonly watchers = new Set<WatcherState>();
   /** Watchers of one task, by its id: a change costs a lookup, not a call per watcher. */
   private readonly byTask = new Map<string, Set<WatcherState>>();
+  /**
+   * Watchers of one owner's tasks (tasksUpdated), by owner: a change costs a
+   * lookup of its row's owner, and another owner's watchers are not touched.
+   * The owner is known only once the row is loaded, so while any is watched
+   * every change is loaded (once, as for everyone).
+   */
+  private readonly byOwner = new Map<string, Set<WatcherState>>();
   private readonly pending = new Set<string>();
   private flushing = false;
   /** Highest mark heard so far. */
@@ -61,7 +70,7 @@ export class TaskFeed {
     this.unsubscribe = [
       events.onTask((id, mark) => {
         if (mark !== null && (this.heard === null || mark > this.heard)) this.heard = mark;
-        if (this.byTask.has(id) || this.anyAccepts(id)) {
+        if (this.byTask.has(id) || this.byOwner.size > 0 || this.anyAccepts(id)) {
           this.pending.add(id);
           this.schedule();
         }
@@ -77,7 +86,7 @@ export class TaskFeed {
   close(): void {
     this.unsubscribe.forEach((u) => u());
     for (const w of [...this.watchers]) this.end(w);
-    for (const set of [...this.byTask.values()]) for (const w of [...set]) this.end(w);
+    for (const index of [this.byTask, this.byOwner]) for (const set of [...index.values()]) for (const w of [...set]) this.end(w);
   }
 
   /** Rows of the tasks `accept` picks, from the moment of this call on. */
@@ -92,6 +101,15 @@ export class TaskFeed {
     const w: WatcherState = { accept: (id) => id === taskId, taskId, batch: emptyBatch(), waiting: null, closed: false };
     let set = this.byTask.get(taskId);
     if (!set) this.byTask.set(taskId, (set = new Set()));
+    set.add(w);
+    return this.iterate(w);
+  }
+
+  /** Rows of the tasks of `owner`, from the moment of this call on. */
+  watchOwner(owner: string): FeedWatcher {
+    const w: WatcherState = { accept: () => true, owner, batch: emptyBatch(), waiting: null, closed: false };
+    let set = this.byOwner.get(owner);
+    if (!set) this.byOwner.set(owner, (set = new Set()));
     set.add(w);
     return this.iterate(w);
   }
@@ -142,11 +160,12 @@ export class TaskFeed {
         }
         const hits = new Set<WatcherState>();
         for (const r of rows) {
-          const one = this.byTask.get(r.id);
-          if (!one) continue;
-          for (const w of one) {
-            w.batch.rows.set(r.id, r);
-            hits.add(w);
+          for (const set of [this.byTask.get(r.id), this.byOwner.get(r.owner)]) {
+            if (!set) continue;
+            for (const w of set) {
+              w.batch.rows.set(r.id, r);
+              hits.add(w);
+            }
           }
         }
         if (this.watchers.size) {
@@ -169,7 +188,7 @@ export class TaskFeed {
 
   private allWatchers(): WatcherState[] {
     const all = [...this.watchers];
-    for (const set of this.byTask.values()) all.push(...set);
+    for (const index of [this.byTask, this.byOwner]) for (const set of index.values()) all.push(...set);
     return all;
   }
 
@@ -195,11 +214,12 @@ export class TaskFeed {
   private end(w: WatcherState): void {
     if (w.closed) return;
     w.closed = true;
-    if (w.taskId === undefined) this.watchers.delete(w);
+    const [index, key] = w.taskId !== undefined ? [this.byTask, w.taskId] : w.owner !== undefined ? [this.byOwner, w.owner] : [null, ''];
+    if (!index) this.watchers.delete(w);
     else {
-      const set = this.byTask.get(w.taskId);
+      const set = index.get(key);
       set?.delete(w);
-      if (set?.size === 0) this.byTask.delete(w.taskId);
+      if (set?.size === 0) index.delete(key);
     }
     w.waiting?.({ value: undefined, done: true });
     w.waiting = null;

@@ -61,7 +61,7 @@ export async function* watchTasks(filter: TaskFilter, ctx: Context): AsyncGenera
   // Taken before watching: a change committed after the watch began has a
   // change_xid at or above it, so a re-sync from here misses nothing.
   const start = await currentMark(db);
-  const changes = ctx.services.feed.watch(() => true);
+  const changes = ctx.services.feed.watchOwner(ctx.owner);
   const seen = new SeenVersions();
   // Every row of the client's tasks updates the bookkeeping, matching or not.
   const take = (row: TaskRow) => row.owner === ctx.owner && seen.offer(row) && matchesFilter(row, filter);

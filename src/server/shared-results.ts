@@ -12,6 +12,8 @@ import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
+const isPromise = (r: Result): r is Promise<ExecutionResult> => typeof (r as Promise<ExecutionResult>).then === 'function';
+
 const byRow = new WeakMap<object, Map<string, Result>>();
 const documentIds = new WeakMap<DocumentNode, number>();
 let nextDocumentId = 0;
@@ -39,7 +41,10 @@ function mapEvents(source: AsyncIterator<unknown>, args: ExecutionArgs): AsyncIt
   const it: AsyncIterableIterator<ExecutionResult> = {
     async next() {
       const r = await source.next();
-      return r.done ? { value: undefined, done: true } : { value: await resultFor(args, key, r.value), done: false };
+      if (r.done) return { value: undefined, done: true };
+      // Results of this schema's subscriptions are computed synchronously: no extra await per subscriber.
+      const result = resultFor(args, key, r.value);
+      return { value: isPromise(result) ? await result : result, done: false };
     },
     async return() {
       await source.return?.();

@@ -1,6 +1,6 @@
 // What a server loads at start: the embedded database (PGlite, a WebAssembly
 // Postgres) only when it uses it, GraphiQL's 9 MB page only when a browser asks
-// for it; and its access lines still reach stdout, written asynchronously.
+// for it, provider kinds only when configured; and its access lines still reach stdout, written asynchronously.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +44,10 @@ describe.runIf(hasPostgres)('a server on Postgres', () => {
     expect(loaded().some((u) => u.includes('/dist/db/client.js'))).toBe(true);
     expect(loaded().filter((u) => u.includes('@electric-sql/pglite') || u.includes('drizzle-orm/pglite'))).toEqual([]);
     expect(loaded().filter((u) => u.includes('render-graphiql'))).toEqual([]);
+    // Only the provider kinds the config names (the default: local) are loaded, and no event-bus client.
+    expect(loaded().some((u) => u.includes('/dist/providers/local/'))).toBe(true);
+    expect(loaded().filter((u) => /\/dist\/providers\/(videogen-v1|grok-imagine|sora-ui|lightx2v|tasks-api)\//.test(u))).toEqual([]);
+    expect(loaded().filter((u) => u.includes('/node_modules/ioredis/') || u.includes('/node_modules/nats/'))).toEqual([]);
     const page = await fetch(`${base}/graphql`, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('reelay');

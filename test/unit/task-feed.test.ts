@@ -73,4 +73,32 @@ describe('TaskFeed', () => {
     expect((await mine[1]!.next()).done).toBe(true);
     expect((await theirs.next()).done).toBe(true);
   });
+
+  it("watchers of one owner (indexed by owner) get that owner's tasks only, one load for all, and end with the feed", async () => {
+    const mine = await store.addTask({ owner: 'alice' });
+    const theirs = await store.addTask({ owner: 'bob' });
+    const alice = Array.from({ length: 3 }, () => feed.watchOwner('alice'));
+    const bob = feed.watchOwner('bob');
+    const aliceNext = alice.map((w) => w.next());
+    const bobNext = bob.next();
+    let bobDone = false;
+    void bobNext.then(() => (bobDone = true));
+    await transition(store.database.db, mine.id, { status: 'PROCESSING' });
+    const batches = await Promise.all(aliceNext);
+    const rows = batches.map((b) => b.value!.rows.get(mine.id));
+    expect(rows[0]?.status).toBe('PROCESSING');
+    expect(new Set(rows).size).toBe(1);
+    expect(batches.every((b) => b.value!.rows.size === 1)).toBe(true);
+    expect(loads).toEqual([[mine.id]]);
+    // Bob's watcher was not handed Alice's change.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(bobDone).toBe(false);
+    await transition(store.database.db, theirs.id, { status: 'PROCESSING' });
+    const b = (await bobNext).value!;
+    expect([...b.rows.keys()]).toEqual([theirs.id]);
+    alice[0]!.close();
+    feed.close();
+    expect((await alice[1]!.next()).done).toBe(true);
+    expect((await bob.next()).done).toBe(true);
+  });
 });
