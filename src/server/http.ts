@@ -10,7 +10,7 @@ import { GraphQLError } from 'graphql';
 import type { ConnectionInitMessage } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga } from 'graphql-yoga';
-import { accessLogger } from '../logger.js';
+import { accessLogger, type Logger } from '../logger.js';
 import { WebSocketServer } from 'ws';
 import { schema } from '../schema/index.js';
 import { createLoaders, type Context } from '../schema/context.js';
@@ -78,6 +78,23 @@ function setSafetyHeaders(res: ServerResponse): void {
   res.setHeader('vary', 'Origin');
 }
 
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * yoga's logger over ours. yoga logs three debug lines for every request: at a
+ * level that is off, its method is a no-op that builds nothing (the level is
+ * read when the server is made, as LOG_LEVEL is).
+ */
+export function yogaLogging(log: Logger): Record<LogLevel, (...args: unknown[]) => void> {
+  const at = (level: LogLevel) => (log.isLevelEnabled(level) ? (...a: unknown[]) => log[level]({ yoga: a }, 'yoga') : () => {});
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** An access line's fields, all of them: the access logger does not redact (logger.ts), so nothing secret may be added here. */
+export function accessEntry(method: string | undefined, path: string, status: number, ms: number): { method: string | undefined; path: string; status: number; ms: number } {
+  return { method, path, status, ms: Math.round(ms * 10) / 10 };
+}
+
 export interface HttpServer {
   server: Server;
   listen(): Promise<number>;
@@ -95,12 +112,7 @@ export function createHttpServer(services: Services): HttpServer {
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/yoga-health',
     landingPage: false,
-    logging: {
-      debug: (...a) => log.debug({ yoga: a }, 'yoga'),
-      info: (...a) => log.info({ yoga: a }, 'yoga'),
-      warn: (...a) => log.warn({ yoga: a }, 'yoga'),
-      error: (...a) => log.error({ yoga: a }, 'yoga'),
-    },
+    logging: yogaLogging(log),
     graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS', additionalHeaders: { [CSRF_HEADERS[0]!]: 'graphiql' } },
     renderGraphiQL: renderGraphiQLOffline,
     cors: corsFor(config),
@@ -137,7 +149,7 @@ export function createHttpServer(services: Services): HttpServer {
     const pathname = pathOf(req.url);
     if (access.isLevelEnabled(pathname === '/health' ? 'debug' : 'info')) {
       res.once('finish', () => {
-        const entry = { method: req.method, path: pathname, status: res.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 };
+        const entry = accessEntry(req.method, pathname, res.statusCode, performance.now() - started);
         if (pathname === '/health') access.debug(entry, 'request');
         else access.info(entry, 'request');
       });
