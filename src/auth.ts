@@ -151,9 +151,11 @@ export class Auth {
 
   private async principalOf(key: string, checkedAt: number, fresh = false): Promise<Principal | null> {
     const keyHash = hashKey(key);
-    const hash = Buffer.from(keyHash, 'hex');
-    const envMatch = this.envKeys.find((k) => timingSafeEqual(k.hash, hash));
-    if (envMatch) return { via: 'environment', owner: envMatch.name, checkedAt };
+    if (this.envKeys.length) {
+      const hash = Buffer.from(keyHash, 'hex');
+      const envMatch = this.envKeys.find((k) => timingSafeEqual(k.hash, hash));
+      if (envMatch) return { via: 'environment', owner: envMatch.name, checkedAt };
+    }
     const { key: stored, cached } = await this.storedKey(keyHash, checkedAt, fresh);
     if (!stored) return null;
     return { via: 'database', owner: stored.name, keyHash, limits: { maxActive: stored.maxActiveTasks, perMinute: stored.createsPerMinute }, checkedAt, cached };

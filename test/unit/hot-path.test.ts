@@ -6,7 +6,9 @@ import { describe, expect, it, vi } from 'vitest';
 import { encodeCursor, isUuid } from '../../src/db/cursor.js';
 import { newTaskId } from '../../src/db/task-id.js';
 import { Writable } from 'node:stream';
-import { createLogger, REDACT_PATHS } from '../../src/logger.js';
+import { createHash } from 'node:crypto';
+import { hashKey } from '../../src/db/api-keys.js';
+import { batchingDestination, createLogger, REDACT_PATHS } from '../../src/logger.js';
 import { accessEntry, pathOf, yogaLogging } from '../../src/server/http.js';
 
 const viaUrl = (url: string) => {
@@ -89,5 +91,27 @@ describe('accessEntry', () => {
     const named = new Set(REDACT_PATHS.map((p) => p.split('.')[0]!.replace(/\[.*$/, '')));
     expect(Object.keys(entry).filter((k) => named.has(k))).toEqual([]);
     expect(Object.values(entry).filter((v) => typeof v === 'object' && v !== null)).toEqual([]);
+  });
+});
+
+describe('hashKey', () => {
+  test.prop([fc.string({ maxLength: 80 })])('is the hex SHA-256 of the key, as stored keys were hashed before', (key) => {
+    expect(hashKey(key)).toBe(createHash('sha256').update(key).digest('hex'));
+  });
+});
+
+describe('batchingDestination', () => {
+  it('writes lines through, flushes once per batch after flushMs, and at once on flushSync', async () => {
+    const calls: string[] = [];
+    const dest = batchingDestination({ write: (l: string) => calls.push(`write ${l}`), flush: () => calls.push('flush'), flushSync: () => calls.push('flushSync') }, 20);
+    dest.write('a');
+    dest.write('b');
+    expect(calls).toEqual(['write a', 'write b']);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toEqual(['write a', 'write b', 'flush']);
+    dest.write('c');
+    dest.flushSync();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toEqual(['write a', 'write b', 'flush', 'write c', 'flushSync']);
   });
 });
