@@ -36,7 +36,7 @@ export function createLogger(level = 'info', destination?: pino.DestinationStrea
 let asyncStdout: pino.DestinationStream | undefined;
 
 /** Access lines are written once this many bytes wait… */
-export const ACCESS_BATCH_BYTES = 16 * 1024;
+export const ACCESS_BATCH_BYTES = 8 * 1024; // below sonic-boom's maxWrite (16 KB)
 /** …or this long after the first of them, whichever comes first. */
 export const ACCESS_FLUSH_MS = 100;
 
