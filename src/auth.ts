@@ -157,9 +157,11 @@ export class Auth {
 
   private async principalOf(key: string, checkedAt: number, fresh = false): Promise<Principal | null> {
     const keyHash = hashKey(key);
-    const hash = Buffer.from(keyHash, 'hex');
-    const envMatch = this.envKeys.find((k) => timingSafeEqual(k.hash, hash));
-    if (envMatch) return { via: 'environment', owner: envMatch.name, checkedAt, admin: envMatch.admin };
+    if (this.envKeys.length) {
+      const hash = Buffer.from(keyHash, 'hex');
+      const envMatch = this.envKeys.find((k) => timingSafeEqual(k.hash, hash));
+      if (envMatch) return { via: 'environment', owner: envMatch.name, checkedAt, admin: envMatch.admin };
+    }
     const { key: stored, cached } = await this.storedKey(keyHash, checkedAt, fresh);
     // A remembered key that expired since it was looked up is refused like an unknown one.
     if (!stored || (stored.expiresAt && stored.expiresAt.getTime() <= Date.now())) return null;

@@ -1,5 +1,5 @@
 // Client keys stored as SHA-256 hashes; the key itself is shown once, at creation.
-import { createHash, randomBytes } from 'node:crypto';
+import crypto, { createHash, randomBytes } from 'node:crypto';
 import { and, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './client.js';
 import { apiKeys } from './schema.js';
@@ -23,8 +23,11 @@ export class ApiKeyError extends Error {
   }
 }
 
+// Every request hashes its key: crypto.hash (Node ≥ 20.12) does it in one call, without a Hash object.
+const sha256Hex: (key: string) => string = typeof crypto.hash === 'function' ? (key) => crypto.hash('sha256', key, 'hex') : (key) => createHash('sha256').update(key).digest('hex');
+
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return sha256Hex(key);
 }
 
 export function generateKey(): string {

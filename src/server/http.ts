@@ -10,7 +10,7 @@ import { GraphQLError } from 'graphql';
 import type { ConnectionInitMessage } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga } from 'graphql-yoga';
-import { accessLogger } from '../logger.js';
+import { accessLogger, type Logger } from '../logger.js';
 import { WebSocketServer } from 'ws';
 import { schema } from '../schema/index.js';
 import { createLoaders, type Context } from '../schema/context.js';
@@ -79,6 +79,32 @@ function setSafetyHeaders(res: ServerResponse): void {
   res.setHeader('vary', 'Origin');
 }
 
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * yoga's logger over ours. yoga logs three debug lines for every request: at a
+ * level that is off, its method is a no-op that builds nothing (the level is
+ * read when the server is made, as LOG_LEVEL is).
+ */
+export function yogaLogging(log: Logger): Record<LogLevel, (...args: unknown[]) => void> {
+  const at = (level: LogLevel) => (log.isLevelEnabled(level) ? (...a: unknown[]) => log[level]({ yoga: a }, 'yoga') : () => {});
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** An access line's fields, all of them: the access logger does not redact (logger.ts), so nothing secret may be added here. */
+export interface AccessEntry {
+  reqId: string;
+  ip: string;
+  method: string | undefined;
+  path: string;
+  status: number;
+  ms: number;
+}
+
+export function accessEntry(reqId: string, ip: string, method: string | undefined, path: string, status: number, ms: number): AccessEntry {
+  return { reqId, ip, method, path, status, ms: Math.round(ms * 10) / 10 };
+}
+
 export interface HttpServer {
   server: Server;
   listen(): Promise<number>;
@@ -98,12 +124,7 @@ export function createHttpServer(services: Services): HttpServer {
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/yoga-health',
     landingPage: false,
-    logging: {
-      debug: (...a) => log.debug({ yoga: a }, 'yoga'),
-      info: (...a) => log.info({ yoga: a }, 'yoga'),
-      warn: (...a) => log.warn({ yoga: a }, 'yoga'),
-      error: (...a) => log.error({ yoga: a }, 'yoga'),
-    },
+    logging: yogaLogging(log),
     graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS', additionalHeaders: { [CSRF_HEADERS[0]!]: 'graphiql' } },
     renderGraphiQL: renderGraphiQLOffline,
     cors: corsFor(config),
@@ -146,7 +167,7 @@ export function createHttpServer(services: Services): HttpServer {
     res.setHeader('x-request-id', info.id);
     if (access.isLevelEnabled(pathname === '/health' ? 'debug' : 'info')) {
       res.once('finish', () => {
-        const entry = { reqId: info.id, ip: info.client, method: req.method, path: pathname, status: res.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 };
+        const entry = accessEntry(info.id, info.client, req.method, pathname, res.statusCode, performance.now() - started);
         if (pathname === '/health') access.debug(entry, 'request');
         else access.info(entry, 'request');
       });

@@ -2,10 +2,14 @@
 // a request's path without building a URL, cursors without JSON.stringify,
 // and drizzle statements prepared only up to a bound.
 import { fc, test } from '@fast-check/vitest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { encodeCursor, isUuid } from '../../src/db/cursor.js';
 import { newTaskId } from '../../src/db/task-id.js';
-import { pathOf } from '../../src/server/http.js';
+import { Writable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { hashKey } from '../../src/db/api-keys.js';
+import { batchingDestination, createLogger, REDACT_PATHS } from '../../src/logger.js';
+import { accessEntry, pathOf, yogaLogging } from '../../src/server/http.js';
 
 const viaUrl = (url: string) => {
   try {
@@ -50,5 +54,64 @@ describe('newTaskId', () => {
     }
     expect([...ids].sort()).toEqual(ids);
     expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('yogaLogging', () => {
+  const capture = (level: string) => {
+    const lines: Array<Record<string, unknown>> = [];
+    const dest = new Writable({ write: (chunk: Buffer, _e, cb) => (lines.push(JSON.parse(chunk.toString())), cb()) });
+    return { log: createLogger(level, dest), lines };
+  };
+
+  it('passes yoga lines on at the levels that are on', () => {
+    const { log, lines } = capture('debug');
+    const y = yogaLogging(log);
+    y.debug('Processing GraphQL Parameters');
+    y.warn('w', 1);
+    expect(lines.map((l) => [l.level, l.yoga])).toEqual([[20, ['Processing GraphQL Parameters']], [40, ['w', 1]]]);
+  });
+
+  it('does not call the logger at all for a level that is off (yoga logs three debug lines per request)', () => {
+    const { log, lines } = capture('info');
+    const debug = vi.spyOn(log, 'debug');
+    const y = yogaLogging(log);
+    y.debug('Processing GraphQL Parameters');
+    y.info('i');
+    expect(debug).not.toHaveBeenCalled();
+    expect(lines.map((l) => l.yoga)).toEqual([['i']]);
+  });
+});
+
+describe('accessEntry', () => {
+  it('has only request id, client address, method, path, status and ms: nothing a redaction path names (the access logger does not redact)', () => {
+    const entry = accessEntry('r-1', '127.0.0.1', 'POST', '/graphql', 200, 1.234);
+    expect(entry).toEqual({ reqId: 'r-1', ip: '127.0.0.1', method: 'POST', path: '/graphql', status: 200, ms: 1.2 });
+    // Top-level names a path redacts; paths below a key (`*.apiKey`, `headers.authorization`) need an object value.
+    const named = new Set(REDACT_PATHS.map((p) => p.split('.')[0]!.replace(/\[.*$/, '')));
+    expect(Object.keys(entry).filter((k) => named.has(k))).toEqual([]);
+    expect(Object.values(entry).filter((v) => typeof v === 'object' && v !== null)).toEqual([]);
+  });
+});
+
+describe('hashKey', () => {
+  test.prop([fc.string({ maxLength: 80 })])('is the hex SHA-256 of the key, as stored keys were hashed before', (key) => {
+    expect(hashKey(key)).toBe(createHash('sha256').update(key).digest('hex'));
+  });
+});
+
+describe('batchingDestination', () => {
+  it('writes lines through, flushes once per batch after flushMs, and at once on flushSync', async () => {
+    const calls: string[] = [];
+    const dest = batchingDestination({ write: (l: string) => calls.push(`write ${l}`), flush: () => calls.push('flush'), flushSync: () => calls.push('flushSync') }, 20);
+    dest.write('a');
+    dest.write('b');
+    expect(calls).toEqual(['write a', 'write b']);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toEqual(['write a', 'write b', 'flush']);
+    dest.write('c');
+    dest.flushSync();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toEqual(['write a', 'write b', 'flush', 'write c', 'flushSync']);
   });
 });
