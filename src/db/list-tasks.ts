@@ -75,7 +75,8 @@ export async function listTasks(db: DbOrTx, args: ListTasksArgs): Promise<{ rows
   // Walking backward through a descending list means walking forward in time.
   const walkAscending = descending === (args.direction === 'backward');
   const cursor = args.cursor ? { createdAt: args.cursor.createdAt.toISOString(), id: args.cursor.id } : null;
-  const prepared = hasFilter(args.filter) ? null : preparedPage(db, args.columns, walkAscending, !!cursor);
+  // One owner's unfiltered page (the common list); an operator's list of every owner is built per call.
+  const prepared = args.owner === null || hasFilter(args.filter) ? null : preparedPage(db, args.columns, walkAscending, !!cursor);
   let rows: TaskRow[];
   if (prepared) {
     rows = (await prepared.execute({ owner: args.owner, at: cursor?.createdAt, id: cursor?.id, limit: args.limit + 1 })) as TaskRow[];
