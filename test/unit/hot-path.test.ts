@@ -55,6 +55,11 @@ describe('newTaskId', () => {
     expect([...ids].sort()).toEqual(ids);
     expect(new Set(ids).size).toBe(ids.length);
   });
+
+  it('draws fresh random bits for every id, across refills of its random pool', () => {
+    const tails = Array.from({ length: 3000 }, () => newTaskId().slice(-12));
+    expect(new Set(tails).size).toBe(tails.length);
+  });
 });
 
 describe('yogaLogging', () => {
