@@ -10,6 +10,7 @@ import { GraphQLError } from 'graphql';
 import type { ConnectionInitMessage } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createGraphQLError, createYoga } from 'graphql-yoga';
+import { useRequestBodyLimit } from './body-limit.js';
 import { accessLogger, type Logger } from '../logger.js';
 import { WebSocketServer } from 'ws';
 import { schema } from '../schema/index.js';
@@ -128,7 +129,8 @@ export function createHttpServer(services: Services): HttpServer {
     graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS', additionalHeaders: { [CSRF_HEADERS[0]!]: 'graphiql' } },
     renderGraphiQL: renderGraphiQLOffline,
     cors: corsFor(config),
-    plugins: [useOperationMetrics(log), csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndSubscriptionsWithKey(auth), useSharedSubscriptionResults()],
+    plugins: [useOperationMetrics(log), csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndSubscriptionsWithKey(auth), useSharedSubscriptionResults(), useRequestBodyLimit()],
+    maxRequestBodySize: false, // useRequestBodyLimit: the same limit without a stream per request
     maskedErrors: {
       maskError(error, message) {
         // Errors we raise on purpose carry a code, and graphql-js's own (a bad
