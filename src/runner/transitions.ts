@@ -107,33 +107,27 @@ export interface ProgressItem {
  * Returns the ids it changed; the others are no longer this runner's.
  */
 export async function recordProgressBatch(db: Db, leaseOwner: string, items: readonly ProgressItem[]): Promise<Set<string>> {
-  if (!items.length) return new Set();
-  const values = sql.join(
-    items.map((i) => sql`(${i.taskId}::uuid, ${i.progress}::float8, ${i.upstreamStatus}::text, ${i.nextPollAt.toISOString()}::timestamptz)`),
-    sql`, `,
+  const rows = await updateHeld(
+    db,
+    leaseOwner,
+    items,
+    'id, progress, upstream_status, next_poll_at',
+    (i) => sql`(${items[i]!.taskId}::uuid, ${items[i]!.progress}::float8, ${items[i]!.upstreamStatus}::text, ${items[i]!.nextPollAt.toISOString()}::timestamptz)`,
+    sql`progress = v.progress, upstream_status = v.upstream_status, next_poll_at = v.next_poll_at`,
+    (kept) => items.filter((i) => i.message !== false && kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: i.progress, message: i.message as string | null })),
+    false,
   );
-  return db.transaction(async (tx) => {
-    const rows = await execRows<{ id: string; progress: number | null }>(
-      tx,
-      sql`update ${tasks} t set progress = v.progress, upstream_status = v.upstream_status, next_poll_at = v.next_poll_at, ${CHANGE_STAMP_SQL}
-          from (values ${values}) as v (id, progress, upstream_status, next_poll_at)
-          where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
-          returning t.id, t.progress`,
-    );
-    const kept = new Set(rows.map((r) => r.id));
-    const events = items.filter((i) => i.message !== false && kept.has(i.taskId));
-    if (events.length) {
-      await tx.insert(taskEvents).values(events.map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: i.progress, message: i.message as string | null })));
-    }
-    await publishTaskChanged(tx, [...kept]);
-    return kept;
-  });
+  return idsOf(rows);
 }
 
-/** What a many-row write returns of each row it changed (enough to count a finish). */
+/** What a many-row write returns of each row it changed. */
 interface HeldRow {
   id: string;
   progress: number | null;
+}
+
+/** A finished row: enough to count the finish (reelay_tasks_finished_total, task duration). */
+interface FinishedRow extends HeldRow {
   status: TaskRow['status'];
   providerId: string;
   createdAt: Date | string;
@@ -141,10 +135,12 @@ interface HeldRow {
   completedAt: Date | string | null;
 }
 
-const idsOf = (rows: HeldRow[]) => new Set(rows.map((r) => r.id));
+const idsOf = (rows: readonly HeldRow[]) => new Set(rows.map((r) => r.id));
+const HELD = sql`t.id, t.progress`;
+const FINISHED = sql`t.id, t.progress, t.status, t.provider_id as "providerId", t.created_at as "createdAt", t.started_at as "startedAt", t.completed_at as "completedAt"`;
 
 /** One statement for many held tasks: `update tasks t set … from (values …) v (id, …) where` the lease still holds. */
-async function updateHeld(
+async function updateHeld<R extends HeldRow = HeldRow>(
   db: Db,
   leaseOwner: string,
   items: readonly { taskId: string }[],
@@ -154,19 +150,21 @@ async function updateHeld(
   /** History events of the rows changed (given each one's progress after the change). */
   events: (kept: Map<string, number | null>) => Array<typeof taskEvents.$inferInsert>,
   wake: boolean,
-): Promise<HeldRow[]> {
+  /** The columns returned of each changed row. */
+  returning: SQL = HELD,
+): Promise<R[]> {
   if (!items.length) return [];
   const values = sql.join(
     items.map((_, i) => row(i)),
     sql`, `,
   );
   return db.transaction(async (tx) => {
-    const rows = await execRows<HeldRow>(
+    const rows = await execRows<R>(
       tx,
       sql`update ${tasks} t set ${set}, ${CHANGE_STAMP_SQL}
           from (values ${values}) as v (${sql.raw(columns)})
           where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
-          returning t.id, t.progress, t.status, t.provider_id as "providerId", t.created_at as "createdAt", t.started_at as "startedAt", t.completed_at as "completedAt"`,
+          returning ${returning}`,
     );
     const kept = new Map(rows.map((r) => [r.id, r.progress]));
     const history = events(kept);
@@ -226,7 +224,7 @@ export interface CompletionItem {
 
 /** `completeTask` for many held tasks in one transaction; returns the ids it completed. */
 export async function completeTasks(db: Db, leaseOwner: string, items: readonly CompletionItem[]): Promise<Set<string>> {
-  const rows = await updateHeld(
+  const rows = await updateHeld<FinishedRow>(
     db,
     leaseOwner,
     items,
@@ -236,6 +234,7 @@ export async function completeTasks(db: Db, leaseOwner: string, items: readonly 
         completed_at = now(), lease_owner = null, lease_expires_at = null`,
     (kept) => items.filter((i) => kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'COMPLETED' as const, progress: 1, message: 'completed' })),
     true,
+    FINISHED,
   );
   // Committed: each finish counts (reelay_tasks_finished_total) in the process that made it.
   for (const r of rows) countFinished({ ...r, createdAt: new Date(r.createdAt), startedAt: r.startedAt ? new Date(r.startedAt) : null, completedAt: r.completedAt ? new Date(r.completedAt) : null });

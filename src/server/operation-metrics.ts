@@ -37,6 +37,7 @@ interface Instruments {
   duration: { observe(value: number): void };
   ok: { inc(): void };
   error: { inc(): void };
+  subscribed: { inc(): void };
 }
 
 // yoga hands every request with the same query text the same parsed document (its parse cache).
@@ -53,6 +54,7 @@ function instrumentsOf(document: DocumentNode, operationName: string | null | un
       duration: graphqlOperationDuration.labels(labels),
       ok: graphqlOperations.labels({ ...labels, outcome: 'ok' }),
       error: graphqlOperations.labels({ ...labels, outcome: 'error' }),
+      subscribed: graphqlOperations.labels({ ...labels, outcome: 'subscribed' }),
     };
     // A document names few operations; a client sending thousands of names for one document gets no cache.
     if (byName.size < 16) byName.set(key, found);
@@ -81,7 +83,7 @@ export function useOperationMetrics(log: Logger): Plugin<{ requestId?: string }>
       };
     },
     onSubscribe({ args }) {
-      graphqlOperations.inc({ ...operationLabels(args.document, args.operationName), outcome: 'subscribed' });
+      instrumentsOf(args.document, args.operationName).subscribed.inc();
     },
   };
 }
