@@ -53,8 +53,10 @@ export async function sweepRetention(db: Db, filesDir: string, opts: Omit<Retent
       if (stopped()) return report;
       const ids = await findExpiredTasks(db, olderThanMs, BATCH);
       await removeAll(filesDir, ids);
-      report.tasks += (await deleteExpiredTasks(db, ids, olderThanMs)).length;
-      if (ids.length < BATCH) break;
+      const deleted = (await deleteExpiredTasks(db, ids, olderThanMs)).length;
+      report.tasks += deleted;
+      // A short batch was the last; an empty one means another runner's sweep holds these rows.
+      if (ids.length < BATCH || deleted === 0) break;
     }
   }
   // Past task retention everything is gone already: file retention only matters for a shorter window.
@@ -64,8 +66,9 @@ export async function sweepRetention(db: Db, filesDir: string, opts: Omit<Retent
       if (stopped()) return report;
       const ids = await findTasksWithExpiredFiles(db, olderThanMs, BATCH);
       await removeAll(filesDir, ids);
-      report.files += (await markFilesExpired(db, ids)).length;
-      if (ids.length < BATCH) break;
+      const marked = (await markFilesExpired(db, ids)).length;
+      report.files += marked;
+      if (ids.length < BATCH || marked === 0) break;
     }
   }
   return report;
