@@ -1,7 +1,9 @@
 // File retention (REELAY_FILE_RETENTION_DAYS): finished tasks past the window
 // that still have stored files (a result or an uploaded input image) are found
 // oldest first; once their files are removed, file_expired_at marks the row,
-// which stays (`result.fileExpired`, and /files/ answers 410 Gone for it).
+// which stays, and `fileExpired: true` is added to its result (what
+// `result.fileExpired` reads, with no column beyond `result`); /files/ answers
+// 410 Gone for it.
 import { sql } from 'drizzle-orm';
 import { execRows, type DbOrTx } from './client.js';
 import { cutoffSql } from './delete-expired-tasks.js';
@@ -28,7 +30,9 @@ export async function markFilesExpired(db: DbOrTx, ids: readonly string[]): Prom
   if (!ids.length) return [];
   const rows = await execRows<{ id: string }>(
     db,
-    sql`update ${tasks} set file_expired_at = now() where id in (
+    sql`update ${tasks} set file_expired_at = now(),
+        result = case when result is null then null else result || '{"fileExpired": true}'::jsonb end
+      where id in (
         select id from ${tasks} where id = any(${`{${ids.join(',')}}`}::uuid[]) and file_expired_at is null
         for update skip locked
       )

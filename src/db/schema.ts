@@ -41,6 +41,8 @@ export interface TaskResult {
   durationSeconds: number | null;
   width: number | null;
   height: number | null;
+  /** Set by file retention with tasks.file_expired_at: the file is gone, the rest still describes it. */
+  fileExpired?: boolean;
 }
 
 export const tasks = pgTable(

@@ -23,7 +23,7 @@ export const TASK_FIELD_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   mediaType: ['mediaType'],
   params: ['params'],
   inputImage: ['inputImage'],
-  result: ['result', 'fileExpiredAt'],
+  result: ['result'],
   error: ['errorCode', 'errorMessage'],
   attempts: ['attempts'],
   events: [],

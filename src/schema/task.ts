@@ -15,8 +15,7 @@ export function fileUrl(ctx: Context, file: string): string {
   return `${ctx.origin()}/files/${file.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-/** The stored result and whether retention removed its file (tasks.file_expired_at). */
-type ResultShape = NonNullable<TaskRow['result']> & { fileExpired: boolean };
+type ResultShape = NonNullable<TaskRow['result']>;
 
 const TaskResultRef = builder.objectRef<ResultShape>('TaskResult').implement({
   description: 'The finished media, stored by reelay.',
@@ -25,7 +24,7 @@ const TaskResultRef = builder.objectRef<ResultShape>('TaskResult').implement({
     upstreamUrl: t.string({ nullable: true, description: 'Where the provider offered it (may expire).', resolve: (r) => r.upstreamUrl }),
     fileExpired: t.boolean({
       description: 'True once file retention (REELAY_FILE_RETENTION_DAYS) removed the stored file: `url` then answers 410 Gone; the other fields still describe it.',
-      resolve: (r) => r.fileExpired,
+      resolve: (r) => r.fileExpired === true,
     }),
     contentType: t.string({ nullable: true, resolve: (r) => r.contentType }),
     sizeBytes: t.float({ resolve: (r) => r.sizeBytes }),
@@ -79,7 +78,7 @@ VideoTaskRef.implement({
     mediaType: t.field({ type: MediaTypeEnum, resolve: (r) => r.mediaType }),
     params: t.field({ type: 'JSON', description: 'durationSeconds, width, height, aspectRatio, seed as requested.', resolve: (r) => r.params }),
     inputImage: t.field({ type: InputImageRef, nullable: true, resolve: (r) => r.inputImage }),
-    result: t.field({ type: TaskResultRef, nullable: true, resolve: (r) => (r.result ? { ...r.result, fileExpired: r.fileExpiredAt != null } : null) }),
+    result: t.field({ type: TaskResultRef, nullable: true, resolve: (r) => r.result }),
     error: t.field({ type: TaskErrorRef, nullable: true, resolve: (r) => (r.errorCode ? { code: r.errorCode, message: r.errorMessage ?? '' } : null) }),
     attempts: t.exposeInt('attempts', { description: 'Submission attempts so far.' }),
     events: t.field({ type: [TaskEventRef], resolve: (r, _a, ctx) => ctx.loaders.events.load(r.id) }),
