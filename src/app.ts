@@ -144,6 +144,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         maxResultBytes: config.maxResultBytes,
         maxImagePixels: config.maxImagePixels,
         idleMs: opts.runnerIdleMs,
+        retention: { taskDays: config.retentionDays, fileDays: config.fileRetentionDays, intervalMs: config.retentionIntervalMs },
       });
       runner.start();
       app.runner = runner;

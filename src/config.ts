@@ -66,6 +66,10 @@ const fileSchema = z
 const envInt = (name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be an integer`).min(min, `${name} must be >= ${min}`).max(max, `${name} must be <= ${max}`).default(def);
 
+/** A positive number of days, fractions allowed (`0.5` is 12 hours); unset: off. */
+const envDays = (name: string) =>
+  z.coerce.number({ error: `${name} must be a number of days` }).positive(`${name} must be a positive number of days (unset it to keep forever)`).max(1_000_000, `${name} must be <= 1000000`).optional();
+
 const envSchema = z.object({
   PORT: envInt('PORT', 4000, 0, 65535),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -107,6 +111,9 @@ const envSchema = z.object({
     .max(65535, 'REELAY_METRICS_PORT must be <= 65535')
     .optional(),
   REELAY_TRUST_PROXY: z.string().optional(),
+  REELAY_RETENTION_DAYS: envDays('REELAY_RETENTION_DAYS'),
+  REELAY_FILE_RETENTION_DAYS: envDays('REELAY_FILE_RETENTION_DAYS'),
+  REELAY_RETENTION_INTERVAL_MS: envInt('REELAY_RETENTION_INTERVAL_MS', 300_000, 1000, 86_400_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -157,6 +164,12 @@ export interface Config {
   metricsPort?: number;
   /** REELAY_TRUST_PROXY: reverse proxies (addresses, CIDR ranges, loopback/linklocal/uniquelocal) whose X-Forwarded-* headers count. */
   trustProxy: string[];
+  /** REELAY_RETENTION_DAYS: finished tasks completed longer ago are deleted with their files (unset: kept forever). */
+  retentionDays?: number;
+  /** REELAY_FILE_RETENTION_DAYS: the stored files of finished tasks completed longer ago are removed; the tasks stay. */
+  fileRetentionDays?: number;
+  /** REELAY_RETENTION_INTERVAL_MS: time between the runner's retention sweeps. */
+  retentionIntervalMs: number;
   logLevel: string;
 }
 
@@ -306,6 +319,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     metricsToken: e.REELAY_METRICS_TOKEN,
     metricsPort: e.REELAY_METRICS_PORT,
     trustProxy: parseTrustProxy(e.REELAY_TRUST_PROXY),
+    retentionDays: e.REELAY_RETENTION_DAYS,
+    fileRetentionDays: e.REELAY_FILE_RETENTION_DAYS,
+    retentionIntervalMs: e.REELAY_RETENTION_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -23,6 +23,12 @@ export const ONLINE_INDEXES: readonly OnlineIndex[] = [
   { name: 'tasks_owner_status_created', definition: 'tasks using btree (owner, status, created_at, id)' },
   { name: 'tasks_owner_provider_created', definition: 'tasks using btree (owner, provider_id, created_at, id)' },
   { name: 'tasks_owner_model_created', definition: 'tasks using btree (owner, model, created_at, id)' },
+  // Retention sweeps: finished tasks oldest first, and those of them that still have stored files.
+  { name: 'tasks_finished_completed', definition: "tasks using btree (completed_at) where status in ('COMPLETED', 'FAILED', 'CANCELLED')" },
+  {
+    name: 'tasks_files_completed',
+    definition: "tasks using btree (completed_at) where status in ('COMPLETED', 'FAILED', 'CANCELLED') and file_expired_at is null and (result is not null or input_image->>'kind' = 'file')",
+  },
   { name: 'tasks_prompt_trgm', definition: 'tasks using gin (prompt gin_trgm_ops)', extension: 'pg_trgm', postgresOnly: true },
 ];
 

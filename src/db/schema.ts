@@ -41,6 +41,8 @@ export interface TaskResult {
   durationSeconds: number | null;
   width: number | null;
   height: number | null;
+  /** Set by file retention with tasks.file_expired_at: the file is gone, the rest still describes it. */
+  fileExpired?: boolean;
 }
 
 export const tasks = pgTable(
@@ -89,6 +91,8 @@ export const tasks = pgTable(
     /** When the latest submission attempt was about to be sent (reelay's clock): a lost one is looked up among upstream tasks created since. */
     submittedAt: ts('submitted_at'),
     completedAt: ts('completed_at'),
+    /** When retention (REELAY_FILE_RETENTION_DAYS) removed the task's stored files; the row stays. */
+    fileExpiredAt: ts('file_expired_at'),
     /** The FAILED or CANCELLED task this one retries (retryTask); no foreign key: deleting the original leaves the retry. */
     retryOf: uuid('retry_of'),
   },
@@ -111,6 +115,12 @@ export const tasks = pgTable(
     index('tasks_owner_model_created').on(t.owner, t.model, t.createdAt, t.id),
     // `search` (a substring of the prompt); only where the pg_trgm extension can be had.
     index('tasks_prompt_trgm').using('gin', t.prompt.op('gin_trgm_ops')),
+    // Retention sweeps (src/db/delete-expired-tasks.ts, expire-result-files.ts): finished tasks
+    // oldest first, and those of them that still have stored files.
+    index('tasks_finished_completed').on(t.completedAt).where(sql`status in ('COMPLETED', 'FAILED', 'CANCELLED')`),
+    index('tasks_files_completed')
+      .on(t.completedAt)
+      .where(sql`status in ('COMPLETED', 'FAILED', 'CANCELLED') and file_expired_at is null and (result is not null or input_image->>'kind' = 'file')`),
   ],
 );
 
@@ -168,6 +178,25 @@ export const taskCountDeltas = pgTable(
     durationMs: bigint('duration_ms', { mode: 'number' }).notNull(),
   },
   (t) => [index('task_count_deltas_owner').on(t.owner, t.providerId, t.status)],
+);
+
+/**
+ * Tasks removed by retention, per owner × provider × status (same columns as
+ * task_counts): `stats` adds them to the live counters, so its totals keep the
+ * history of tasks that no longer exist (`totalCount` counts only what exists).
+ * Incremented in the statement that deletes the tasks (delete-expired-tasks.ts).
+ */
+export const removedTaskCounts = pgTable(
+  'removed_task_counts',
+  {
+    owner: text('owner').notNull(),
+    providerId: text('provider_id').notNull(),
+    status: taskStatus('status').notNull(),
+    tasks: bigint('tasks', { mode: 'number' }).notNull(),
+    timed: bigint('timed', { mode: 'number' }).notNull(),
+    durationMs: bigint('duration_ms', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.owner, t.providerId, t.status] })],
 );
 
 /** One-time data steps done after the migrations (e.g. the counter back-fill), by name. */

@@ -1,9 +1,12 @@
 // Aggregates for the `stats` query: from the task counters (one small query,
 // exact, see count-tasks.ts) when the filter is only status and provider;
-// otherwise computed over the matching rows in two queries.
+// otherwise computed over the matching rows in two queries. Tasks removed by
+// retention stay in the totals from the counters (removed_task_counts); a
+// filter that scans covers only the tasks that exist.
 import { count, sql } from 'drizzle-orm';
 import type { DbOrTx } from './client.js';
 import { countersAnswer, readCounters, type CounterRow } from './count-tasks.js';
+import { readRemovedCounts } from './read-removed-counts.js';
 import { tasks } from './schema.js';
 import { taskConditions, type TaskFilter } from './task-filter.js';
 
@@ -50,10 +53,15 @@ function fromCounters(rows: CounterRow[]): TaskStats {
   };
 }
 
+/** Live counters plus those of removed tasks, ordered by provider like readCounters. */
+function withRemoved(live: CounterRow[], removed: CounterRow[]): CounterRow[] {
+  return removed.length ? [...live, ...removed].sort((a, b) => (a.providerId < b.providerId ? -1 : a.providerId > b.providerId ? 1 : 0)) : live;
+}
+
 /** Stats of `owner`'s tasks (null: every owner's) matching the filter. */
 export async function getTaskStats(db: DbOrTx, owner: string | null, filter?: TaskFilter): Promise<TaskStats> {
   const counted = countersAnswer(filter) ? await readCounters(db, owner, filter) : null;
-  if (counted) return fromCounters(counted);
+  if (counted) return fromCounters(withRemoved(counted, await readRemovedCounts(db, owner, filter)));
   const where = taskConditions(owner, filter);
   const [totals] = await db
     .select({

@@ -19,6 +19,7 @@ import { ReleaseBatch } from './release-batch.js';
 import { Slots } from '../slots.js';
 import { TransitionBatches } from './write-batches.js';
 import { runTask, TaskAbort } from './work.js';
+import { RetentionSweeper, type RetentionOptions, type SweepReport } from './retention.js';
 
 export interface RunnerOptions {
   db: Db;
@@ -41,6 +42,8 @@ export interface RunnerOptions {
   idleMs?: number;
   /** Results downloaded and probed at once (all providers); 32 when omitted. */
   finishConcurrency?: number;
+  /** Retention windows and the sweep interval; no sweeps when omitted. */
+  retention?: RetentionOptions;
 }
 
 /** Tasks taken in one claim transaction; a runner with more room claims again at once. */
@@ -68,12 +71,19 @@ export class Runner {
   private readonly finishSlots: Slots;
   private readonly releases: ReleaseBatch;
   private readonly batches: TransitionBatches;
+  private readonly retention: RetentionSweeper;
 
   constructor(private readonly opts: RunnerOptions) {
     this.progress = new ProgressWriter(opts.db, this.id, opts.log);
     this.finishSlots = new Slots(opts.finishConcurrency ?? 32);
     this.batches = new TransitionBatches(opts.db, this.id, (fn) => this.progress.exclusive(fn, { urgent: true }));
     this.releases = new ReleaseBatch(opts.db, this.id, opts.log, (fn) => this.progress.exclusive(fn, { urgent: true }));
+    this.retention = new RetentionSweeper(opts.db, opts.filesDir, opts.retention ?? { intervalMs: 300_000 }, opts.log);
+  }
+
+  /** One retention sweep now (it also runs on its own every REELAY_RETENTION_INTERVAL_MS while the runner runs). */
+  sweepRetention(): Promise<SweepReport> {
+    return this.retention.sweepNow();
   }
 
   get activeTaskIds(): string[] {
@@ -91,6 +101,7 @@ export class Runner {
     void this.watchHeld(this.watcher);
     this.heartbeat = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.opts.leaseMs / 3)));
     this.loopDone = this.loop();
+    this.retention.start();
   }
 
   /** Claim now instead of at the next tick. */
@@ -105,6 +116,7 @@ export class Runner {
   async stop(timeoutMs = 10_000): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    const retention = this.retention.stop();
     this.unsubscribe.splice(0).forEach((u) => u());
     this.watcher?.close();
     this.ownFeed?.close();
@@ -117,6 +129,7 @@ export class Runner {
     for (const f of this.inflight.values()) f.ctrl.abort(new TaskAbort('shutdown'));
     await within(2000);
     clearInterval(this.heartbeat);
+    await retention;
   }
 
   private async loop(): Promise<void> {

@@ -20,8 +20,12 @@ type ResultShape = NonNullable<TaskRow['result']>;
 const TaskResultRef = builder.objectRef<ResultShape>('TaskResult').implement({
   description: 'The finished media, stored by reelay.',
   fields: (t) => ({
-    url: t.string({ description: "reelay's own download URL (supports Range and HEAD).", resolve: (r, _a, ctx) => fileUrl(ctx, r.file) }),
+    url: t.string({ description: "reelay's own download URL (supports Range and HEAD); answers 410 Gone once fileExpired.", resolve: (r, _a, ctx) => fileUrl(ctx, r.file) }),
     upstreamUrl: t.string({ nullable: true, description: 'Where the provider offered it (may expire).', resolve: (r) => r.upstreamUrl }),
+    fileExpired: t.boolean({
+      description: 'True once file retention (REELAY_FILE_RETENTION_DAYS) removed the stored file: `url` then answers 410 Gone; the other fields still describe it.',
+      resolve: (r) => r.fileExpired === true,
+    }),
     contentType: t.string({ nullable: true, resolve: (r) => r.contentType }),
     sizeBytes: t.float({ resolve: (r) => r.sizeBytes }),
     durationSeconds: t.float({ nullable: true, resolve: (r) => r.durationSeconds }),

@@ -1,6 +1,7 @@
 // GET/HEAD /files/<taskId>/<name>: stored results and input images, with
 // single-range requests so browsers can seek in videos. Served under the type
 // their extension names (always a media type or application/octet-stream) with nosniff.
+// A file that file retention removed answers 410 Gone; an unknown one 404.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -35,17 +36,23 @@ export function parseRange(header: string | undefined, size: number): { start: n
   return { start, end };
 }
 
-export async function serveFile(req: IncomingMessage, res: ServerResponse, filesDir: string, pathname: string): Promise<void> {
+/** Whether retention removed the files of task `taskId` (it still exists): a miss then answers 410, not 404. */
+export type FilesExpired = (taskId: string) => Promise<boolean>;
+
+const GONE = 'gone: this file was removed by file retention (REELAY_FILE_RETENTION_DAYS); the task remains, its result.fileExpired is true';
+
+export async function serveFile(req: IncomingMessage, res: ServerResponse, filesDir: string, pathname: string, expired?: FilesExpired): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return plain(res, 405, 'method not allowed', { allow: 'GET, HEAD' });
   const m = SAFE.exec(pathname);
   if (!m || m[2]!.startsWith('.')) return plain(res, 404, 'not found');
   const file = path.join(filesDir, m[1]!, m[2]!);
+  const missing = async () => ((await expired?.(m[1]!)) ? plain(res, 410, GONE) : plain(res, 404, 'not found'));
   let stat: fs.Stats;
   try {
     stat = await fsp.stat(file);
     if (!stat.isFile()) return plain(res, 404, 'not found');
   } catch {
-    return plain(res, 404, 'not found');
+    return missing();
   }
   const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
   const base = {

@@ -19,6 +19,7 @@ import { healthReport } from '../schema/queries.js';
 import type { Services } from '../services.js';
 import { corsFor, CSRF_HEADERS, csrfPrevention } from './cross-site.js';
 import { serveFile } from './files.js';
+import { filesExpired } from '../db/expire-result-files.js';
 import { GRAPHIQL_TABS, renderGraphiQLOffline } from './graphiql.js';
 import { useEndSubscriptionsWithKey } from './end-subscriptions.js';
 import { useSharedSubscriptionResults } from './shared-results.js';
@@ -185,7 +186,7 @@ export function createHttpServer(services: Services): HttpServer {
         return void res.end(JSON.stringify(body));
       }
       if (pathname === '/metrics') return await serveMetrics(req, res, metricsAccess, services.database.db);
-      if (pathname.startsWith('/files/')) return await serveFile(req, res, services.config.filesDir, pathname);
+      if (pathname.startsWith('/files/')) return await serveFile(req, res, services.config.filesDir, pathname, (id) => filesExpired(services.database.db, id));
       if (pathname === '/') {
         res.writeHead(302, { location: '/graphql' });
         return void res.end();
