@@ -69,8 +69,8 @@ export async function followTask(client: ReelayClient, initial: VideoTask, opts:
   view.stop();
 
   if (final.status !== 'COMPLETED') {
-    const why = final.error ? `${final.error.code}: ${final.error.message}` : final.status;
-    process.stderr.write(`reelay: task ${final.id} ${final.status}: ${why}\n`);
+    const why = final.error ? `: ${final.error.code}: ${final.error.message}` : '';
+    process.stderr.write(`reelay: task ${final.id} ${final.status}${why}\n`);
     if (opts.json) process.stdout.write(JSON.stringify(final) + '\n');
     return EXIT.TASK_FAILED;
   }

@@ -19,10 +19,10 @@ function eta(task: VideoTask): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
-/** "QUEUED · position 2", "PROCESSING 40% · ETA 12s". */
-export function describeState(task: VideoTask): string {
+/** "QUEUED · position 2", "PROCESSING 40% · ETA 12s" (the bar shows the percentage itself). */
+export function describeState(task: VideoTask, withPercent = true): string {
   const parts: string[] = [task.status];
-  if (task.status === 'PROCESSING' && typeof task.progress === 'number') parts.push(percent(task.progress));
+  if (withPercent && task.status === 'PROCESSING' && typeof task.progress === 'number') parts.push(percent(task.progress));
   let s = parts.join(' ');
   if (task.queuePosition != null) s += ` · position ${task.queuePosition}`;
   const left = eta(task);
@@ -52,29 +52,36 @@ export function barView(out: NodeJS.WriteStream): ProgressView {
     cliProgress.Presets.shades_classic,
   );
   let started = false;
+  let paused = false;
   let current: VideoTask | undefined;
   const show = (task: VideoTask) => {
     const value = task.status === 'COMPLETED' ? 100 : Math.round((task.progress ?? 0) * 100);
     if (!started) {
-      bar.start(100, value, { state: describeState(task) });
+      bar.start(100, value, { state: describeState(task, false) });
       started = true;
-    } else bar.update(value, { state: describeState(task) });
+    } else bar.update(value, { state: describeState(task, false) });
+  };
+  const hide = () => {
+    if (started) bar.stop();
+    started = false;
   };
   return {
     update(task) {
       current = task;
-      show(task);
+      // While paused (a question on the terminal) changes are only remembered.
+      if (!paused) show(task);
     },
     pause() {
-      if (started) bar.stop();
-      started = false;
+      paused = true;
+      hide();
     },
     resume() {
+      paused = false;
       if (current) show(current);
     },
     stop() {
-      if (started) bar.stop();
-      started = false;
+      paused = true;
+      hide();
     },
   };
 }

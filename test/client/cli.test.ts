@@ -2,7 +2,7 @@
 // bin/reelay.mjs (no tsx) spawned with pipes (no terminal: line output)
 // against the real server with the local renderer. Checks exit codes
 // (0, 1, 2, 3, 130), downloaded MP4s, --json and error output.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -16,6 +16,15 @@ import { buildOnce, ROOT } from '../support/processes.js';
 
 const KEY = 'cli-key-123456789';
 const BIN = path.join(ROOT, 'bin/reelay.mjs');
+/** util-linux `script` runs a command on a pseudo-terminal (for the terminal behaviour). */
+const hasScript = (() => {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
 interface Cli {
@@ -198,6 +207,40 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     expect(cli.stdout).toContain(`task ${id} is still running`);
     expect(['QUEUED', 'PROCESSING']).toContain((await task(id)).status);
     expect((await done(['cancel', id])).code).toBe(0);
+  });
+
+  it.skipIf(!hasScript)('on a terminal: a progress bar; Ctrl-C asks whether to cancel (y: CANCELLED, exit 1; n: keeps running, exit 130)', async () => {
+    for (const answer of ['y', 'n']) {
+      const cmd = `${process.execPath} ${BIN} generate '[never] On a terminal' --provider parked`;
+      const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: work, env: { ...process.env, REELAY_URL: t.url, REELAY_API_KEY: KEY }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      const seen = (text: string) =>
+        new Promise<void>((resolve, reject) => {
+          const check = () => out.includes(text) && (child.stdout.off('data', check), resolve());
+          child.stdout.on('data', check);
+          child.once('exit', () => reject(new Error(`no "${text}" in ${JSON.stringify(out)}`)));
+          check();
+        });
+      child.stdout.on('data', (d) => (out += String(d)));
+      const code = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      await seen('% | PROCESSING');
+      expect(out).toMatch(/[░█]{30} \d+% \| /); // cli-progress's bar, not lines
+      child.stdin.write('\x03'); // Ctrl-C, through the terminal's line discipline: SIGINT
+      await seen('? [y/N]');
+      const id = out.match(UUID)![0];
+      child.stdin.write(`${answer}\r`);
+      if (answer === 'y') {
+        expect(await code).toBe(1);
+        expect(out).toContain(`task ${id} CANCELLED`);
+        expect((await task(id)).status).toBe('CANCELLED');
+      } else {
+        expect(await code).toBe(130);
+        expect(out).toContain(`task ${id} is still running`);
+        expect((await task(id)).status).toBe('PROCESSING');
+        expect((await done(['cancel', id])).code).toBe(0);
+      }
+      child.stdin.end();
+    }
   });
 
   it('tasks (table and --json), providers, stats', async () => {
