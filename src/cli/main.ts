@@ -46,6 +46,8 @@ export function buildProgram(): Command {
     .option('--url <url>', `reelay server URL (default: $REELAY_URL, else ${DEFAULT_URL})`)
     .option('--key <key>', 'your client API key (default: $REELAY_API_KEY; not the server\'s REELAY_API_KEYS list)')
     .exitOverride()
+    // Each command's --help also lists --url and --key.
+    .configureHelp({ showGlobalOptions: true })
     .showHelpAfterError('(reelay --help shows the usage)')
     .addHelpText('after', HELP_AFTER);
   registerGenerate(program, run);
