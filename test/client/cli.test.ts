@@ -25,6 +25,8 @@ const hasScript = (() => {
     return false;
   }
 })();
+/** Each test spawns several Node processes (a few seconds each on a loaded 2-core machine). */
+const SLOW = 180_000;
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
 interface Cli {
@@ -91,12 +93,12 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
       providers: [{ id: 'local', kind: 'local' }, providerEntry('parked', 'tasks-api', emu.baseUrl, { timeoutMs: 600_000 })],
       defaultProvider: 'local',
     });
-  });
+  }, SLOW);
   afterAll(async () => {
     await t?.stop();
     await emu?.close();
     if (work) fs.rmSync(work, { recursive: true, force: true });
-  });
+  }, SLOW);
 
   it('generate: progress lines, the MP4 saved to --out, exit 0', async () => {
     const out = path.join(work, 'clip.mp4');
@@ -112,7 +114,7 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     const stored = await task(id);
     expect(stored.status).toBe('COMPLETED');
     expect(bytes.length).toBe(stored.result.sizeBytes);
-  });
+  }, SLOW);
 
   it('generate --json: the finished task as JSON, saved under the task id by default; progress on stderr', async () => {
     const r = await done(['generate', 'JSON please', '--duration', '1', '--size', '320x240', '--json']);
@@ -124,7 +126,7 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     expect(json.file).toBe(path.join(fs.realpathSync(work), `${json.id}.mp4`));
     expect(fs.statSync(json.file).size).toBe(json.result.sizeBytes);
     expect(r.stderr).toContain(`${json.id} PROCESSING`);
-  });
+  }, SLOW);
 
   it('an error the API returns (unknown provider): exit 2 with its code; --json gets it as JSON', async () => {
     const r = await done(['generate', 'x', '--provider', 'nope']);
@@ -133,39 +135,41 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     const j = await done(['generate', 'x', '--provider', 'nope', '--json']);
     expect(j.code).toBe(2);
     expect(JSON.parse(j.stdout)).toEqual({ error: { code: 'UNKNOWN_PROVIDER', message: expect.stringContaining('nope'), field: 'provider' } });
-  });
+  }, SLOW);
 
   it('usage errors exit 2: bad option values, unknown commands, missing files', async () => {
-    for (const args of [['generate', 'x', '--size', 'big'], ['generate', 'x', '--seed', '1.5'], ['generate'], ['frobnicate'], ['tasks', '--status', 'DONE'], ['tasks', '--limit', '0'], ['generate', 'x', '--image', path.join(work, 'missing.png')]]) {
-      const r = await done(args);
-      expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stderr, args.join(' ')).not.toBe('');
-    }
-  });
+    const cases = [['generate', 'x', '--size', 'big'], ['generate', 'x', '--seed', '1.5'], ['generate'], ['frobnicate'], ['tasks', '--status', 'DONE'], ['tasks', '--limit', '0'], ['generate', 'x', '--image', path.join(work, 'missing.png')]];
+    const results = await Promise.all(cases.map((args) => done(args)));
+    cases.forEach((args, i) => {
+      expect(results[i].code, args.join(' ')).toBe(2);
+      expect(results[i].stderr, args.join(' ')).not.toBe('');
+    });
+  }, SLOW);
 
   it('a wrong key: exit 2 with UNAUTHENTICATED (--key overrides REELAY_API_KEY)', async () => {
     const r = await done(['tasks', '--key', 'wrong-key-123456']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('UNAUTHENTICATED');
-  });
+  }, SLOW);
 
   it('a server that cannot be reached: exit 3 (--url overrides REELAY_URL)', async () => {
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as net.AddressInfo).port;
     await new Promise((resolve) => server.close(resolve));
-    for (const args of [['generate', 'x'], ['tasks'], ['watch', '00000000-0000-4000-8000-000000000000'], ['stats']]) {
-      const r = await done([...args, '--url', `http://127.0.0.1:${port}`]);
-      expect(r.code, args[0]).toBe(3);
-      expect(r.stderr, args[0]).toContain('NETWORK_ERROR');
-    }
-  });
+    const cases = [['generate', 'x'], ['tasks'], ['watch', '00000000-0000-4000-8000-000000000000'], ['stats']];
+    const results = await Promise.all(cases.map((args) => done([...args, '--url', `http://127.0.0.1:${port}`])));
+    cases.forEach((args, i) => {
+      expect(results[i].code, args[0]).toBe(3);
+      expect(results[i].stderr, args[0]).toContain('NETWORK_ERROR');
+    });
+  }, SLOW);
 
   it('a task that FAILS: exit 1 with its error code (an image URL on a private address)', async () => {
     const r = await done(['generate', 'From a private URL', '--image', 'http://127.0.0.1:9/x.png', '--duration', '1', '--size', '320x240']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/FAILED: IMAGE_URL_FORBIDDEN: /);
-  });
+  }, SLOW);
 
   it('--image FILE is uploaded (multipart)', async () => {
     const png = path.join(work, 'in.png');
@@ -173,7 +177,7 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     const r = await done(['generate', 'From a file', '--image', png, '--duration', '1', '--size', '320x240', '--json', '--out', path.join(work, 'from-image.mp4')]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: 'COMPLETED', inputImage: { contentType: 'image/png' }, file: path.join(work, 'from-image.mp4') });
-  });
+  }, SLOW);
 
   it('--no-wait, watch, cancel (exit 1 for the watcher), retry, cancel of a finished task (exit 2)', async () => {
     const created = await done(['generate', '[never] A long one', '--provider', 'parked', '--no-wait']);
@@ -196,7 +200,7 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     expect(again).toMatchObject({ status: 'QUEUED', retryOf: { id } });
     expect((await done(['cancel', again.id])).code).toBe(0);
     expect((await done(['watch', '00000000-0000-4000-8000-000000000000'])).code).toBe(2);
-  });
+  }, SLOW);
 
   it('Ctrl-C without a terminal leaves the task running and prints its id (exit 130)', async () => {
     const cli = reelay(['generate', '[never] Interrupted', '--provider', 'parked']);
@@ -207,7 +211,7 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     expect(cli.stdout).toContain(`task ${id} is still running`);
     expect(['QUEUED', 'PROCESSING']).toContain((await task(id)).status);
     expect((await done(['cancel', id])).code).toBe(0);
-  });
+  }, SLOW);
 
   it.skipIf(!hasScript)('on a terminal: a progress bar; Ctrl-C asks whether to cancel (y: CANCELLED, exit 1; n: keeps running, exit 130)', async () => {
     for (const answer of ['y', 'n']) {
@@ -241,7 +245,7 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
       }
       child.stdin.end();
     }
-  });
+  }, SLOW);
 
   it('tasks (table and --json), providers, stats', async () => {
     const table = await done(['tasks', '--status', 'completed', '--limit', '2']);
@@ -266,7 +270,7 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     const s = JSON.parse((await done(['stats', '--json'])).stdout);
     expect(s.completed).toBeGreaterThanOrEqual(3);
     expect(s.failed).toBeGreaterThanOrEqual(1);
-  });
+  }, SLOW);
 
   it('--help names the environment variables and exit codes', async () => {
     const r = await done(['--help']);
@@ -274,5 +278,5 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     expect(r.stdout).toContain('REELAY_API_KEY');
     expect(r.stdout).toContain('Not REELAY_API_KEYS');
     expect(r.stdout).toMatch(/3\s+the server cannot be reached/);
-  });
+  }, SLOW);
 });

@@ -35,7 +35,7 @@ describe('reelay/client against the real server', () => {
   beforeAll(async () => {
     t = await startTestApp({ env: { REELAY_API_KEYS: `alice:${KEY}` } });
     client = createReelayClient({ url: t.url, apiKey: KEY, webSocketImpl: WebSocket });
-  });
+  }, 180_000);
   afterAll(async () => {
     await client?.close();
     await t?.stop();
