@@ -2,6 +2,7 @@
 // live in commands/, one module each; main() returns the exit code (see
 // exit-codes.ts) instead of exiting, so tests and the bin decide.
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerCancelRetry } from './commands/cancel-retry.js';
 import { registerGenerate } from './commands/generate.js';
@@ -73,3 +74,14 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   }
   return Number(process.exitCode ?? EXIT.OK);
 }
+
+function isEntryPoint(): boolean {
+  try {
+    return Boolean(process.argv[1]) && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+// Also runnable as `node dist/cli/main.js …` (bin/reelay.mjs imports it instead).
+if (isEntryPoint()) process.exit(await main());
