@@ -8,6 +8,7 @@ import { ANONYMOUS_OWNER } from './db/api-keys.js';
 import { PROVIDER_KINDS, REMOTE_KINDS } from './providers/kinds.js';
 import type { ProviderConfig } from './providers/types.js';
 import { parseTrustProxyList } from './net/trust-proxy.js';
+import type { FileUrlSigning } from './storage/signed-urls.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -107,6 +108,13 @@ const envSchema = z.object({
     .max(65535, 'REELAY_METRICS_PORT must be <= 65535')
     .optional(),
   REELAY_TRUST_PROXY: z.string().optional(),
+  REELAY_FILE_URL_TTL_SECONDS: z.coerce
+    .number({ error: 'REELAY_FILE_URL_TTL_SECONDS must be a number' })
+    .int('REELAY_FILE_URL_TTL_SECONDS must be an integer')
+    .min(1, 'REELAY_FILE_URL_TTL_SECONDS must be >= 1')
+    .max(10 * 365 * 86_400, 'REELAY_FILE_URL_TTL_SECONDS must be <= 315360000 (10 years)')
+    .optional(),
+  REELAY_FILE_URL_SECRET: z.string().min(32, 'REELAY_FILE_URL_SECRET must be at least 32 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -157,6 +165,8 @@ export interface Config {
   metricsPort?: number;
   /** REELAY_TRUST_PROXY: reverse proxies (addresses, CIDR ranges, loopback/linklocal/uniquelocal) whose X-Forwarded-* headers count. */
   trustProxy: string[];
+  /** REELAY_FILE_URL_TTL_SECONDS + REELAY_FILE_URL_SECRET: /files/ links are signed and expire; unset: capability links. */
+  fileUrls?: FileUrlSigning;
   logLevel: string;
 }
 
@@ -251,6 +261,16 @@ export function loadProvidersFile(file: string): z.infer<typeof fileSchema> {
   return parsed.data;
 }
 
+/** Both variables or neither: one alone would leave links unsigned, or signed with nothing to check. */
+export function parseFileUrlSigning(ttlSeconds: number | undefined, secret: string | undefined): FileUrlSigning | undefined {
+  if (ttlSeconds === undefined && secret === undefined) return undefined;
+  if (ttlSeconds === undefined || secret === undefined) {
+    const [set, unset] = ttlSeconds === undefined ? ['REELAY_FILE_URL_SECRET', 'REELAY_FILE_URL_TTL_SECONDS'] : ['REELAY_FILE_URL_TTL_SECONDS', 'REELAY_FILE_URL_SECRET'];
+    throw new ConfigError(`invalid configuration in the environment: ${set} is set but ${unset} is not; signed file links need both (or neither)`);
+  }
+  return { ttlSeconds, secret };
+}
+
 export function parseRole(argv: string[]): Role {
   const i = argv.indexOf('--role');
   const inline = argv.find((a) => a.startsWith('--role='));
@@ -306,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     metricsToken: e.REELAY_METRICS_TOKEN,
     metricsPort: e.REELAY_METRICS_PORT,
     trustProxy: parseTrustProxy(e.REELAY_TRUST_PROXY),
+    fileUrls: parseFileUrlSigning(e.REELAY_FILE_URL_TTL_SECONDS, e.REELAY_FILE_URL_SECRET),
     logLevel: e.LOG_LEVEL,
   };
 }

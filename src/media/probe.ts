@@ -95,8 +95,22 @@ async function validateVideo(file: string, opts: ValidateOptions): Promise<Media
   opts.signal?.throwIfAborted();
   if (sniffed === 'video/mp4' || sniffed === 'video/quicktime') {
     const boxes = await fromBoxes(file);
-    if (boxes) return videoFacts(sniffed, boxes, boxes.rotation, boxes.durationSeconds, opts.maxPixels);
+    if (boxes) {
+      const facts = videoFacts(sniffed, boxes, boxes.rotation, boxes.durationSeconds, opts.maxPixels);
+      if (facts.durationSeconds !== null) return facts;
+      // No duration in the boxes (e.g. a fragmented MP4 whose moov says 0): ffprobe reads it from the
+      // fragments; when it cannot, the boxes' facts stand.
+      return probeVideo(file, sniffed, opts).then((probed) => ({ ...facts, durationSeconds: probed.durationSeconds }), (err: unknown) => {
+        if (err instanceof InvalidMediaError) return facts;
+        throw err;
+      });
+    }
   }
+  return probeVideo(file, sniffed, opts);
+}
+
+/** A video judged by ffprobe, with a deadline and a pixel cap. */
+async function probeVideo(file: string, sniffed: string | null, opts: ValidateOptions): Promise<MediaFacts> {
   const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS;
   const args = ['-v', 'error', '-max_pixels', decoderPixelCap(opts.maxPixels), '-print_format', 'json', '-show_format', '-show_streams', `file:${file}`];
   const run = await runTool(ffprobePath(), args, { timeoutMs, signal: opts.signal });
