@@ -49,6 +49,8 @@ interface ProbeStream {
   width?: number;
   height?: number;
   duration?: string;
+  nb_frames?: string;
+  avg_frame_rate?: string;
   disposition?: { attached_pic?: number };
   tags?: Record<string, string>;
   side_data_list?: { rotation?: number }[];
@@ -58,6 +60,14 @@ const positive = (v: unknown): number | null => {
   const n = typeof v === 'string' ? Number(v) : typeof v === 'number' ? v : NaN;
   return Number.isFinite(n) && n > 0 ? n : null;
 };
+
+/** A duration from the frame count when the headers state none (e.g. a zero in mvhd and mdhd). */
+function framesOverRate(stream: ProbeStream): number | null {
+  const [num, den] = (stream.avg_frame_rate ?? '').split('/').map(Number);
+  const frames = positive(stream.nb_frames);
+  const fps = num && den ? positive(num / den) : null;
+  return frames && fps ? Math.round((frames / fps) * 1000) / 1000 : null;
+}
 
 const invalid = (message: string) => new InvalidMediaError('INVALID_RESULT', message);
 
@@ -131,7 +141,7 @@ async function probeVideo(file: string, sniffed: string | null, opts: ValidateOp
   const video = parsed.streams?.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
   if (!video) throw invalid('has no video stream');
   const rotation = Number(video.tags?.rotate ?? video.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? 0);
-  const durationSeconds = positive(parsed.format?.duration) ?? positive(video.duration);
+  const durationSeconds = positive(parsed.format?.duration) ?? positive(video.duration) ?? framesOverRate(video);
   return videoFacts(sniffed ?? typeFromFormat(formatName), video, rotation, durationSeconds, opts.maxPixels);
 }
 
