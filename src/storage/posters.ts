@@ -35,6 +35,8 @@ export interface PosterStoreOptions {
   maxPixels: number;
   /** ffmpeg runs at once across tasks; half the cores (at least one) when omitted. */
   concurrency?: number;
+  /** Slots shared with other work instead of `concurrency` of its own. */
+  slots?: Slots;
   /** Deadline of one probe and of one ffmpeg run; 20 s when omitted. */
   timeoutMs?: number;
   /** Longest wait for a render slot before answering busy; 30 s when omitted. */
@@ -59,7 +61,7 @@ export class PosterStore {
   private seq = 0;
 
   constructor(private readonly opts: PosterStoreOptions) {
-    this.slots = new Slots(opts.concurrency ?? Math.max(1, Math.floor(os.availableParallelism() / 2)));
+    this.slots = opts.slots ?? new Slots(opts.concurrency ?? Math.max(1, Math.floor(os.availableParallelism() / 2)));
   }
 
   /** Make sure the poster of `taskId` (a UUID checked by the caller) is on disk. */

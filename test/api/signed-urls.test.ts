@@ -43,7 +43,7 @@ describe('configuration of signed links', () => {
   it('needs both variables or neither, a 32+ character secret and a positive whole TTL', () => {
     expect(load({})().fileUrls).toBeUndefined();
     expect(load(SIGNED)().fileUrls).toEqual({ ttlSeconds: 3600, secret: SECRET });
-    for (const env of [{ REELAY_FILE_URL_TTL_SECONDS: '60' }, { REELAY_FILE_URL_SECRET: SECRET }]) {
+    for (const env of [{ REELAY_FILE_URL_TTL_SECONDS: '60' }, { REELAY_FILE_URL_SECRET: SECRET }] as Array<Record<string, string>>) {
       expect(load(env)).toThrow(ConfigError);
       expect(load(env)).toThrow(/^invalid configuration in the environment: REELAY_FILE_URL_\w+ is set but REELAY_FILE_URL_\w+ is not; signed file links need both \(or neither\)$/);
     }
