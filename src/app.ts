@@ -137,6 +137,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         health,
         filesDir: config.filesDir,
         publicUrl: config.publicUrl,
+        fileUrls: config.fileUrls,
         log: log.child({ runner: true }),
         leaseMs: config.leaseMs,
         concurrency: config.runnerConcurrency,

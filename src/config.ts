@@ -8,6 +8,7 @@ import { ANONYMOUS_OWNER } from './db/api-keys.js';
 import { PROVIDER_KINDS, REMOTE_KINDS } from './providers/kinds.js';
 import type { ProviderConfig } from './providers/types.js';
 import { parseTrustProxyList } from './net/trust-proxy.js';
+import type { FileUrlSigning } from './storage/signed-urls.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -114,6 +115,13 @@ const envSchema = z.object({
   REELAY_RETENTION_DAYS: envDays('REELAY_RETENTION_DAYS'),
   REELAY_FILE_RETENTION_DAYS: envDays('REELAY_FILE_RETENTION_DAYS'),
   REELAY_RETENTION_INTERVAL_MS: envInt('REELAY_RETENTION_INTERVAL_MS', 300_000, 1000, 86_400_000),
+  REELAY_FILE_URL_TTL_SECONDS: z.coerce
+    .number({ error: 'REELAY_FILE_URL_TTL_SECONDS must be a number' })
+    .int('REELAY_FILE_URL_TTL_SECONDS must be an integer')
+    .min(1, 'REELAY_FILE_URL_TTL_SECONDS must be >= 1')
+    .max(10 * 365 * 86_400, 'REELAY_FILE_URL_TTL_SECONDS must be <= 315360000 (10 years)')
+    .optional(),
+  REELAY_FILE_URL_SECRET: z.string().min(32, 'REELAY_FILE_URL_SECRET must be at least 32 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -170,6 +178,8 @@ export interface Config {
   fileRetentionDays?: number;
   /** REELAY_RETENTION_INTERVAL_MS: time between the runner's retention sweeps. */
   retentionIntervalMs: number;
+  /** REELAY_FILE_URL_TTL_SECONDS + REELAY_FILE_URL_SECRET: /files/ links are signed and expire; unset: capability links. */
+  fileUrls?: FileUrlSigning;
   logLevel: string;
 }
 
@@ -264,6 +274,16 @@ export function loadProvidersFile(file: string): z.infer<typeof fileSchema> {
   return parsed.data;
 }
 
+/** Both variables or neither: one alone would leave links unsigned, or signed with nothing to check. */
+export function parseFileUrlSigning(ttlSeconds: number | undefined, secret: string | undefined): FileUrlSigning | undefined {
+  if (ttlSeconds === undefined && secret === undefined) return undefined;
+  if (ttlSeconds === undefined || secret === undefined) {
+    const [set, unset] = ttlSeconds === undefined ? ['REELAY_FILE_URL_SECRET', 'REELAY_FILE_URL_TTL_SECONDS'] : ['REELAY_FILE_URL_TTL_SECONDS', 'REELAY_FILE_URL_SECRET'];
+    throw new ConfigError(`invalid configuration in the environment: ${set} is set but ${unset} is not; signed file links need both (or neither)`);
+  }
+  return { ttlSeconds, secret };
+}
+
 export function parseRole(argv: string[]): Role {
   const i = argv.indexOf('--role');
   const inline = argv.find((a) => a.startsWith('--role='));
@@ -322,6 +342,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     retentionDays: e.REELAY_RETENTION_DAYS,
     fileRetentionDays: e.REELAY_FILE_RETENTION_DAYS,
     retentionIntervalMs: e.REELAY_RETENTION_INTERVAL_MS,
+    fileUrls: parseFileUrlSigning(e.REELAY_FILE_URL_TTL_SECONDS, e.REELAY_FILE_URL_SECRET),
     logLevel: e.LOG_LEVEL,
   };
 }

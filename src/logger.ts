@@ -20,6 +20,9 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'connectionParams.authorization',
   'config.providers[*].apiKey',
+  'secret',
+  '*.secret',
+  'config.fileUrls.secret',
 ];
 
 const options = (level: string): pino.LoggerOptions => ({ level, base: { service: 'reelay' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });

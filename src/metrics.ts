@@ -56,6 +56,13 @@ export const webhookDeliveries = new Counter({
   registers: [registry],
 });
 
+export const posterRenders = new Counter({
+  name: 'reelay_poster_renders_total',
+  help: 'ffmpeg runs that made (ok) or could not make (failed) the poster of a video result, on first request of its thumbnailUrl.',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
 export const leaseRecoveries = new Counter({
   name: 'reelay_lease_recoveries_total',
   help: 'Tasks this runner took over because the lease of the runner holding them had lapsed.',

@@ -49,6 +49,8 @@ interface ProbeStream {
   width?: number;
   height?: number;
   duration?: string;
+  nb_frames?: string;
+  avg_frame_rate?: string;
   disposition?: { attached_pic?: number };
   tags?: Record<string, string>;
   side_data_list?: { rotation?: number }[];
@@ -58,6 +60,14 @@ const positive = (v: unknown): number | null => {
   const n = typeof v === 'string' ? Number(v) : typeof v === 'number' ? v : NaN;
   return Number.isFinite(n) && n > 0 ? n : null;
 };
+
+/** A duration from the frame count when the headers state none (e.g. a zero in mvhd and mdhd). */
+function framesOverRate(stream: ProbeStream): number | null {
+  const [num, den] = (stream.avg_frame_rate ?? '').split('/').map(Number);
+  const frames = positive(stream.nb_frames);
+  const fps = num && den ? positive(num / den) : null;
+  return frames && fps ? Math.round((frames / fps) * 1000) / 1000 : null;
+}
 
 const invalid = (message: string) => new InvalidMediaError('INVALID_RESULT', message);
 
@@ -95,8 +105,22 @@ async function validateVideo(file: string, opts: ValidateOptions): Promise<Media
   opts.signal?.throwIfAborted();
   if (sniffed === 'video/mp4' || sniffed === 'video/quicktime') {
     const boxes = await fromBoxes(file);
-    if (boxes) return videoFacts(sniffed, boxes, boxes.rotation, boxes.durationSeconds, opts.maxPixels);
+    if (boxes) {
+      const facts = videoFacts(sniffed, boxes, boxes.rotation, boxes.durationSeconds, opts.maxPixels);
+      if (facts.durationSeconds !== null) return facts;
+      // No duration in the boxes (e.g. a fragmented MP4 whose moov says 0): ffprobe reads it from the
+      // fragments; when it cannot, the boxes' facts stand.
+      return probeVideo(file, sniffed, opts).then((probed) => ({ ...facts, durationSeconds: probed.durationSeconds }), (err: unknown) => {
+        if (err instanceof InvalidMediaError) return facts;
+        throw err;
+      });
+    }
   }
+  return probeVideo(file, sniffed, opts);
+}
+
+/** A video judged by ffprobe, with a deadline and a pixel cap. */
+async function probeVideo(file: string, sniffed: string | null, opts: ValidateOptions): Promise<MediaFacts> {
   const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS;
   const args = ['-v', 'error', '-max_pixels', decoderPixelCap(opts.maxPixels), '-print_format', 'json', '-show_format', '-show_streams', `file:${file}`];
   const run = await runTool(ffprobePath(), args, { timeoutMs, signal: opts.signal });
@@ -117,7 +141,7 @@ async function validateVideo(file: string, opts: ValidateOptions): Promise<Media
   const video = parsed.streams?.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
   if (!video) throw invalid('has no video stream');
   const rotation = Number(video.tags?.rotate ?? video.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? 0);
-  const durationSeconds = positive(parsed.format?.duration) ?? positive(video.duration);
+  const durationSeconds = positive(parsed.format?.duration) ?? positive(video.duration) ?? framesOverRate(video);
   return videoFacts(sniffed ?? typeFromFormat(formatName), video, rotation, durationSeconds, opts.maxPixels);
 }
 

@@ -17,6 +17,7 @@ import { DEFAULT_MAX_RESULT_BYTES } from '../storage/results.js';
 import { ProgressWriter } from './progress-writer.js';
 import { ReleaseBatch } from './release-batch.js';
 import { Slots } from '../slots.js';
+import type { FileUrlSigning } from '../storage/signed-urls.js';
 import { TransitionBatches } from './write-batches.js';
 import { runTask, TaskAbort } from './work.js';
 import { RetentionSweeper, type RetentionOptions, type SweepReport } from './retention.js';
@@ -30,6 +31,8 @@ export interface RunnerOptions {
   feed?: TaskFeed;
   filesDir: string;
   publicUrl?: string;
+  /** REELAY_FILE_URL_TTL_SECONDS + REELAY_FILE_URL_SECRET: the links upstreams get are signed. */
+  fileUrls?: FileUrlSigning;
   log: Logger;
   leaseMs: number;
   concurrency: number;
@@ -177,6 +180,7 @@ export class Runner {
       health: this.opts.health,
       filesDir: this.opts.filesDir,
       publicUrl: this.opts.publicUrl,
+      fileUrls: this.opts.fileUrls,
       maxAttempts: this.opts.maxAttempts,
       maxResultBytes: this.opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
       maxImagePixels: this.opts.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS,

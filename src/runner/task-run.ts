@@ -10,6 +10,7 @@ import type { ProviderRegistry, RegisteredProvider } from '../providers/registry
 import type { GenerationRequest } from '../providers/types.js';
 import type { ProgressWriter } from './progress-writer.js';
 import type { Slots } from '../slots.js';
+import type { FileUrlSigning } from '../storage/signed-urls.js';
 import type { TransitionBatches } from './write-batches.js';
 
 export type AbortKind = 'cancelled' | 'shutdown' | 'lease-lost' | 'timeout';
@@ -30,6 +31,8 @@ export interface WorkEnv {
   filesDir: string;
   /** REELAY_PUBLIC_URL: lets upstreams that need image URLs fetch uploads from reelay. */
   publicUrl?: string;
+  /** Signed links (REELAY_FILE_URL_*): the image links upstreams get are signed, valid for at least the task's timeout. */
+  fileUrls?: FileUrlSigning;
   maxAttempts: number;
   /** Largest result stored (REELAY_MAX_RESULT_BYTES). */
   maxResultBytes: number;

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { TaskRow } from '../db/schema.js';
 import type { GenerationRequest, Snapshot } from '../providers/types.js';
+import { signFilePath, type FileUrlSigning } from '../storage/signed-urls.js';
 import { pollStep } from './poll-step.js';
 import { submitStep } from './submit-step.js';
 import { onAbort, onLost } from './task-end.js';
@@ -14,13 +15,20 @@ import { failTask } from './transitions.js';
 
 export { TaskAbort, type AbortKind, type WorkEnv } from './task-run.js';
 
-function requestFor(task: TaskRow, filesDir: string, publicUrl?: string): GenerationRequest {
+/** reelay's own link to a stored file for an upstream: signed (when so configured) for at least the task's timeout. */
+function upstreamLink(publicUrl: string, f: string, signing: FileUrlSigning | undefined, timeoutMs: number): string {
+  const pathname = `/files/${f.split('/').map(encodeURIComponent).join('/')}`;
+  return publicUrl + (signing ? signFilePath(signing, pathname, { ttlSeconds: Math.ceil(timeoutMs / 1000) }) : pathname);
+}
+
+function requestFor(task: TaskRow, env: WorkEnv): GenerationRequest {
   const img = task.inputImage;
+  const { filesDir, publicUrl } = env;
   const file = (f: string) => ({
     kind: 'file' as const,
     path: path.join(filesDir, f),
     contentType: img?.contentType ?? 'application/octet-stream',
-    ...(publicUrl ? { publicUrl: `${publicUrl}/files/${f.split('/').map(encodeURIComponent).join('/')}` } : {}),
+    ...(publicUrl ? { publicUrl: upstreamLink(publicUrl, f, env.fileUrls, env.entry.config.timeoutMs) } : {}),
   });
   return {
     taskId: task.id,
@@ -52,7 +60,7 @@ export async function runTask(task: TaskRow, env: WorkEnv): Promise<void> {
   let providerTaskId = task.providerTaskId;
 
   try {
-    const run: TaskRun = { task, env, request: requestFor(task, env.filesDir, env.publicUrl), signal, soft, submitSignal };
+    const run: TaskRun = { task, env, request: requestFor(task, env), signal, soft, submitSignal };
     let snap: Snapshot | undefined;
     if (!providerTaskId) {
       const out = await submitStep(run);

@@ -1,5 +1,7 @@
 // VideoTask and the types it is made of.
 import { TASK_STATUSES, type TaskEventRow, type TaskRow } from '../db/schema.js';
+import { posterFileOf } from '../storage/posters.js';
+import { signFilePath } from '../storage/signed-urls.js';
 import type { TaskStats } from '../db/task-stats.js';
 import { builder } from './builder.js';
 import { canRead, type Context } from './context.js';
@@ -11,8 +13,15 @@ export const TaskStatusEnum = builder.enumType('TaskStatus', {
 
 export const MediaTypeEnum = builder.enumType('MediaType', { values: ['VIDEO', 'IMAGE'] as const });
 
+/**
+ * The absolute /files/ URL of a stored file; signed, and valid for at least
+ * REELAY_FILE_URL_TTL_SECONDS from now, when signed links are configured (made
+ * whenever a result is serialized: each subscription push gets a fresh one).
+ */
 export function fileUrl(ctx: Context, file: string): string {
-  return `${ctx.origin()}/files/${file.split('/').map(encodeURIComponent).join('/')}`;
+  const pathname = `/files/${file.split('/').map(encodeURIComponent).join('/')}`;
+  const signing = ctx.services.config.fileUrls;
+  return ctx.origin() + (signing ? signFilePath(signing, pathname) : pathname);
 }
 
 type ResultShape = NonNullable<TaskRow['result']>;
@@ -20,7 +29,15 @@ type ResultShape = NonNullable<TaskRow['result']>;
 const TaskResultRef = builder.objectRef<ResultShape>('TaskResult').implement({
   description: 'The finished media, stored by reelay.',
   fields: (t) => ({
-    url: t.string({ description: "reelay's own download URL (supports Range and HEAD); answers 410 Gone once fileExpired.", resolve: (r, _a, ctx) => fileUrl(ctx, r.file) }),
+    url: t.string({ description: "reelay's own download URL (supports Range and HEAD; signed and expiring when REELAY_FILE_URL_TTL_SECONDS is set); answers 410 Gone once fileExpired.", resolve: (r, _a, ctx) => fileUrl(ctx, r.file) }),
+    thumbnailUrl: t.string({
+      nullable: true,
+      description: 'A JPEG poster frame of a video result (at most 640 px wide), made on first request and then kept next to the video; null for an image result.',
+      resolve: (r, _a, ctx) => {
+        const poster = posterFileOf(r);
+        return poster ? fileUrl(ctx, poster) : null;
+      },
+    }),
     upstreamUrl: t.string({ nullable: true, description: 'Where the provider offered it (may expire).', resolve: (r) => r.upstreamUrl }),
     fileExpired: t.boolean({
       description: 'True once file retention (REELAY_FILE_RETENTION_DAYS) removed the stored file: `url` then answers 410 Gone; the other fields still describe it.',

@@ -20,6 +20,10 @@ import type { Services } from '../services.js';
 import { corsFor, CSRF_HEADERS, csrfPrevention } from './cross-site.js';
 import { serveFile } from './files.js';
 import { filesExpired } from '../db/expire-result-files.js';
+import { fileLinkRefusal } from './file-signatures.js';
+import { posterRefusal } from './posters.js';
+import { PosterStore } from '../storage/posters.js';
+import { posterRenders } from '../metrics.js';
 import { GRAPHIQL_TABS, renderGraphiQLOffline } from './graphiql.js';
 import { useEndSubscriptionsWithKey } from './end-subscriptions.js';
 import { useSharedSubscriptionResults } from './shared-results.js';
@@ -161,6 +165,7 @@ export function createHttpServer(services: Services): HttpServer {
   /** While no keys are required, only loopback Host names are served: a DNS-rebinding page cannot reach the API. */
   const hostRefusal = (host: string | undefined) => (auth.isRequired ? null : hostProblem(host));
 
+  const posters = new PosterStore({ filesDir: config.filesDir, maxPixels: config.maxImagePixels, onRender: (outcome) => posterRenders.inc({ outcome }) });
   const access = accessLogger(log);
   const server = createServer((req, res) => void handle(req, res));
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -186,7 +191,14 @@ export function createHttpServer(services: Services): HttpServer {
         return void res.end(JSON.stringify(body));
       }
       if (pathname === '/metrics') return await serveMetrics(req, res, metricsAccess, services.database.db);
-      if (pathname.startsWith('/files/')) return await serveFile(req, res, services.config.filesDir, pathname, (id) => filesExpired(services.database.db, id));
+      if (pathname.startsWith('/files/')) {
+        const expired = (id: string) => filesExpired(services.database.db, id);
+        const refused = fileLinkRefusal(config.fileUrls, pathname, req.url) ?? (await posterRefusal(posters, req, res, pathname));
+        // A poster of a video that file retention removed answers 410 like the video itself.
+        const gone = refused?.code === 'POSTER_UNAVAILABLE' && (await expired(pathname.split('/')[2]!));
+        if (refused && !gone) return refuseRequest(res, refused);
+        return await serveFile(req, res, services.config.filesDir, pathname, expired);
+      }
       if (pathname === '/') {
         res.writeHead(302, { location: '/graphql' });
         return void res.end();
@@ -310,9 +322,13 @@ export function createHttpServer(services: Services): HttpServer {
       server.closeIdleConnections();
       for (const client of wss.clients) client.close(1001, 'server shutting down');
       await wsServer.dispose();
-      const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+      const timer = setTimeout(() => {
+        posters.close(); // a poster still being made would hold its request open
+        server.closeAllConnections();
+      }, timeoutMs);
       await closed;
       clearTimeout(timer);
+      posters.close();
     },
   };
 }

@@ -2,7 +2,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-interface Refusal {
+export interface Refusal {
   status: number;
   code: string;
   message: string;

@@ -100,7 +100,7 @@ export async function storeResult(result: ProviderResult, opts: StoreOptions): P
   }
 }
 
-/** Remove everything stored for a task. */
+/** Remove everything stored for a task (a poster being made meanwhile may add a file: tried again). */
 export async function removeTaskFiles(filesDir: string, taskId: string): Promise<void> {
-  await fsp.rm(path.join(filesDir, taskId), { recursive: true, force: true });
+  await fsp.rm(path.join(filesDir, taskId), { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
 }

@@ -74,6 +74,18 @@ describe('validateMedia', () => {
     expect(info.durationSeconds).toBeCloseTo(0.5, 1);
   });
 
+  it('reads the duration of an MP4 whose headers state none from its frames (ffprobe after the box parser)', async () => {
+    // mvhd, tkhd and mdhd durations zeroed: the boxes vouch for size but not for duration.
+    const b = fs.readFileSync(at('a.mp4'));
+    for (const [type, off] of [['mvhd', 16], ['mdhd', 16], ['tkhd', 20]] as const) {
+      for (let i = b.indexOf(type, 0, 'latin1'); i >= 0; i = b.indexOf(type, i + 1, 'latin1')) if (b[i + 4] === 0) b.writeUInt32BE(0, i + 4 + off);
+    }
+    fs.writeFileSync(at('nodur.mp4'), b);
+    const facts = await validateMedia(at('nodur.mp4'), 'VIDEO', opts);
+    expect(facts).toMatchObject({ contentType: 'video/mp4', width: 160, height: 120 });
+    expect(facts.durationSeconds).toBeCloseTo(1, 1);
+  });
+
   it('reports display size for rotated video', async () => {
     expect(await validateMedia(at('rotated.mp4'), 'VIDEO', opts)).toMatchObject({ width: 120, height: 160 });
   });
