@@ -26,7 +26,7 @@ const CREATE = /* GraphQL */ `
   }
 `;
 const READ = /* GraphQL */ `
-  query($id: ID!) { task(id: $id) { id status inputImage { url } result { url upstreamUrl fileExpired } events { status } } }
+  query($id: ID!) { task(id: $id) { id status inputImage { url } result { url thumbnailUrl upstreamUrl fileExpired } events { status } } }
 `;
 const STATS = /* GraphQL */ `
   query($filter: TaskFilter) {
@@ -39,7 +39,7 @@ interface Task {
   id: string;
   status: string;
   inputImage: { url: string } | null;
-  result: { url: string; upstreamUrl: string | null; fileExpired: boolean } | null;
+  result: { url: string; thumbnailUrl: string | null; upstreamUrl: string | null; fileExpired: boolean } | null;
   events: Array<{ status: string }>;
 }
 
@@ -194,10 +194,11 @@ describe.each(kinds)('retention on %s', (kind) => {
     // The row stays, describing what was there; its URLs answer 410 with a body that says why.
     const after = (await read(expiring, ALICE))!;
     expect(after.status).toBe('COMPLETED');
-    expect(after.result).toEqual({ url: before.result!.url, upstreamUrl: before.result!.upstreamUrl, fileExpired: true });
+    expect(after.result).toEqual({ url: before.result!.url, thumbnailUrl: before.result!.thumbnailUrl, upstreamUrl: before.result!.upstreamUrl, fileExpired: true });
     expect(after.events).toEqual(before.events);
     expect(dirExists(expiring)).toBe(false);
-    for (const url of [after.result!.url, after.inputImage!.url, failedBefore.inputImage!.url]) {
+    // The poster too: it cannot be made any more, and says so with 410 rather than 404.
+    for (const url of [after.result!.url, after.result!.thumbnailUrl!, after.inputImage!.url, failedBefore.inputImage!.url]) {
       const res = await fetch(url);
       expect(res.status).toBe(410);
       expect(await res.text()).toMatch(/removed by file retention/);

@@ -137,7 +137,7 @@ describe.each(kinds)('signed links through the server on %s', (kind) => {
 describe('a tiny TTL', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ env: { REELAY_FILE_URL_TTL_SECONDS: '1', REELAY_FILE_URL_SECRET: SECRET } });
+    t = await startTestApp({ env: { REELAY_FILE_URL_TTL_SECONDS: '3', REELAY_FILE_URL_SECRET: SECRET } });
   });
   afterAll(async () => {
     await t?.stop();
@@ -147,16 +147,23 @@ describe('a tiny TTL', () => {
     const { id, final } = await run(t, { prompt: 'Short-lived', durationSeconds: 1, width: 160, height: 120 }, 60_000);
     expect(final.status).toBe('COMPLETED');
     const first = (await links(t, id)).url;
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 20_000;
     let seen = await status(first);
     while (seen.status === 200 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
       seen = await status(first);
     }
     expect(seen).toMatchObject({ status: 403, code: 'FILE_URL_EXPIRED' });
-    const fresh = (await links(t, id)).url;
+    // A fresh link lives at least the TTL (3 s); on a loaded machine the read and the fetch
+    // can still straddle it, so a fresh link gets a few tries (each one a new link).
+    let fresh = (await links(t, id)).url;
     expect(fresh).not.toBe(first);
-    expect(await status(fresh)).toMatchObject({ status: 200, type: 'video/mp4' });
+    let served = await status(fresh);
+    for (let i = 0; i < 3 && served.status === 403; i++) {
+      fresh = (await links(t, id)).url;
+      served = await status(fresh);
+    }
+    expect(served).toMatchObject({ status: 200, type: 'video/mp4' });
   });
 });
 
