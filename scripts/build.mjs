@@ -63,3 +63,7 @@ for (const file of fs.existsSync(OUT) ? walk(OUT) : []) {
 // Quiet on install and start; a word when asked for by hand.
 const event = process.env.npm_lifecycle_event;
 if (written && (!event || event === 'build')) console.error(`reelay: compiled ${written} file(s) to dist/`);
+
+// The web console (console/ → console/dist/), rebuilt only when its sources changed.
+const { buildConsole } = await import('./build-console.mjs');
+if ((await buildConsole()) && (!event || event === 'build')) console.error('reelay: built the web console to console/dist/');
