@@ -76,6 +76,5 @@ export async function buildConsole({ force = false } = {}) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const built = await buildConsole({ force: process.argv.includes('--force') });
-  console.error(built ? 'reelay: built the web console to console/dist/' : 'reelay: the web console in console/dist/ is up to date');
+  if (await buildConsole({ force: process.argv.includes('--force') })) console.error('reelay: built the web console to console/dist/');
 }

@@ -179,7 +179,9 @@ export interface ApiOptions {
   onAuthLost?(): void;
 }
 
-const ERROR_FIELDS = `__typename ... on Error { code message } ... on ValidationError { field } ... on UnsupportedError { field } ... on RateLimitedError { retryAfterSeconds }`;
+/** Selections of the errors a result union can hold (a fragment on a type outside the union is invalid). */
+const ERRORS = `__typename ... on Error { code message }`;
+const INPUT_ERRORS = `${ERRORS} ... on ValidationError { field } ... on UnsupportedError { field } ... on RateLimitedError { retryAfterSeconds }`;
 
 function taskFields(f: Features): string {
   const result = `result { url contentType width height durationSeconds sizeBytes${f.thumbnail ? ' thumbnailUrl' : ''} }`;
@@ -292,7 +294,7 @@ export function createApi(opts: ApiOptions): ReelayApi {
       const file = input.image && 'file' in input.image ? input.image.file : undefined;
       const vars = { ...input, image: file ? { file: null } : input.image };
       const d = await post<{ createVideoTask: Record<string, unknown> }>(
-        `mutation Create($input: CreateVideoTaskInput!) { createVideoTask(input: $input) { ${ERROR_FIELDS} ... on CreateVideoTaskSuccess { task { ${taskFields(features)} } } } }`,
+        `mutation Create($input: CreateVideoTaskInput!) { createVideoTask(input: $input) { ${INPUT_ERRORS} ... on CreateVideoTaskSuccess { task { ${taskFields(features)} } } } }`,
         { input: vars },
         file,
       );
@@ -317,7 +319,7 @@ export function createApi(opts: ApiOptions): ReelayApi {
 
     async cancelTask(id) {
       const d = await post<{ cancelTask: Record<string, unknown> }>(
-        `mutation Cancel($id: ID!) { cancelTask(id: $id) { ${ERROR_FIELDS} ... on CancelTaskSuccess { task { ${taskFields(features)} } } } }`,
+        `mutation Cancel($id: ID!) { cancelTask(id: $id) { ${ERRORS} ... on CancelTaskSuccess { task { ${taskFields(features)} } } } }`,
         { id },
       );
       return outcome(d.cancelTask, (p) => p.task as Task);
@@ -325,14 +327,14 @@ export function createApi(opts: ApiOptions): ReelayApi {
 
     async retryTask(id) {
       const d = await post<{ retryTask: Record<string, unknown> }>(
-        `mutation Retry($id: ID!) { retryTask(id: $id) { ${ERROR_FIELDS} ... on RetryTaskSuccess { task { ${taskFields(features)} } } } }`,
+        `mutation Retry($id: ID!) { retryTask(id: $id) { ${INPUT_ERRORS} ... on RetryTaskSuccess { task { ${taskFields(features)} } } } }`,
         { id },
       );
       return outcome(d.retryTask, (p) => p.task as Task);
     },
 
     async deleteTask(id) {
-      const d = await post<{ deleteTask: Record<string, unknown> }>(`mutation Delete($id: ID!) { deleteTask(id: $id) { ${ERROR_FIELDS} ... on DeleteTaskSuccess { id } } }`, { id });
+      const d = await post<{ deleteTask: Record<string, unknown> }>(`mutation Delete($id: ID!) { deleteTask(id: $id) { ${ERRORS} ... on DeleteTaskSuccess { id } } }`, { id });
       return outcome(d.deleteTask, (p) => p.id as string);
     },
 

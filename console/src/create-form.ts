@@ -227,9 +227,8 @@ export function CreateForm({ api, providers, onCreated }: Props) {
                     onDragLeave=${() => setDragging(false)}
                     onDrop=${(e: DragEvent) => (e.preventDefault(), setDragging(false), pick(e.dataTransfer?.files[0]))}
                   >
-                    ${preview ? html`<img class="preview" src=${preview} alt="Selected image" />` : html`<span>Drop a PNG, JPEG or WebP here, or</span>`}
-                    <label for="image-file">${file ? `Replace image (${file.name})` : 'Choose an image file'}</label>
-                    <input id="image-file" ref=${fileInput} type="file" accept=${IMAGE_TYPES} onChange=${(e: Event) => pick((e.target as HTMLInputElement).files?.[0])} />
+                    ${preview ? html`<img class="preview" src=${preview} alt="Selected image" />` : html`<span>Drop a PNG, JPEG or WebP here, or pick one:</span>`}
+                    <input id="image-file" ref=${fileInput} type="file" aria-label="Image file" accept=${IMAGE_TYPES} onChange=${(e: Event) => pick((e.target as HTMLInputElement).files?.[0])} />
                     ${file ? html`<button type="button" class="link" onClick=${() => (setFile(null), fileInput.current && (fileInput.current.value = ''))}>Remove image</button>` : null}
                   </div>`}
               <label for="image-url">Image URL</label>

@@ -2,4 +2,6 @@
 import { html, render } from 'htm/preact';
 import { App } from './app.js';
 
-render(html`<${App} />`, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+root.textContent = ''; // the "Loading…" line the page shows until this runs
+render(html`<${App} />`, root);

@@ -20,8 +20,8 @@ interface State {
 }
 
 type Action =
-  | { type: 'reset' }
-  | { type: 'loading' }
+  | { type: 'reset'; generation: number }
+  | { type: 'loading'; generation: number }
   | { type: 'page'; generation: number; nodes: Task[]; cursor: string | null; hasNext: boolean; total: number; first: boolean }
   | { type: 'failed'; generation: number; message: string }
   | { type: 'upsert'; task: Task; filter: TaskFilter }
@@ -52,9 +52,9 @@ const byNewest = (a: Task, b: Task) => (a.createdAt < b.createdAt ? 1 : a.create
 function reduce(s: State, a: Action): State {
   switch (a.type) {
     case 'reset':
-      return { tasks: [], cursor: null, hasNext: true, total: null, loading: false, error: '', generation: s.generation + 1 };
+      return { tasks: [], cursor: null, hasNext: true, total: null, loading: false, error: '', generation: a.generation };
     case 'loading':
-      return { ...s, loading: true, error: '' };
+      return a.generation === s.generation ? { ...s, loading: true, error: '' } : s;
     case 'failed':
       return a.generation === s.generation ? { ...s, loading: false, error: a.message } : s;
     case 'page': {
@@ -125,31 +125,38 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
     return () => clearTimeout(t);
   }, [searchInput]);
 
-  // One page request at a time (the state's `loading` is a render behind).
-  const inflight = useRef(false);
-  const loadMore = async () => {
-    const cur = stateRef.current;
-    if (inflight.current || cur.loading || !cur.hasNext || cur.error) return;
-    inflight.current = true;
-    dispatch({ type: 'loading' });
-    const generation = cur.generation;
+  // The filter's generation: bumped by every reset, so a page asked for under
+  // an older filter is dropped. A ref, because a reset and its first page
+  // happen before the state shows the new generation.
+  const generation = useRef(0);
+  // One page request at a time per generation (the state's `loading` is a render behind).
+  const inflight = useRef<number | null>(null);
+  const fetchPage = async (gen: number, cursor: string | null) => {
+    if (inflight.current === gen) return;
+    inflight.current = gen;
+    dispatch({ type: 'loading', generation: gen });
     try {
-      const page = await api.tasks({ first: PAGE, after: cur.cursor, filter: filterRef.current });
-      dispatch({ type: 'page', generation, nodes: page.nodes, cursor: page.pageInfo.endCursor, hasNext: page.pageInfo.hasNextPage, total: page.totalCount, first: cur.cursor === null });
+      const page = await api.tasks({ first: PAGE, after: cursor, filter: filterRef.current });
+      dispatch({ type: 'page', generation: gen, nodes: page.nodes, cursor: page.pageInfo.endCursor, hasNext: page.pageInfo.hasNextPage, total: page.totalCount, first: cursor === null });
     } catch (err) {
-      dispatch({ type: 'failed', generation, message: err instanceof Error ? err.message : String(err) });
+      dispatch({ type: 'failed', generation: gen, message: err instanceof Error ? err.message : String(err) });
     } finally {
-      inflight.current = false;
+      if (inflight.current === gen) inflight.current = null;
     }
+  };
+  const loadMore = () => {
+    const cur = stateRef.current;
+    if (cur.generation !== generation.current || cur.loading || !cur.hasNext || cur.error) return;
+    void fetchPage(cur.generation, cur.cursor);
+  };
+  const restart = () => {
+    const gen = ++generation.current;
+    dispatch({ type: 'reset', generation: gen });
+    void fetchPage(gen, null);
   };
 
   // A new filter (or a reconnect) starts from the top.
-  useEffect(() => {
-    dispatch({ type: 'reset' });
-  }, [status, provider, search, resync]);
-  useEffect(() => {
-    if (s.tasks.length === 0 && s.hasNext && !s.loading && !s.error) void loadMore();
-  }, [s.generation]);
+  useEffect(restart, [status, provider, search, resync]);
 
   // Live changes: the server filters by provider and search; the status is
   // judged here, so a task that leaves the chosen status leaves the list.
@@ -178,7 +185,7 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
     const el = sentinel.current;
     if (!el) return;
     const io = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) void loadMore();
+      if (entries.some((e) => e.isIntersecting)) loadMore();
     });
     io.observe(el);
     return () => io.disconnect();
@@ -216,9 +223,9 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
         )}
       </ul>
       ${!s.loading && !s.error && s.tasks.length === 0 && !s.hasNext ? html`<p class="muted empty">No tasks${status || provider || search ? ' match these filters' : ' yet: create one'}.</p>` : null}
-      ${s.error ? html`<p class="error" role="alert">Could not load tasks: ${s.error} <button type="button" onClick=${() => dispatch({ type: 'reset' })}>Try again</button></p>` : null}
+      ${s.error ? html`<p class="error" role="alert">Could not load tasks: ${s.error} <button type="button" onClick=${restart}>Try again</button></p>` : null}
       <div ref=${sentinel} class="sentinel">
-        ${s.loading ? html`<span class="muted">Loading…</span>` : s.hasNext && s.tasks.length ? html`<button type="button" onClick=${() => void loadMore()}>Load more</button>` : null}
+        ${s.loading ? html`<span class="muted">Loading…</span>` : s.hasNext && s.tasks.length ? html`<button type="button" onClick=${loadMore}>Load more</button>` : null}
       </div>
     </section>
   `;
