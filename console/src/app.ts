@@ -15,6 +15,8 @@ export type Connection = 'connecting' | 'live' | 'reconnecting';
 export function App() {
   const [key, setKey] = useState<string | null>(storedKey());
   const [phase, setPhase] = useState<Phase>({ at: 'loading' });
+  // Bumped by "Try again" after a failed start.
+  const [attempt, setAttempt] = useState(0);
   const [connection, setConnection] = useState<Connection>('connecting');
   // Bumped when the socket comes back: the list re-reads what it may have missed.
   const [resync, setResync] = useState(0);
@@ -34,7 +36,7 @@ export function App() {
         onDisconnected: () => setConnection('reconnecting'),
         onAuthLost: () => setPhase({ at: 'key', refused: true }),
       }),
-    [key],
+    [key, attempt],
   );
 
   useEffect(() => {
@@ -76,7 +78,7 @@ export function App() {
   if (phase.at === 'loading') return html`${header}<main><p class="boot">Connecting…</p></main>`;
   if (phase.at === 'key') return html`${header}<main><${KeyPrompt} refused=${phase.refused} onKey=${useKey} /></main>`;
   if (phase.at === 'failed')
-    return html`${header}<main><p role="alert" class="error">Could not reach the API: ${phase.message}</p><button type="button" onClick=${() => setKey((k) => k)}>Try again</button></main>`;
+    return html`${header}<main><p role="alert" class="error">Could not reach the API: ${phase.message}</p><button type="button" onClick=${() => setAttempt((n) => n + 1)}>Try again</button></main>`;
 
   return html`
     ${header}
