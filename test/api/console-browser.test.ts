@@ -10,8 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { chromiumAvailable, ensureConsoleBuilt, launchBrowser, TEST_OUTPUT } from '../support/browser.js';
 import { makePng } from '../emulators/media.js';
+import { postgresAvailable } from '../support/postgres.js';
 
 const run = chromiumAvailable();
+// The console does not care which database: the local Postgres when it answers
+// (a server starts on it in a fraction of the time a fresh PGlite takes), else PGlite.
+const db = (await postgresAvailable()) ? 'postgres' : 'pglite';
 /** For states that take the server a moment (the machine may be busy). */
 const WAIT = { timeout: 20_000 };
 
@@ -47,7 +51,7 @@ describe.runIf(run)('web console in Chromium', () => {
     let page: Page;
     const pageErrors: string[] = [];
     beforeAll(async () => {
-      t = await startTestApp();
+      t = await startTestApp({ db });
       page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       page.on('pageerror', (e) => pageErrors.push(e.message));
       page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
@@ -161,7 +165,7 @@ describe.runIf(run)('web console in Chromium', () => {
     let page: Page;
     const KEY = 'console-test-key-0123456789';
     beforeAll(async () => {
-      t = await startTestApp({ env: { REELAY_API_KEYS: `alice:${KEY}` }, configure: (c) => (c.role = 'api') });
+      t = await startTestApp({ db, env: { REELAY_API_KEYS: `alice:${KEY}` }, configure: (c) => (c.role = 'api') });
       for (let i = 0; i < 23; i++) {
         const r = await t.gql('mutation($p: String!) { createVideoTask(input: { prompt: $p }) { __typename } }', { p: `queued task ${i}${i === 7 ? ' zebra' : ''}` }, KEY);
         expect(r.data.createVideoTask.__typename).toBe('CreateVideoTaskSuccess');

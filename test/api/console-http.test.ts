@@ -8,12 +8,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { consolePolicy, serveConsole } from '../../src/server/console.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { ensureConsoleBuilt } from '../support/browser.js';
+import { postgresAvailable } from '../support/postgres.js';
 
 describe('web console over HTTP', () => {
   let t: TestApp;
   beforeAll(async () => {
     ensureConsoleBuilt();
-    t = await startTestApp({ configure: (c) => (c.role = 'api') });
+    t = await startTestApp({ db: (await postgresAvailable()) ? 'postgres' : 'pglite', configure: (c) => (c.role = 'api') });
   });
   afterAll(async () => {
     await t?.stop();
