@@ -9,8 +9,8 @@ export function KeyPrompt({ refused, onKey }: { refused: boolean; onKey: (key: s
     if (value.trim()) onKey(value.trim());
   };
   return html`
-    <section class="card key-prompt" aria-labelledby="key-title">
-      <h2 id="key-title">Key required</h2>
+    <section class="card key-prompt">
+      <h2>Key required</h2>
       <p>${refused ? html`<span role="alert" class="error">That key was refused (wrong, revoked or expired).</span> ` : null}This server requires an API key. It is kept in this browser's local storage and sent only to this server.</p>
       <form onSubmit=${submit}>
         <label for="api-key">API key</label>

@@ -24,11 +24,12 @@ function elapsed(t: Task, now: number): number {
 /** A real bar where the upstream reports progress, an indeterminate one otherwise. */
 function Progress({ task }: { task: Task }) {
   const label = `Progress of "${task.prompt.slice(0, 40)}"`;
-  if (task.status === 'COMPLETED') return html`<progress max="1" value="1" aria-label=${label}></progress>`;
+  // Keyed apart: a bar that once had a value cannot be made indeterminate again in place.
+  if (task.status === 'COMPLETED') return html`<progress key="done" max="1" value="1" aria-label=${label}></progress>`;
   if (FINAL.has(task.status)) return null;
   if (task.status === 'PROCESSING' && task.progress != null)
-    return html`<progress max="1" value=${task.progress} aria-label=${label}></progress><span class="pct">${Math.round(task.progress * 100)}%</span>`;
-  return html`<progress aria-label=${label}></progress>`;
+    return html`<progress key="real" max="1" value=${task.progress} aria-label=${label}></progress><span class="pct">${Math.round(task.progress * 100)}%</span>`;
+  return html`<progress key="indeterminate" aria-label=${label}></progress>`;
 }
 
 function Media({ task }: { task: Task }) {

@@ -30,7 +30,7 @@ const TYPES: Record<string, string> = {
 const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 /**
- * Scripts, styles and fonts from this server only (no inline script or style);
+ * Everything from this server only ('self'; no inline script or style);
  * images and media also from blob:/data: (previews of a picked file) and the
  * public URL results are served under; requests to this server, including its
  * WebSocket (named explicitly: not every browser counts ws: as 'self').
@@ -42,7 +42,7 @@ export function consolePolicy(host: string | undefined, publicUrl: string | unde
   }
   const pub = publicUrl ? ` ${new URL(publicUrl).origin}` : '';
   return [
-    "default-src 'none'",
+    "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
     `img-src 'self' blob: data:${pub}`,

@@ -31,7 +31,8 @@ describe('web console over HTTP', () => {
     const host = new URL(t.url).host;
     expect(csp.split('; ')).toEqual(
       expect.arrayContaining([
-        "default-src 'none'",
+        "default-src 'self'",
+        "object-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' blob: data:",
@@ -41,6 +42,7 @@ describe('web console over HTTP', () => {
         "base-uri 'none'",
       ]),
     );
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|https?:/);
     const html = await res.text();
     expect(html).toContain('<div id="app">');
     // Nothing inline for the policy to refuse, nothing from another host.
