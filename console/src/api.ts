@@ -361,7 +361,11 @@ export function createApi(opts: ApiOptions): ReelayApi {
           url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`,
           connectionParams: () => auth,
           lazy: true,
+          // A filter change unsubscribes and subscribes again at once: keep the socket meanwhile.
+          lazyCloseTimeout: 2000,
+          // Keep trying while the page is open, at most 10 s apart (graphql-ws's own backoff grows without bound).
           retryAttempts: Infinity,
+          retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** retries) + Math.random() * 500)),
           shouldRetry: (event) => !(event && typeof event === 'object' && 'code' in event && (event as CloseEvent).code === 4403),
           on: {
             connected: () => {
