@@ -106,6 +106,7 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
   const [search, setSearch] = useState('');
   const [s, dispatch] = useReducer(reduce, { tasks: [], cursor: null, hasNext: true, total: null, loading: false, error: '', generation: 0 });
   const [now, setNow] = useState(Date.now());
+  const [liveError, setLiveError] = useState('');
   const sentinel = useRef<HTMLDivElement>(null);
   const filter: TaskFilter = { status: status ? [status] : undefined, provider: provider || undefined, search: search || undefined };
   const filterRef = useRef(filter);
@@ -144,9 +145,11 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
       if (inflight.current === gen) inflight.current = null;
     }
   };
-  const loadMore = () => {
+  const loadMore = (onlyInView = false) => {
     const cur = stateRef.current;
     if (cur.generation !== generation.current || cur.loading || !cur.hasNext || cur.error) return;
+    // The observer reports what it saw when it last looked; the list may have grown since.
+    if (onlyInView && sentinel.current && sentinel.current.getBoundingClientRect().top > window.innerHeight + 200) return;
     void fetchPage(cur.generation, cur.cursor);
   };
   const restart = () => {
@@ -165,10 +168,12 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
       { provider: provider || undefined, search: search || undefined },
       {
         next: (task) => {
+          setLiveError('');
           dispatch({ type: 'upsert', task, filter: filterRef.current });
           if (FINAL.has(task.status)) onFinished();
         },
-        error: () => {},
+        // A refused subscription (a socket that drops is retried by the client, a refused key handled by the app).
+        error: (err) => setLiveError(Array.isArray(err) ? err.map((e: { message?: string }) => e.message).join('; ') : err instanceof Error ? err.message : ''),
       },
     );
     return stop;
@@ -184,9 +189,7 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
   useEffect(() => {
     const el = sentinel.current;
     if (!el) return;
-    const io = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) loadMore();
-    });
+    const io = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && loadMore(true), { rootMargin: '200px' });
     io.observe(el);
     return () => io.disconnect();
   }, [s.generation, s.cursor, s.loading]);
@@ -223,9 +226,10 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
         )}
       </ul>
       ${!s.loading && !s.error && s.tasks.length === 0 && !s.hasNext ? html`<p class="muted empty">No tasks${status || provider || search ? ' match these filters' : ' yet: create one'}.</p>` : null}
+      ${liveError ? html`<p class="error" role="alert">Live updates stopped: ${liveError}</p>` : null}
       ${s.error ? html`<p class="error" role="alert">Could not load tasks: ${s.error} <button type="button" onClick=${restart}>Try again</button></p>` : null}
       <div ref=${sentinel} class="sentinel">
-        ${s.loading ? html`<span class="muted">Loading…</span>` : s.hasNext && s.tasks.length ? html`<button type="button" onClick=${loadMore}>Load more</button>` : null}
+        ${s.loading ? html`<span class="muted">Loading…</span>` : s.hasNext && s.tasks.length ? html`<button type="button" onClick=${() => loadMore()}>Load more</button>` : null}
       </div>
     </section>
   `;

@@ -214,5 +214,38 @@ describe.runIf(run)('web console in Chromium', () => {
       await page.keyboard.press('Enter');
       await page.getByText('Write a prompt.').waitFor();
     });
+
+    it('uses fields a newer server adds when they are in its schema: time left per task, a chart of stats.series', async () => {
+      // This server has neither field: the page's requests are answered as if it had them.
+      const p = await browser.newPage();
+      await p.addInitScript((key) => localStorage.setItem('reelay.apiKey', key), KEY);
+      const nonNull = (t: object) => ({ kind: 'NON_NULL', name: null, ofType: t });
+      const scalar = (name: string) => ({ kind: 'SCALAR', name, ofType: null });
+      await p.route('**/graphql', async (route) => {
+        const body = JSON.parse(route.request().postData() ?? '{}') as { query?: string };
+        const q = body.query ?? '';
+        const fake = (data: object) => route.fulfill({ json: { data } });
+        if (q.includes('__type(name: "VideoTask")')) return fake({ task: { fields: [{ name: 'id' }, { name: 'estimatedSecondsRemaining' }] }, result: { fields: [{ name: 'url' }] } });
+        if (q.includes('__type(name: "Stats")'))
+          return fake({ stats: { fields: [{ name: 'series', args: [], type: nonNull({ kind: 'LIST', name: null, ofType: nonNull({ kind: 'OBJECT', name: 'StatsPoint', ofType: null }) }) }] } });
+        if (q.includes('__type(name: $n)'))
+          return fake({ t: { fields: [{ name: 'at', args: [], type: nonNull(scalar('DateTime')) }, { name: 'completed', args: [], type: nonNull(scalar('Int')) }, { name: 'failed', args: [], type: nonNull(scalar('Int')) }] } });
+        if (!q.includes(' estimatedSecondsRemaining') && !q.includes(' series {')) return route.continue();
+        const real = await route.fetch({ postData: JSON.stringify({ ...body, query: q.replaceAll(' estimatedSecondsRemaining', '').replace(/ series \{[^}]*\}/, '') }) });
+        const json = (await real.json()) as { data: { tasks?: { nodes: object[] }; stats?: object } };
+        json.data.tasks?.nodes.forEach((n) => Object.assign(n, { estimatedSecondsRemaining: 65 }));
+        if (json.data.stats) Object.assign(json.data.stats, { series: [{ at: '2026-01-01T10:00:00Z', completed: 3, failed: 1 }, { at: '2026-01-01T11:00:00Z', completed: 5, failed: 0 }] });
+        return route.fulfill({ response: real, json });
+      });
+      try {
+        await p.goto(`${t.url}/`);
+        await p.getByRole('listitem').filter({ hasText: 'queued task 22' }).getByText('about 1:05 left').waitFor();
+        const chart = p.getByRole('img', { name: 'Tasks over time: completed, failed' });
+        await chart.waitFor();
+        expect(await chart.locator('rect').count()).toBe(4);
+      } finally {
+        await p.close();
+      }
+    });
   });
 });
