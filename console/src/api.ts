@@ -175,7 +175,7 @@ export interface ApiOptions {
   /** The socket (re)connected: what was missed while it was down should be re-read. */
   onConnected?(reconnect: boolean): void;
   onDisconnected?(): void;
-  /** The server closed the socket with 4403: the key does not work (any more). */
+  /** The key stopped working: the server closed the socket with 4403, or answered 401 after init(). */
   onAuthLost?(): void;
 }
 
@@ -205,6 +205,8 @@ export function createApi(opts: ApiOptions): ReelayApi {
   const auth: Record<string, string> = opts.key ? { authorization: `Bearer ${opts.key}` } : {};
   let features: Features = NO_FEATURES;
   let ws: Client | null = null;
+  /** init() went through: a 401 from now on means the key stopped working. */
+  let started = false;
 
   async function post<T>(query: string, variables: Record<string, unknown> = {}, file?: File): Promise<T> {
     // The CSRF header on every POST: JSON needs none, multipart must have it (README "Browsers and other sites").
@@ -229,7 +231,11 @@ export function createApi(opts: ApiOptions): ReelayApi {
       throw new Error(`HTTP ${res.status} from /graphql`);
     }
     const errors = json?.errors ?? [];
-    if (res.status === 401 || errors.some((e) => e.extensions?.code === 'UNAUTHENTICATED')) throw new AuthError(errors[0]?.message ?? 'an API key is required');
+    if (res.status === 401 || errors.some((e) => e.extensions?.code === 'UNAUTHENTICATED')) {
+      // Refused after it worked (revoked, expired): the app asks for a key again.
+      if (started) opts.onAuthLost?.();
+      throw new AuthError(errors[0]?.message ?? 'an API key is required');
+    }
     if (errors.length) {
       const err = new Error(errors.map((e) => e.message).join('; ')) as Error & { code?: string; field?: string };
       err.code = errors[0]!.extensions?.code;
@@ -281,6 +287,7 @@ export function createApi(opts: ApiOptions): ReelayApi {
         if (err instanceof AuthError) throw err;
       }
       features = { eta: has(d.task, 'estimatedSecondsRemaining'), thumbnail: has(d.result, 'thumbnailUrl'), series };
+      started = true;
     },
 
     async providers() {
