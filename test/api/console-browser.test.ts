@@ -2,7 +2,8 @@
 // against the real server and the local renderer: create a task and watch its
 // progress bar move and its video play, cancel one, upload an image, see an
 // API error next to its field; with keys required, the console asks for one and
-// uses it over HTTP and WebSocket, pages through tasks and filters them.
+// uses it over HTTP and WebSocket (and asks again once it is revoked), pages
+// through tasks and filters them, and uses the optional fields a newer schema has.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -11,6 +12,7 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { chromiumAvailable, ensureConsoleBuilt, launchBrowser, TEST_OUTPUT } from '../support/browser.js';
 import { makePng } from '../emulators/media.js';
 import { postgresAvailable } from '../support/postgres.js';
+import { parseKeysArgs, runKeysCommand } from '../../src/keys/commands.js';
 
 const run = chromiumAvailable();
 // The console does not care which database: the local Postgres when it answers
@@ -213,6 +215,24 @@ describe.runIf(run)('web console in Chromium', () => {
       await page.getByRole('button', { name: 'Generate' }).focus();
       await page.keyboard.press('Enter');
       await page.getByText('Write a prompt.').waitFor();
+    });
+
+    it('asks for a key again when its key is revoked while the page is open', async () => {
+      const db = t.app.services.database.db;
+      const created = await runKeysCommand(db, parseKeysArgs(['create', 'bob']));
+      const bobKey = created.stdout.trim().split('\n').pop()!;
+      const p = await browser.newPage();
+      try {
+        await p.addInitScript((key) => localStorage.setItem('reelay.apiKey', key), bobKey);
+        await p.goto(`${t.url}/`);
+        await p.getByRole('status').filter({ hasText: 'live' }).waitFor();
+        expect((await runKeysCommand(db, parseKeysArgs(['revoke', 'bob']))).code).toBe(0);
+        // The server closes the socket with 4403; the console asks for a key.
+        await p.getByText('That key was refused').waitFor();
+        expect(await p.getByRole('textbox', { name: 'Prompt' }).count()).toBe(0);
+      } finally {
+        await p.close();
+      }
     });
 
     it('uses fields a newer server adds when they are in its schema: time left per task, a chart of stats.series', async () => {
