@@ -15,7 +15,7 @@ export type Connection = 'connecting' | 'live' | 'reconnecting';
 export function App() {
   const [key, setKey] = useState<string | null>(storedKey());
   const [phase, setPhase] = useState<Phase>({ at: 'loading' });
-  // Bumped by "Try again" after a failed start.
+  // Bumped by "Try again" after a failed start, and by every key entered.
   const [attempt, setAttempt] = useState(0);
   const [connection, setConnection] = useState<Connection>('connecting');
   // Bumped when the socket comes back: the list re-reads what it may have missed.
@@ -62,6 +62,7 @@ export function App() {
   const useKey = (k: string | null) => {
     storeKey(k);
     setKey(k);
+    setAttempt((n) => n + 1); // the same key again (say after a 4403) is a new attempt too
   };
 
   const header = html`
