@@ -122,3 +122,14 @@ for (const file of fs.existsSync(OUT) ? walk(OUT) : []) {
 // Quiet on install and start; a word when asked for by hand.
 const event = process.env.npm_lifecycle_event;
 if (written && (!event || event === 'build')) console.error(`reelay: compiled ${written} file(s) to dist/`);
+
+// The web console (console/ → console/dist/), rebuilt only when its sources
+// changed. A console that cannot be built (say Vite refuses this Node) must
+// not keep the API from starting: `/` then says it is not built.
+const { buildConsole } = await import('./build-console.mjs');
+try {
+  if ((await buildConsole()) && (!event || event === 'build')) console.error('reelay: built the web console to console/dist/');
+} catch (err) {
+  console.error(`reelay: the web console could not be built (the API is not affected): ${err instanceof Error ? err.message : err}`);
+  if (!event || event === 'build') process.exitCode = 1;
+}

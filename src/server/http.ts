@@ -1,6 +1,7 @@
 // One port for everything: GraphQL over HTTP (and SSE) with GraphiQL via yoga,
-// GraphQL over WebSocket (graphql-transport-ws) on the same path, /health and
-// /files/. WebSocket operations run through yoga's plugins like HTTP ones.
+// GraphQL over WebSocket (graphql-transport-ws) on the same path, /health,
+// /files/, /metrics and the web console (`/` and `/assets/`). WebSocket
+// operations run through yoga's plugins like HTTP ones.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +25,7 @@ import { fileLinkRefusal } from './file-signatures.js';
 import { posterRefusal } from './posters.js';
 import { PosterStore } from '../storage/posters.js';
 import { posterRenders } from '../metrics.js';
+import { isConsolePath, serveConsole } from './console.js';
 import { GRAPHIQL_TABS, renderGraphiQLOffline } from './graphiql.js';
 import { useEndSubscriptionsWithKey } from './end-subscriptions.js';
 import { useSharedSubscriptionResults } from './shared-results.js';
@@ -199,10 +201,7 @@ export function createHttpServer(services: Services): HttpServer {
         if (refused && !gone) return refuseRequest(res, refused);
         return await serveFile(req, res, services.config.filesDir, pathname, expired);
       }
-      if (pathname === '/') {
-        res.writeHead(302, { location: '/graphql' });
-        return void res.end();
-      }
+      if (isConsolePath(pathname)) return await serveConsole(req, res, pathname, { publicUrl: config.publicUrl });
       await yoga(req, res);
     } catch (err) {
       log.error({ err, reqId: info.id }, 'request failed');
