@@ -111,6 +111,10 @@ export const tasks = pgTable(
     index('tasks_owner_model_created').on(t.owner, t.model, t.createdAt, t.id),
     // `search` (a substring of the prompt); only where the pg_trgm extension can be had.
     index('tasks_prompt_trgm').using('gin', t.prompt.op('gin_trgm_ops')),
+    // Estimated time left (src/db/recent-run-times.ts, list-running-tasks.ts): the latest
+    // completions of a provider and model, and the tasks running at a provider.
+    index('tasks_completed_runs').on(t.providerId, t.model, t.completedAt.desc()).where(sql`status = 'COMPLETED'`),
+    index('tasks_running').on(t.providerId, t.startedAt).where(sql`status = 'PROCESSING'`),
   ],
 );
 

@@ -1,0 +1,34 @@
+// VideoTask.estimatedSecondsRemaining / estimatedCompletionAt: the task's own
+// row plus the batched loaders (run times of its provider and model, its queue
+// position, the tasks running at its provider) fed to the arithmetic of
+// src/tasks/eta.ts. Both fields of one row share one estimate (one `now`).
+import type { TaskRow } from '../db/schema.js';
+import { estimateAt, processingRemaining, queuedRemaining, type Estimate } from '../tasks/eta.js';
+import type { Context } from './context.js';
+
+// Reads status, providerId, model, startedAt and progress of the row (keep task-columns.ts in step).
+const memo = new WeakMap<TaskRow, Promise<Estimate | null>>();
+
+/** Null for a finished task, or while its provider and model have no COMPLETED task yet. */
+export function taskEstimate(ctx: Context, row: TaskRow): Promise<Estimate | null> {
+  if (row.status !== 'QUEUED' && row.status !== 'PROCESSING') return Promise.resolve(null);
+  let found = memo.get(row);
+  if (!found) memo.set(row, (found = estimate(ctx, row)));
+  return found;
+}
+
+async function estimate(ctx: Context, row: TaskRow): Promise<Estimate | null> {
+  const now = Date.now();
+  const history = await ctx.loaders.runTimes.load({ providerId: row.providerId, model: row.model ?? null });
+  if (!history) return null;
+  const m = history.medianSeconds;
+  const elapsed = (at: Date | null) => (at ? Math.max(0, (now - at.getTime()) / 1000) : 0);
+  if (row.status === 'PROCESSING') return estimateAt(now, processingRemaining(m, elapsed(row.startedAt), row.progress ?? null));
+  const provider = ctx.services.registry.get(row.providerId);
+  if (!provider) return null; // not configured any more: it will not start here
+  const [position, running] = await Promise.all([ctx.loaders.queuePosition.load(row.id), ctx.loaders.runningTasks.load(row.providerId)]);
+  if (position === null) return null; // started (or ended) since the row was read
+  // Tasks running there are taken to last the same median as this one's model.
+  const busy = running.map((r) => processingRemaining(m, elapsed(r.startedAt), r.progress));
+  return estimateAt(now, queuedRemaining(m, position, provider.config.maxConcurrency, busy));
+}
