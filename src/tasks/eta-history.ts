@@ -1,10 +1,13 @@
 // Recent run times per (provider, model), kept in the process for a few seconds:
 // a list page of active tasks asks for them on every request, and they change
-// slowly. One cache per database (a process may serve several, e.g. in tests);
-// concurrent misses of one pair share one query. A pair without history is not
-// kept: the first completions count at once, and asking costs one index probe.
+// slowly once the window of RECENT_RUNS is full (one more completion moves a
+// median of 50 by little). One cache per database (a process may serve several,
+// e.g. in tests); concurrent misses of one pair share one query. A pair with a
+// window not full yet is not kept: a sparse history changes with every
+// completion (the first ones must count at once), and reading fewer than
+// RECENT_RUNS index entries is cheap.
 import type { Db } from '../db/client.js';
-import { getRecentRunTimes, runTimeKey, type RunTimeKey, type RunTimes } from '../db/recent-run-times.js';
+import { getRecentRunTimes, RECENT_RUNS, runTimeKey, type RunTimeKey, type RunTimes } from '../db/recent-run-times.js';
 
 /** How long a pair's run times are reused before they are read again. */
 export const RUN_TIMES_TTL_MS = 3000;
@@ -35,10 +38,10 @@ export async function recentRunTimes(db: Db, keys: readonly RunTimeKey[], now = 
       const value = read.then((found) => found.get(key) ?? null);
       const entry: Entry = { until: now + RUN_TIMES_TTL_MS, value };
       cache.set(key, entry);
-      // Failures and empty answers are not kept (the next request asks again).
+      // Failures and sparse histories are not kept (the next request asks again).
       const c = cache;
       value.then(
-        (v) => v === null && c.get(key) === entry && c.delete(key),
+        (v) => (v === null || v.samples < RECENT_RUNS) && c.get(key) === entry && c.delete(key),
         () => c.get(key) === entry && c.delete(key),
       );
     }

@@ -4,6 +4,7 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/client.js';
 import { estimateAt, median, OVERDUE_SHARE, processingRemaining, queuedRemaining } from '../../src/tasks/eta.js';
+import { RECENT_RUNS } from '../../src/db/recent-run-times.js';
 import { recentRunTimes, RUN_TIMES_TTL_MS } from '../../src/tasks/eta-history.js';
 
 describe('median', () => {
@@ -117,12 +118,13 @@ describe('recentRunTimes cache', () => {
 
   it('one query for every pair not cached; reused within the TTL, read again after it', async () => {
     const { db, calls } = fakeDb(() => [
-      { provider_id: 'p', model: null, samples: 3, median: 2 },
-      { provider_id: 'p', model: 'm', samples: 1, median: 5 },
+      { provider_id: 'p', model: null, samples: RECENT_RUNS, median: 2 },
+      { provider_id: 'p', model: 'm', samples: RECENT_RUNS, median: 5 },
     ]);
     const t0 = 1_000_000;
     const got = await recentRunTimes(db, [{ providerId: 'p', model: null }, { providerId: 'p', model: 'm' }, { providerId: 'p', model: null }], t0);
-    expect(got).toEqual([{ medianSeconds: 2, samples: 3 }, { medianSeconds: 5, samples: 1 }, { medianSeconds: 2, samples: 3 }]);
+    const full = (medianSeconds: number) => ({ medianSeconds, samples: RECENT_RUNS });
+    expect(got).toEqual([full(2), full(5), full(2)]);
     expect(calls.n).toBe(1);
     await recentRunTimes(db, [{ providerId: 'p', model: 'm' }], t0 + RUN_TIMES_TTL_MS - 1);
     expect(calls.n).toBe(1);
@@ -130,14 +132,16 @@ describe('recentRunTimes cache', () => {
     expect(calls.n).toBe(2);
   });
 
-  it('a pair without history is asked again next time (its first completion counts at once)', async () => {
+  it('a pair without history, or with fewer than RECENT_RUNS, is asked again next time (each completion counts at once)', async () => {
     let rows: Array<{ provider_id: string; model: string | null; samples: number; median: number }> = [];
     const { db, calls } = fakeDb(() => rows);
     const t0 = 1_000_000;
     expect(await recentRunTimes(db, [{ providerId: 'q', model: null }], t0)).toEqual([null]);
     rows = [{ provider_id: 'q', model: null, samples: 1, median: 3 }];
     expect(await recentRunTimes(db, [{ providerId: 'q', model: null }], t0 + 1)).toEqual([{ medianSeconds: 3, samples: 1 }]);
-    expect(calls.n).toBe(2);
+    rows = [{ provider_id: 'q', model: null, samples: 2, median: 4 }];
+    expect(await recentRunTimes(db, [{ providerId: 'q', model: null }], t0 + 2)).toEqual([{ medianSeconds: 4, samples: 2 }]);
+    expect(calls.n).toBe(3);
   });
 
   it('a model named like another key never shares its entry', async () => {
