@@ -24,7 +24,7 @@ export const ONLINE_INDEXES: readonly OnlineIndex[] = [
   { name: 'tasks_owner_provider_created', definition: 'tasks using btree (owner, provider_id, created_at, id)' },
   { name: 'tasks_owner_model_created', definition: 'tasks using btree (owner, model, created_at, id)' },
   { name: 'tasks_prompt_trgm', definition: 'tasks using gin (prompt gin_trgm_ops)', extension: 'pg_trgm', postgresOnly: true },
-  { name: 'tasks_completed_runs', definition: "tasks using btree (provider_id, model, completed_at desc nulls last) where status = 'COMPLETED'" },
+  { name: 'tasks_completed_runs', definition: "tasks using btree (provider_id, coalesce(model, ''), completed_at desc nulls last) where status = 'COMPLETED'" },
   { name: 'tasks_running', definition: "tasks using btree (provider_id, started_at) where status = 'PROCESSING'" },
 ];
 

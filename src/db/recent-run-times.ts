@@ -3,8 +3,8 @@
 // RECENT_RUNS COMPLETED tasks of each (provider, model) asked about, across
 // owners (a provider's speed is not per key; only the number leaves here).
 // One statement for all the pairs; each pair is a walk of at most RECENT_RUNS
-// entries of tasks_completed_runs (provider_id, model, completed_at desc, partial
-// on COMPLETED).
+// entries of tasks_completed_runs (provider_id, coalesce(model, ''),
+// completed_at desc; partial on COMPLETED).
 import { sql } from 'drizzle-orm';
 import { execRows, type DbOrTx } from './client.js';
 import { tasks } from './schema.js';
@@ -30,19 +30,17 @@ export async function getRecentRunTimes(db: DbOrTx, keys: readonly RunTimeKey[])
     keys.map((k) => sql`(${k.providerId}::text, ${k.model}::text)`),
     sql`, `,
   );
-  // Two branches so that each is an index walk: `model = k.model` cannot match a null model.
-  const recent = (modelMatch: ReturnType<typeof sql>, when: ReturnType<typeof sql>) => sql`(
-    select extract(epoch from (t.completed_at - t.started_at))::float8 as s from ${tasks} t
-    where ${when} and t.status = 'COMPLETED' and t.provider_id = k.provider_id and ${modelMatch} and t.started_at is not null
-    order by t.completed_at desc nulls last limit ${RECENT_RUNS})`;
+  // coalesce(model, '') is the index's own expression (its order holds for a null model too);
+  // `is not distinct from` then tells a null model from an empty one.
   const rows = await execRows<{ provider_id: string; model: string | null; samples: number; median: number }>(
     db,
     sql`select k.provider_id, k.model, count(*)::int as samples, percentile_cont(0.5) within group (order by r.s)::float8 as median
         from (values ${values}) as k (provider_id, model)
         cross join lateral (
-          ${recent(sql`t.model = k.model`, sql`k.model is not null`)}
-          union all
-          ${recent(sql`t.model is null`, sql`k.model is null`)}
+          select extract(epoch from (t.completed_at - t.started_at))::float8 as s from ${tasks} t
+          where t.status = 'COMPLETED' and t.provider_id = k.provider_id and coalesce(t.model, '') = coalesce(k.model, '')
+            and t.model is not distinct from k.model and t.started_at is not null
+          order by t.completed_at desc nulls last limit ${RECENT_RUNS}
         ) r
         group by k.provider_id, k.model`,
   );

@@ -113,7 +113,8 @@ export const tasks = pgTable(
     index('tasks_prompt_trgm').using('gin', t.prompt.op('gin_trgm_ops')),
     // Estimated time left (src/db/recent-run-times.ts, list-running-tasks.ts): the latest
     // completions of a provider and model, and the tasks running at a provider.
-    index('tasks_completed_runs').on(t.providerId, t.model, t.completedAt.desc()).where(sql`status = 'COMPLETED'`),
+    // The model through coalesce: an `is null` condition cannot give the index's order, an equality can.
+    index('tasks_completed_runs').on(t.providerId, sql`coalesce(${t.model}, '')`, t.completedAt.desc()).where(sql`status = 'COMPLETED'`),
     index('tasks_running').on(t.providerId, t.startedAt).where(sql`status = 'PROCESSING'`),
   ],
 );
