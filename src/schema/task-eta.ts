@@ -7,14 +7,20 @@ import { estimateAt, processingRemaining, queuedRemaining, type Estimate } from 
 import type { Context } from './context.js';
 
 // Reads status, providerId, model, startedAt and progress of the row (keep task-columns.ts in step).
-const memo = new WeakMap<TaskRow, Promise<Estimate | null>>();
+// Per row object, briefly: the two fields of one response share it, and a row
+// object handed out again later (a subscription's) gets a fresh estimate.
+const memo = new WeakMap<TaskRow, { until: number; value: Promise<Estimate | null> }>();
+const SHARED_MS = 1000;
 
 /** Null for a finished task, or while its provider and model have no COMPLETED task yet. */
 export function taskEstimate(ctx: Context, row: TaskRow): Promise<Estimate | null> {
   if (row.status !== 'QUEUED' && row.status !== 'PROCESSING') return Promise.resolve(null);
-  let found = memo.get(row);
-  if (!found) memo.set(row, (found = estimate(ctx, row)));
-  return found;
+  const now = Date.now();
+  const found = memo.get(row);
+  if (found && found.until > now) return found.value;
+  const value = estimate(ctx, row);
+  memo.set(row, { until: now + SHARED_MS, value });
+  return value;
 }
 
 async function estimate(ctx: Context, row: TaskRow): Promise<Estimate | null> {

@@ -2,12 +2,14 @@
 // on PGlite and Postgres, in front of an upstream emulator that takes a fixed
 // time per task: null without history and when finished; once a few tasks of
 // the provider completed, within 25 % of the time that really was left, for
-// running tasks and for a task queued behind them.
+// running tasks and for a task queued behind them; on a list page (one
+// run-times statement per page) and to a subscriber.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { databaseKinds } from '../support/postgres.js';
 import { startVideogenV1Emulator, type VideogenV1Emulator } from '../emulators/videogen-v1.js';
 import { createOk, providerEntry } from '../e2e/helpers.js';
+import { subscribe, wsClient } from '../support/ws.js';
 
 const kinds = await databaseKinds();
 /** The emulator's fixed run time (from its task's creation to completed). */
@@ -107,6 +109,14 @@ describe.each(kinds)('estimated time left on %s', (kind) => {
 
     // Two more for history: three run times of about RUN_MS each (the first ran cold; the median is of the others).
     const history = [await createOk(t, { prompt: 'history 1' }), await createOk(t, { prompt: 'history 2' })];
+    // A subscriber sees the estimate too (each event's own), from the first completion on.
+    const client = wsClient(t.wsUrl);
+    const watch = subscribe(client, `subscription($id: ID!) { taskUpdated(id: $id) { status estimatedSecondsRemaining estimatedCompletionAt } }`, { id: history[1] }, (d) => d.taskUpdated);
+    await watch.waitFor((v) => v.status === 'COMPLETED');
+    await client.dispose();
+    expect(watch.values.some((v) => v.status === 'PROCESSING')).toBe(true);
+    expect(watch.values.filter((v) => v.status === 'PROCESSING').every((v) => v.estimatedSecondsRemaining > 0 && v.estimatedCompletionAt !== null)).toBe(true);
+    expect(watch.values.at(-1)).toEqual({ status: 'COMPLETED', estimatedSecondsRemaining: null, estimatedCompletionAt: null });
     await untilFinished(history);
 
     // Two run at once (maxConcurrency 2), the third waits for a slot; a provider without history stays null.
