@@ -93,7 +93,7 @@ async function measure(fn: () => Promise<unknown>, samples: number): Promise<{ p
 const PAGE_QUERY = `query($after: String) { tasks(first: 50, after: $after) { edges { cursor node { id status } } pageInfo { hasNextPage endCursor } } }`;
 const COUNT_QUERY = `query($filter: TaskFilter) { tasks(first: 50, filter: $filter) { totalCount edges { node { id status } } } }`;
 const FULL_QUERY = `query { tasks(first: 50) { edges { node {
-  id status progress queuePosition prompt provider model params attempts createdAt updatedAt startedAt completedAt
+  id status progress queuePosition estimatedSecondsRemaining estimatedCompletionAt prompt provider model params attempts createdAt updatedAt startedAt completedAt
   result { url upstreamUrl contentType sizeBytes durationSeconds width height } error { code message }
   events { status progress message at } } } } }`;
 const QUEUED_QUERY = `query { tasks(first: 50, filter: { status: [QUEUED] }) { edges { node { id status queuePosition } } } }`;

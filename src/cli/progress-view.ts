@@ -13,9 +13,9 @@ export interface ProgressView {
   stop(): void;
 }
 
-/** Seconds the server expects the task still needs, when the schema offers it (VideoTask.estimatedSecondsRemaining). */
+/** Seconds the server expects the task still needs (VideoTask.estimatedSecondsRemaining; null without history). */
 function eta(task: VideoTask): number | null {
-  const v = (task as { estimatedSecondsRemaining?: unknown }).estimatedSecondsRemaining;
+  const v = task.estimatedSecondsRemaining;
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 

@@ -9,6 +9,8 @@ export const TaskFields = graphql(`
     status
     progress
     queuePosition
+    estimatedSecondsRemaining
+    estimatedCompletionAt
     prompt
     negativePrompt
     provider
@@ -19,7 +21,7 @@ export const TaskFields = graphql(`
     upstreamStatus
     providerTaskId
     inputImage { url contentType }
-    result { url contentType sizeBytes durationSeconds width height }
+    result { url thumbnailUrl contentType sizeBytes durationSeconds width height fileExpired }
     error { code message }
     retryOf { id }
     createdAt

@@ -30,6 +30,8 @@ export const ONLINE_INDEXES: readonly OnlineIndex[] = [
     definition: "tasks using btree (completed_at) where status in ('COMPLETED', 'FAILED', 'CANCELLED') and file_expired_at is null and (result is not null or input_image->>'kind' = 'file')",
   },
   { name: 'tasks_prompt_trgm', definition: 'tasks using gin (prompt gin_trgm_ops)', extension: 'pg_trgm', postgresOnly: true },
+  { name: 'tasks_completed_runs', definition: "tasks using btree (provider_id, coalesce(model, ''), completed_at desc nulls last) where status = 'COMPLETED'" },
+  { name: 'tasks_running', definition: "tasks using btree (provider_id, started_at) where status = 'PROCESSING'" },
 ];
 
 export interface IndexReport {

@@ -121,6 +121,11 @@ export const tasks = pgTable(
     index('tasks_files_completed')
       .on(t.completedAt)
       .where(sql`status in ('COMPLETED', 'FAILED', 'CANCELLED') and file_expired_at is null and (result is not null or input_image->>'kind' = 'file')`),
+    // Estimated time left (src/db/recent-run-times.ts, list-running-tasks.ts): the latest
+    // completions of a provider and model, and the tasks running at a provider.
+    // The model through coalesce: an `is null` condition cannot give the index's order, an equality can.
+    index('tasks_completed_runs').on(t.providerId, sql`coalesce(${t.model}, '')`, t.completedAt.desc()).where(sql`status = 'COMPLETED'`),
+    index('tasks_running').on(t.providerId, t.startedAt).where(sql`status = 'PROCESSING'`),
   ],
 );
 

@@ -4,6 +4,9 @@ import type { Principal } from '../auth.js';
 import type { TaskEventRow, TaskRow } from '../db/schema.js';
 import { getQueuePositions } from '../db/queue-positions.js';
 import { getEventsForTasks, getTasksByIds } from '../db/read-tasks.js';
+import { listRunningTasks, type RunningTask } from '../db/list-running-tasks.js';
+import { runTimeKey, type RunTimeKey, type RunTimes } from '../db/recent-run-times.js';
+import { recentRunTimes } from '../tasks/eta-history.js';
 import type { Db } from '../db/client.js';
 import type { Services } from '../services.js';
 
@@ -11,6 +14,10 @@ export interface Loaders {
   task: DataLoader<string, TaskRow | null>;
   events: DataLoader<string, TaskEventRow[]>;
   queuePosition: DataLoader<string, number | null>;
+  /** Recent run times of a provider and model (cached in the process a few seconds; null: no history). */
+  runTimes: DataLoader<RunTimeKey, RunTimes | null, string>;
+  /** The tasks running at a provider (the latest started, up to its maxConcurrency). */
+  runningTasks: DataLoader<string, RunningTask[]>;
 }
 
 export interface Context {
@@ -31,7 +38,11 @@ export interface Context {
 class LazyLoaders implements Loaders {
   private made: Partial<Loaders> = {};
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** A provider's maxConcurrency (1 when it is not configured). */
+    private readonly concurrencyOf: (providerId: string) => number = () => 1,
+  ) {}
 
   get task(): Loaders['task'] {
     return (this.made.task ??= new DataLoader(
@@ -65,6 +76,20 @@ class LazyLoaders implements Loaders {
       { cache: false },
     ));
   }
+
+  get runTimes(): Loaders['runTimes'] {
+    return (this.made.runTimes ??= new DataLoader((keys) => recentRunTimes(this.db, keys), { cache: false, cacheKeyFn: runTimeKey }));
+  }
+
+  get runningTasks(): Loaders['runningTasks'] {
+    return (this.made.runningTasks ??= new DataLoader(
+      async (ids) => {
+        const running = await listRunningTasks(this.db, ids.map((providerId) => ({ providerId, limit: this.concurrencyOf(providerId) })));
+        return ids.map((id) => running.get(id) ?? []);
+      },
+      { cache: false },
+    ));
+  }
 }
 
 /** Whether the caller may read this task: its own, or any task for an operator key. */
@@ -83,5 +108,5 @@ export function readScope(ctx: Pick<Context, 'owner' | 'principal'>, owner: stri
 }
 
 export function createLoaders(services: Services): Loaders {
-  return new LazyLoaders(services.database.db);
+  return new LazyLoaders(services.database.db, (id) => services.registry.get(id)?.config.maxConcurrency ?? 1);
 }

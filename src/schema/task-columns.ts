@@ -14,6 +14,8 @@ export const TASK_FIELD_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   status: ['status'],
   progress: ['progress'],
   queuePosition: ['status'],
+  estimatedSecondsRemaining: ['status', 'providerId', 'model', 'startedAt', 'progress'],
+  estimatedCompletionAt: ['status', 'providerId', 'model', 'startedAt', 'progress'],
   prompt: ['prompt'],
   negativePrompt: ['negativePrompt'],
   provider: ['providerId'],

@@ -5,6 +5,7 @@ import { signFilePath } from '../storage/signed-urls.js';
 import type { TaskStats } from '../db/task-stats.js';
 import { builder } from './builder.js';
 import { canRead, type Context } from './context.js';
+import { taskEstimate } from './task-eta.js';
 
 export const TaskStatusEnum = builder.enumType('TaskStatus', {
   description: 'QUEUED: waiting for a free slot at its provider. PROCESSING: handed to the provider (including its own queue). The other three are final.',
@@ -85,6 +86,18 @@ VideoTaskRef.implement({
       description:
         "1-based place in the fair order of its provider's queue: free slots go round-robin across owners (each owner's tasks in creation order), so it is not the count of older tasks. Null unless QUEUED.",
       resolve: (r, _a, ctx) => (r.status === 'QUEUED' ? ctx.loaders.queuePosition.load(r.id) : null),
+    }),
+    estimatedSecondsRemaining: t.float({
+      nullable: true,
+      description:
+        "Seconds until the task is expected to finish, while QUEUED or PROCESSING: from the median run time of the provider's and model's last 50 COMPLETED tasks, the queue ahead of it and the provider's maxConcurrency, refined by the upstream's progress where it reports one. Null for a finished task and while the provider and model have no completed task yet.",
+      resolve: async (r, _a, ctx) => (await taskEstimate(ctx, r))?.seconds ?? null,
+    }),
+    estimatedCompletionAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the task is expected to finish: now + estimatedSecondsRemaining (null when that is).',
+      resolve: async (r, _a, ctx) => (await taskEstimate(ctx, r))?.at ?? null,
     }),
     prompt: t.exposeString('prompt'),
     negativePrompt: t.string({ nullable: true, resolve: (r) => r.negativePrompt }),

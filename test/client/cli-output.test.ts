@@ -35,7 +35,7 @@ describe('CLI progress output', () => {
   });
 
   it('names the download after the task id and the content type', () => {
-    const result = { url: `http://127.0.0.1:4000/files/${ID}/result.webm`, contentType: 'video/webm', sizeBytes: 1, durationSeconds: 1, width: 1, height: 1 };
+    const result = { url: `http://127.0.0.1:4000/files/${ID}/result.webm`, contentType: 'video/webm', sizeBytes: 1, durationSeconds: 1, width: 1, height: 1, thumbnailUrl: null, fileExpired: false };
     expect(defaultFileName(task({ status: 'COMPLETED', result }))).toBe(`${ID}.webm`);
     expect(defaultFileName(task({ status: 'COMPLETED', result: { ...result, contentType: 'video/mp4' } }))).toBe(`${ID}.mp4`);
   });

@@ -1,0 +1,40 @@
+// VideoTask.estimatedSecondsRemaining / estimatedCompletionAt: the task's own
+// row plus the batched loaders (run times of its provider and model, its queue
+// position, the tasks running at its provider) fed to the arithmetic of
+// src/tasks/eta.ts. Both fields of one row share one estimate (one `now`).
+import type { TaskRow } from '../db/schema.js';
+import { estimateAt, processingRemaining, queuedRemaining, type Estimate } from '../tasks/eta.js';
+import type { Context } from './context.js';
+
+// Reads status, providerId, model, startedAt and progress of the row (keep task-columns.ts in step).
+// Per row object, briefly: the two fields of one response share it, and a row
+// object handed out again later (a subscription's) gets a fresh estimate.
+const memo = new WeakMap<TaskRow, { until: number; value: Promise<Estimate | null> }>();
+const SHARED_MS = 1000;
+
+/** Null for a finished task, or while its provider and model have no COMPLETED task yet. */
+export function taskEstimate(ctx: Context, row: TaskRow): Promise<Estimate | null> {
+  if (row.status !== 'QUEUED' && row.status !== 'PROCESSING') return Promise.resolve(null);
+  const now = Date.now();
+  const found = memo.get(row);
+  if (found && found.until > now) return found.value;
+  const value = estimate(ctx, row);
+  memo.set(row, { until: now + SHARED_MS, value });
+  return value;
+}
+
+async function estimate(ctx: Context, row: TaskRow): Promise<Estimate | null> {
+  const now = Date.now();
+  const history = await ctx.loaders.runTimes.load({ providerId: row.providerId, model: row.model ?? null });
+  if (!history) return null;
+  const m = history.medianSeconds;
+  const elapsed = (at: Date | null) => (at ? Math.max(0, (now - at.getTime()) / 1000) : 0);
+  if (row.status === 'PROCESSING') return estimateAt(now, processingRemaining(m, elapsed(row.startedAt), row.progress ?? null));
+  const provider = ctx.services.registry.get(row.providerId);
+  if (!provider) return null; // not configured any more: it will not start here
+  const [position, running] = await Promise.all([ctx.loaders.queuePosition.load(row.id), ctx.loaders.runningTasks.load(row.providerId)]);
+  if (position === null) return null; // started (or ended) since the row was read
+  // Tasks running there are taken to last the same median as this one's model.
+  const busy = running.map((r) => processingRemaining(m, elapsed(r.startedAt), r.progress));
+  return estimateAt(now, queuedRemaining(m, position, provider.config.maxConcurrency, busy));
+}
