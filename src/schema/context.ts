@@ -4,6 +4,7 @@ import type { Principal } from '../auth.js';
 import type { TaskEventRow, TaskRow } from '../db/schema.js';
 import { getQueuePositions } from '../db/queue-positions.js';
 import { getEventsForTasks, getTasksByIds } from '../db/read-tasks.js';
+import { getWebhookDeliveries, type WebhookDeliveryRow } from '../db/webhook-deliveries.js';
 import type { Db } from '../db/client.js';
 import type { Services } from '../services.js';
 
@@ -11,6 +12,7 @@ export interface Loaders {
   task: DataLoader<string, TaskRow | null>;
   events: DataLoader<string, TaskEventRow[]>;
   queuePosition: DataLoader<string, number | null>;
+  webhookDeliveries: DataLoader<string, WebhookDeliveryRow[]>;
 }
 
 export interface Context {
@@ -49,6 +51,18 @@ class LazyLoaders implements Loaders {
       async (ids) => {
         const rows = await getEventsForTasks(this.db, ids);
         const byTask = new Map<string, TaskEventRow[]>();
+        for (const r of rows) (byTask.get(r.taskId) ?? byTask.set(r.taskId, []).get(r.taskId)!).push(r);
+        return ids.map((id) => byTask.get(id) ?? []);
+      },
+      { cache: false },
+    ));
+  }
+
+  get webhookDeliveries(): Loaders['webhookDeliveries'] {
+    return (this.made.webhookDeliveries ??= new DataLoader(
+      async (ids) => {
+        const rows = await getWebhookDeliveries(this.db, ids);
+        const byTask = new Map<string, WebhookDeliveryRow[]>();
         for (const r of rows) (byTask.get(r.taskId) ?? byTask.set(r.taskId, []).get(r.taskId)!).push(r);
         return ids.map((id) => byTask.get(id) ?? []);
       },
