@@ -207,7 +207,7 @@ function hop<T>(u: URL, ctx: HopContext, read: BodyReader<T>): Promise<Hop<T>> {
     const failed = (err: unknown) => {
       if (signal.aborted) return finish(ctx.abortError(where));
       const code = errorCode(err);
-      finish(err instanceof UpstreamError ? err : fail.trouble(`cannot fetch the ${noun} from ${where}${code ? ` (${code})` : ''}`, undefined, err));
+      finish(err instanceof UpstreamError ? err : fail.trouble(`${ctx.send ? `cannot send the ${noun} to` : `cannot fetch the ${noun} from`} ${where}${code ? ` (${code})` : ''}`, undefined, err));
     };
 
     const client = u.protocol === 'https:' ? https : http;
@@ -269,7 +269,8 @@ async function guardedGet<T>(url: string, opts: SafeFetchOptions, read: BodyRead
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
   const abortError = (where: string): unknown => {
     if (opts.signal?.aborted) return opts.signal.reason ?? new Error('aborted');
-    return fail.trouble(`the ${noun} from ${where} did not arrive within ${Math.round(opts.timeoutMs / 100) / 10} s`);
+    const within = `within ${Math.round(opts.timeoutMs / 100) / 10} s`;
+    return fail.trouble(send ? `${where} did not answer the ${noun} ${within}` : `the ${noun} from ${where} did not arrive ${within}`);
   };
   const trustedOrigins = new Set((opts.trustedOrigins ?? []).map(originOf).filter((o): o is string => o !== null));
   const firstOrigin = current.origin;

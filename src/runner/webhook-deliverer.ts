@@ -32,6 +32,8 @@ export interface WebhookDelivererOptions {
 
 /** A claim is good for the receiver's time plus this margin; then another runner may try again. */
 const CLAIM_MARGIN_MS = 30_000;
+/** Wake-ups closer together than this share one claim. */
+const MIN_GAP_MS = 100;
 
 /** The body a receiver gets. */
 export function deliveryBody(d: Pick<ClaimedDelivery, 'event' | 'task' | 'createdAt'>, origin: string): string {
@@ -82,6 +84,7 @@ export class WebhookDeliverer {
       }
       if (!this.running) break;
       if (full) continue;
+      const idleSince = Date.now();
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.opts.config.pollMs);
         this.wake = () => {
@@ -90,6 +93,9 @@ export class WebhookDeliverer {
         };
       });
       this.wake = undefined;
+      // Woken early (a busy server finishes tasks all the time): claim at most every MIN_GAP_MS.
+      const gap = Math.min(MIN_GAP_MS, this.opts.config.pollMs) - (Date.now() - idleSince);
+      if (gap > 0 && this.running) await new Promise((r) => setTimeout(r, gap));
     }
   }
 

@@ -28,7 +28,7 @@ interface Hit {
   json: { type: string; timestamp: string; data: Record<string, any> };
 }
 
-/** A webhook receiver on 127.0.0.1: records every request; answers the next planned status, else 200. */
+/** A webhook receiver on 127.0.0.1: records every request; answers the next planned status (-1: resets the connection, 0: never answers), else 200. */
 class Receiver {
   readonly hits: Hit[] = [];
   /** Statuses to answer, per path, in order. */
@@ -44,6 +44,8 @@ class Receiver {
         const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
         this.hits.push({ path: req.url ?? '/', headers, body, at: Date.now(), json: JSON.parse(body) as Hit['json'] });
         const status = this.plan.get(req.url ?? '/')?.shift() ?? 200;
+        if (status === -1) return req.socket.destroy(); // a network error
+        if (status === 0) return void setTimeout(() => req.socket.destroy(), 3_000).unref(); // no answer in time
         res.writeHead(status, status >= 300 && status < 400 ? { location: '/elsewhere' } : {}).end('ok');
       });
     });
@@ -136,6 +138,7 @@ describe.each(kinds)('webhooks on %s', (kind) => {
         REELAY_WEBHOOK_RETRY_BASE_MS: '100',
         REELAY_WEBHOOK_RETRY_MAX_MS: '300',
         REELAY_WEBHOOK_POLL_MS: '50',
+        REELAY_WEBHOOK_TIMEOUT_MS: '1000',
       },
     });
     aliceKey = await createApiKey(t.app.services.database.db, 'alice');
@@ -184,19 +187,19 @@ describe.each(kinds)('webhooks on %s', (kind) => {
     expect(task.webhookDeliveries.map((d: { event: string }) => d.event)).toEqual(['STARTED', 'FAILED']);
   });
 
-  it('retries a receiver that fails first (500, timeout-free network error, redirect) with the same webhook-id until it answers 2xx', async () => {
-    rx.plan.set('/flaky', [500, 503, 302]);
+  it('retries a receiver that fails first (500, a reset connection, no answer in time, a redirect) with the same webhook-id until it answers 2xx', async () => {
+    rx.plan.set('/flaky', [500, -1, 0, 302]);
     const id = await createOk({ prompt: 'flaky receiver', webhook: { url: rx.url('/flaky') } });
     // Between attempts the failure is visible.
     const failing = await until(() => read(id), (task) => task.webhookDeliveries[0]?.attempts >= 1 && task.webhookDeliveries[0]?.lastStatus === 500);
     expect(failing.webhookDeliveries[0]).toMatchObject({ deliveredAt: null, lastError: expect.stringMatching(/HTTP 500/), nextAttemptAt: expect.any(String) });
     const task = await delivered(id);
     const hits = rx.at('/flaky');
-    expect(hits).toHaveLength(4);
+    expect(hits).toHaveLength(5);
     expect(new Set(hits.map((h) => h.headers['webhook-id'])).size).toBe(1);
     for (const h of hits) expect(new Webhook(SECRET).verify(h.body, h.headers)).toMatchObject({ type: 'task.completed' });
     expect(rx.at('/elsewhere')).toHaveLength(0); // the redirect was not followed
-    expect(task.webhookDeliveries[0]).toMatchObject({ attempts: 4, lastStatus: 200, lastError: null, nextAttemptAt: null });
+    expect(task.webhookDeliveries[0]).toMatchObject({ attempts: 5, lastStatus: 200, lastError: null, nextAttemptAt: null });
     const metrics = await (await fetch(`${t.url}/metrics`)).text();
     expect(metrics).toMatch(/reelay_webhook_deliveries_total\{outcome="delivered"\} [1-9]/);
     expect(metrics).toMatch(/reelay_webhook_deliveries_total\{outcome="failed"\} [1-9]/);
