@@ -22,6 +22,8 @@ export interface FetchPurpose {
   noun: string;
   /** What lets a private host through, for the refusal message. */
   allowHint: string;
+  /** What reelay does not do with such addresses ("fetch from" by default). */
+  refusedVerb?: string;
   codes: {
     /** A private, local or metadata address that is not allowed. */
     forbidden: string;
@@ -51,6 +53,7 @@ export const RESULT_FETCH: FetchPurpose = {
 export const WEBHOOK_FETCH: FetchPurpose = {
   noun: 'webhook',
   allowHint: 'unless REELAY_WEBHOOK_ALLOW_HOSTS lists the host',
+  refusedVerb: 'deliver to',
   codes: { forbidden: 'WEBHOOK_URL_FORBIDDEN', badUrl: 'WEBHOOK_URL_FORBIDDEN', refused: 'WEBHOOK_REFUSED', tooLarge: 'WEBHOOK_REFUSED', trouble: 'WEBHOOK_FAILED' },
 };
 
@@ -122,7 +125,7 @@ function errorCode(err: unknown): string | undefined {
 function failures(p: FetchPurpose) {
   return {
     forbidden: (host: string) =>
-      permanentError(p.codes.forbidden, `${p.noun} URL host ${host} resolves to a private or local address; reelay does not fetch from such addresses ${p.allowHint}`),
+      permanentError(p.codes.forbidden, `${p.noun} URL host ${host} resolves to a private or local address; reelay does not ${p.refusedVerb ?? 'fetch from'} such addresses ${p.allowHint}`),
     badUrl: (message: string) => permanentError(p.codes.badUrl, message),
     refused: (message: string, status?: number) => permanentError(p.codes.refused, message, status),
     tooLarge: (maxBytes: number) => permanentError(p.codes.tooLarge, `${p.noun} is larger than ${maxBytes} bytes`),
