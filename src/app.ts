@@ -16,6 +16,7 @@ import { HealthMonitor } from './providers/health.js';
 import { ProviderRegistry } from './providers/registry.js';
 import { releaseAllLeases, strandedTasks } from './runner/claim.js';
 import { Runner } from './runner/runner.js';
+import { WebhookDeliverer } from './runner/webhook-deliverer.js';
 import { createHttpServer, type HttpServer } from './server/http.js';
 import { startMetricsServer, type MetricsServer } from './server/metrics.js';
 import { compileProxyTrust } from './net/trust-proxy.js';
@@ -149,6 +150,16 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       });
       runner.start();
       app.runner = runner;
+      // Webhook deliveries: every runner process sends the outbox.
+      const webhooks = new WebhookDeliverer({
+        db: database.choresDb,
+        events,
+        config: config.webhooks,
+        publicUrl: config.publicUrl,
+        fallbackOrigin: app.url ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
+        fileUrls: config.fileUrls,
+        log: log.child({ webhooks: true }),
+      });
       if (config.role === 'runner' && config.metricsPort !== undefined) {
         const access = { token: config.metricsToken, trust: compileProxyTrust(config.trustProxy) };
         const metrics = await startMetricsServer(config.host, config.metricsPort, access, log).catch((err: NodeJS.ErrnoException) => {
@@ -160,7 +171,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
       // Stop order: API first (in-flight requests may still cancel), then the
       // runner hands back its leases, then providers, events and the database.
       const apiFirst = app.http ? 1 : 0;
-      cleanups.splice(apiFirst, 0, () => runner.stop(config.shutdownTimeoutMs));
+      cleanups.splice(apiFirst, 0, () => runner.stop(config.shutdownTimeoutMs), () => webhooks.stop(config.shutdownTimeoutMs));
+      webhooks.start();
     }
     let stopped: Promise<void> | undefined;
     app.stop = () =>

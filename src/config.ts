@@ -122,6 +122,14 @@ const envSchema = z.object({
     .max(10 * 365 * 86_400, 'REELAY_FILE_URL_TTL_SECONDS must be <= 315360000 (10 years)')
     .optional(),
   REELAY_FILE_URL_SECRET: z.string().min(32, 'REELAY_FILE_URL_SECRET must be at least 32 characters').optional(),
+  REELAY_WEBHOOK_SECRET: z.string().optional(),
+  REELAY_WEBHOOK_ALLOW_HOSTS: z.string().optional(),
+  REELAY_WEBHOOK_TIMEOUT_MS: envInt('REELAY_WEBHOOK_TIMEOUT_MS', 10_000, 100, 600_000),
+  REELAY_WEBHOOK_RETRY_BASE_MS: envInt('REELAY_WEBHOOK_RETRY_BASE_MS', 5_000, 1),
+  REELAY_WEBHOOK_RETRY_MAX_MS: envInt('REELAY_WEBHOOK_RETRY_MAX_MS', 3_600_000, 1),
+  REELAY_WEBHOOK_GIVE_UP_MS: envInt('REELAY_WEBHOOK_GIVE_UP_MS', 86_400_000, 1),
+  REELAY_WEBHOOK_CONCURRENCY: envInt('REELAY_WEBHOOK_CONCURRENCY', 16, 1, 1000),
+  REELAY_WEBHOOK_POLL_MS: envInt('REELAY_WEBHOOK_POLL_MS', 1_000, 10, 600_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -181,6 +189,26 @@ export interface Config {
   /** REELAY_FILE_URL_TTL_SECONDS + REELAY_FILE_URL_SECRET: /files/ links are signed and expire; unset: capability links. */
   fileUrls?: FileUrlSigning;
   logLevel: string;
+  webhooks: WebhookConfig;
+}
+
+/** Webhook deliveries (README "Webhooks"). */
+export interface WebhookConfig {
+  /** REELAY_WEBHOOK_SECRET (`whsec_…`): signs for owners without a stored key's own secret (environment keys, the keyless mode). */
+  secret?: string;
+  /** REELAY_WEBHOOK_ALLOW_HOSTS: receivers that may be private (host names, `*.suffix`, IPs, CIDRs). */
+  allowHosts: string[];
+  /** How long a receiver has to answer. */
+  timeoutMs: number;
+  /** Backoff: the first retry waits retryBaseMs, each next one twice as long, at most retryMaxMs. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** No attempt is made later than this after the event: the delivery is given up. */
+  giveUpMs: number;
+  /** Deliveries sent at once by one process. */
+  concurrency: number;
+  /** How often an idle deliverer looks for due deliveries (it is also woken by finished tasks). */
+  pollMs: number;
 }
 
 function formatIssues(source: string, error: z.ZodError): string {
@@ -225,6 +253,25 @@ export function parseAllApiKeys(clients: string | undefined, admins: string | un
   const all = [...parseApiKeys(clients), ...parseApiKeys(admins, 'REELAY_ADMIN_KEYS').map((k) => ({ ...k, admin: true }))];
   checkOneOwnerPerKey(all, () => 'REELAY_API_KEYS and REELAY_ADMIN_KEYS');
   return all;
+}
+
+/** A Standard Webhooks secret: `whsec_` and the base64 of 16 to 64 random bytes. */
+export function parseWebhookSecret(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(raw.trim());
+  const bytes = m ? Buffer.from(m[1]!, 'base64').length : 0;
+  if (!m || bytes < 16 || bytes > 64) throw new ConfigError('invalid configuration in REELAY_WEBHOOK_SECRET: it must be "whsec_" followed by the base64 of 16 to 64 random bytes (e.g. whsec_$(openssl rand -base64 32))');
+  return m[0];
+}
+
+/** `hooks.internal,10.0.0.0/8,*.svc.local` → entries for hostAllowed. */
+export function parseWebhookAllowHosts(raw: string | undefined): string[] {
+  if (!raw?.trim()) return [];
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  for (const e of entries) {
+    if (/[\s/?#@]/.test(e.replace(/\/\d{1,3}$/, ''))) throw new ConfigError(`invalid configuration in REELAY_WEBHOOK_ALLOW_HOSTS: ${JSON.stringify(e)} is not a host name, *.suffix, IP address or CIDR range`);
+  }
+  return entries;
 }
 
 export function parseTrustProxy(raw: string | undefined): string[] {
@@ -344,6 +391,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     retentionIntervalMs: e.REELAY_RETENTION_INTERVAL_MS,
     fileUrls: parseFileUrlSigning(e.REELAY_FILE_URL_TTL_SECONDS, e.REELAY_FILE_URL_SECRET),
     logLevel: e.LOG_LEVEL,
+    webhooks: {
+      secret: parseWebhookSecret(e.REELAY_WEBHOOK_SECRET),
+      allowHosts: parseWebhookAllowHosts(e.REELAY_WEBHOOK_ALLOW_HOSTS),
+      timeoutMs: e.REELAY_WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: e.REELAY_WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: e.REELAY_WEBHOOK_RETRY_MAX_MS,
+      giveUpMs: e.REELAY_WEBHOOK_GIVE_UP_MS,
+      concurrency: e.REELAY_WEBHOOK_CONCURRENCY,
+      pollMs: e.REELAY_WEBHOOK_POLL_MS,
+    },
   };
 }
 

@@ -2,7 +2,7 @@
 import crypto, { createHash, randomBytes } from 'node:crypto';
 import { and, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './client.js';
-import { apiKeys } from './schema.js';
+import { apiKeys, keyWebhooks } from './schema.js';
 
 /** The owner of everything done while the server runs without keys; no key may take this name. */
 export const ANONYMOUS_OWNER = 'anonymous';
@@ -197,13 +197,16 @@ export interface ActiveKey {
   createsPerMinute: number | null;
   expiresAt: Date | null;
   admin: boolean;
+  /** The default webhook endpoint of the name's tasks (`npm run keys -- webhook`), if any. */
+  webhookUrl: string | null;
 }
 
 /** The working (not revoked, not expired) stored key with this hash (see `hashKey`), if any. */
 export async function findActiveKey(db: Db, keyHash: string): Promise<ActiveKey | undefined> {
   const [row] = await db
-    .select({ name: apiKeys.name, maxActiveTasks: apiKeys.maxActiveTasks, createsPerMinute: apiKeys.createsPerMinute, expiresAt: apiKeys.expiresAt, admin: apiKeys.admin })
+    .select({ name: apiKeys.name, maxActiveTasks: apiKeys.maxActiveTasks, createsPerMinute: apiKeys.createsPerMinute, expiresAt: apiKeys.expiresAt, admin: apiKeys.admin, webhookUrl: keyWebhooks.url })
     .from(apiKeys)
+    .leftJoin(keyWebhooks, eq(keyWebhooks.name, apiKeys.name))
     .where(and(eq(apiKeys.keyHash, keyHash), usable));
   return row;
 }

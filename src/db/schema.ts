@@ -95,6 +95,15 @@ export const tasks = pgTable(
     fileExpiredAt: ts('file_expired_at'),
     /** The FAILED or CANCELLED task this one retries (retryTask); no foreign key: deleting the original leaves the retry. */
     retryOf: uuid('retry_of'),
+    /** Where the task's webhook deliveries go (its own, or its key's default endpoint); null: no webhook. */
+    webhookUrl: text('webhook_url'),
+    /**
+     * The WebhookEvent names the receiver wants (STARTED, PROGRESS, COMPLETED, FAILED, CANCELLED);
+     * null for a task without a webhook: the outbox trigger (drizzle/0005) fires only when it is set.
+     */
+    webhookEvents: text('webhook_events').array(),
+    /** The origin (scheme://host[:port]) of the request that created a task with a webhook: absolute URLs in its deliveries without REELAY_PUBLIC_URL. */
+    requestOrigin: text('request_origin'),
   },
   (t) => [
     index('tasks_owner_created').on(t.owner, t.createdAt, t.id),
@@ -279,6 +288,52 @@ export const providerHealth = pgTable('provider_health', {
   message: text('message'),
   consecutiveFailures: integer('consecutive_failures').notNull().default(0),
   checkedAt: ts('checked_at').notNull().defaultNow(),
+});
+
+/**
+ * The webhook outbox: one row per event to deliver, written by a trigger on
+ * tasks in the transaction that changed the task (drizzle/0005), sent by any
+ * runner (src/runner/webhook-deliverer.ts). `id` is the webhook-id, stable
+ * across retries. While `nextAttemptAt` is set the row is due then (a claimed
+ * row: when its claim lapses); null once delivered or given up.
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    taskId: uuid('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    owner: text('owner').notNull(),
+    /** STARTED, PROGRESS, COMPLETED, FAILED or CANCELLED. */
+    event: text('event').notNull(),
+    url: text('url').notNull(),
+    /** The task row (to_jsonb) as of the event: the body's `data`. */
+    task: jsonb('task').$type<Record<string, unknown>>().notNull(),
+    /** When the event happened: the body's `timestamp`. */
+    createdAt: ts('created_at').notNull().defaultNow(),
+    /** When the first attempt was due (PROGRESS events are spaced from the previous one by it). */
+    dueAt: ts('due_at').notNull().defaultNow(),
+    attempts: integer('attempts').notNull().default(0),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    deliveredAt: ts('delivered_at'),
+    nextAttemptAt: ts('next_attempt_at').defaultNow(),
+  },
+  (t) => [
+    index('webhook_deliveries_task').on(t.taskId, t.createdAt),
+    index('webhook_deliveries_due').on(t.nextAttemptAt).where(sql`next_attempt_at is not null`),
+  ],
+);
+
+/** Webhook settings of a stored key name (all its keys, across rotations): the default endpoint and the signing secret. */
+export const keyWebhooks = pgTable('key_webhooks', {
+  name: text('name').primaryKey(),
+  /** Used by tasks created without `webhook`; null: none. */
+  url: text('url'),
+  /** `whsec_…` (Standard Webhooks): shown only by `npm run keys -- webhook-secret`. */
+  secret: text('secret'),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
 });
 
 export type TaskRow = typeof tasks.$inferSelect;

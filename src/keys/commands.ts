@@ -4,15 +4,19 @@
 import { parseArgs } from 'node:util';
 import { ApiKeyError, checkKeyName, createApiKeyWithId, listApiKeys, revokeApiKeys, rotateApiKey, type CreateKeyOptions, type NewKey, type RevokeOptions } from '../db/api-keys.js';
 import type { Db } from '../db/client.js';
+import { keyWebhookSecret, setKeyWebhookUrl } from '../db/key-webhooks.js';
+import { redactUrl } from '../net/safe-fetch.js';
 
 export const USAGE =
-  'usage: npm run keys -- create <name> [--max-active N] [--per-minute N] [--expires 90d] [--admin] | rotate <name> [--expires 90d] | revoke <name> [--id N | --old] | list';
+  'usage: npm run keys -- create <name> [--max-active N] [--per-minute N] [--expires 90d] [--admin] | rotate <name> [--expires 90d] | revoke <name> [--id N | --old] | list | webhook <name> <url> | webhook <name> --clear | webhook-secret <name> [--rotate]';
 
 export type KeysCommand =
   | { command: 'create'; name: string; options: CreateKeyOptions }
   | { command: 'rotate'; name: string; expiresInMs?: number }
   | { command: 'revoke'; name: string; options: RevokeOptions }
-  | { command: 'list' };
+  | { command: 'list' }
+  | { command: 'webhook'; name: string; url: string | null }
+  | { command: 'webhook-secret'; name: string; rotate: boolean };
 
 /** What a command prints and its exit code. */
 export interface KeysResult {
@@ -33,6 +37,8 @@ const OPTIONS = {
   create: { 'max-active': { type: 'string' }, 'per-minute': { type: 'string' }, expires: { type: 'string' }, admin: { type: 'boolean' } },
   rotate: { expires: { type: 'string' } },
   revoke: { id: { type: 'string' }, old: { type: 'boolean' } },
+  webhook: { clear: { type: 'boolean' } },
+  'webhook-secret': { rotate: { type: 'boolean' } },
 } as const;
 
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
@@ -73,11 +79,24 @@ function newKeyText(what: string, name: string, k: NewKey): string {
   return `${what} key "${name}" (id ${k.id}${expiry}; shown once, store it now):\n${k.key}\n`;
 }
 
+/**
+ * A default endpoint as given: an http(s) URL without credentials. Whether its
+ * host may be private is judged where REELAY_WEBHOOK_ALLOW_HOSTS is known: at
+ * each task's creation (ValidationError on webhook.url) and at delivery.
+ */
+function webhookUrl(raw: string): string {
+  const u = URL.canParse(raw) ? new URL(raw) : null;
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || raw.length > 2048) {
+    throw new UsageError('the webhook URL must be an http or https URL without credentials, at most 2048 characters');
+  }
+  return u.toString();
+}
+
 export function parseKeysArgs(argv: string[]): KeysCommand {
   const [command, ...rest] = argv;
   let parsed;
   try {
-    const options = command === 'create' || command === 'rotate' || command === 'revoke' ? OPTIONS[command] : {};
+    const options = command === 'create' || command === 'rotate' || command === 'revoke' || command === 'webhook' || command === 'webhook-secret' ? OPTIONS[command] : {};
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -101,6 +120,14 @@ export function parseKeysArgs(argv: string[]): KeysCommand {
     case 'list':
       if (names.length) throw new UsageError('list takes no arguments');
       return { command };
+    case 'webhook': {
+      const clear = (parsed.values as Values).clear === true;
+      if (clear ? names.length !== 1 : names.length !== 2) throw new UsageError('webhook takes a key name and a URL (or --clear instead of the URL)');
+      return { command, name: names[0]!, url: clear ? null : webhookUrl(names[1]!) };
+    }
+    case 'webhook-secret':
+      if (names.length !== 1) throw new UsageError('webhook-secret takes exactly one key name');
+      return { command, name: names[0]!, rotate: (parsed.values as Values).rotate === true };
     default:
       throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
   }
@@ -132,6 +159,15 @@ export async function runKeysCommand(db: Db, cmd: KeysCommand): Promise<KeysResu
         return n
           ? { code: 0, stdout: n === 1 ? `revoked key "${cmd.name}"${which}\n` : `revoked ${n} keys of "${cmd.name}"\n`, stderr: '' }
           : { code: 1, stdout: '', stderr: `reelay keys: no active key named "${cmd.name}"${which}\n` };
+      }
+      case 'webhook': {
+        await setKeyWebhookUrl(db, cmd.name, cmd.url);
+        return { code: 0, stdout: cmd.url ? `tasks of "${cmd.name}" created without a webhook now send their events to ${redactUrl(cmd.url)}\n` : `tasks of "${cmd.name}" have no default webhook any more\n`, stderr: '' };
+      }
+      case 'webhook-secret': {
+        const secret = await keyWebhookSecret(db, cmd.name, { rotate: cmd.rotate });
+        const note = cmd.rotate ? `new webhook signing secret of "${cmd.name}" (the old one no longer signs; update your receivers):\n` : '';
+        return { code: 0, stdout: `${secret}\n`, stderr: note };
       }
       case 'list': {
         const keys = await listApiKeys(db);

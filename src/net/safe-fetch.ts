@@ -4,6 +4,8 @@
 // rebinding DNS answer cannot slip through), the body is capped and the whole
 // fetch, body included, has one deadline. Bodies are read into memory
 // (safeFetchBytes) or streamed to a file (safeFetchToFile), never both.
+// safePost sends a body (webhook deliveries) through the same checks, without
+// following redirects.
 import dns from 'node:dns';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -20,6 +22,8 @@ export interface FetchPurpose {
   noun: string;
   /** What lets a private host through, for the refusal message. */
   allowHint: string;
+  /** What reelay does not do with such addresses ("fetch from" by default). */
+  refusedVerb?: string;
   codes: {
     /** A private, local or metadata address that is not allowed. */
     forbidden: string;
@@ -44,6 +48,13 @@ export const RESULT_FETCH: FetchPurpose = {
   noun: 'result',
   allowHint: "unless the URL is on the provider's own baseUrl origin or its allowHosts lists the host",
   codes: { forbidden: 'RESULT_URL_FORBIDDEN', badUrl: 'RESULT_URL_FORBIDDEN', refused: 'DOWNLOAD_FAILED', tooLarge: 'RESULT_TOO_LARGE', trouble: 'DOWNLOAD_FAILED' },
+};
+
+export const WEBHOOK_FETCH: FetchPurpose = {
+  noun: 'webhook',
+  allowHint: 'unless REELAY_WEBHOOK_ALLOW_HOSTS lists the host',
+  refusedVerb: 'deliver to',
+  codes: { forbidden: 'WEBHOOK_URL_FORBIDDEN', badUrl: 'WEBHOOK_URL_FORBIDDEN', refused: 'WEBHOOK_REFUSED', tooLarge: 'WEBHOOK_REFUSED', trouble: 'WEBHOOK_FAILED' },
 };
 
 export interface SafeFetchOptions {
@@ -114,7 +125,7 @@ function errorCode(err: unknown): string | undefined {
 function failures(p: FetchPurpose) {
   return {
     forbidden: (host: string) =>
-      permanentError(p.codes.forbidden, `${p.noun} URL host ${host} resolves to a private or local address; reelay does not fetch from such addresses ${p.allowHint}`),
+      permanentError(p.codes.forbidden, `${p.noun} URL host ${host} resolves to a private or local address; reelay does not ${p.refusedVerb ?? 'fetch from'} such addresses ${p.allowHint}`),
     badUrl: (message: string) => permanentError(p.codes.badUrl, message),
     refused: (message: string, status?: number) => permanentError(p.codes.refused, message, status),
     tooLarge: (maxBytes: number) => permanentError(p.codes.tooLarge, `${p.noun} is larger than ${maxBytes} bytes`),
@@ -160,8 +171,16 @@ type BodyReader<T> = (res: http.IncomingMessage, maxBytes: number, tooLarge: () 
 
 type Hop<T> = { kind: 'redirect'; location: string } | { kind: 'body'; value: T; contentType: string | null };
 
+/** A request with a body, sent once: its redirects are not followed (a 3xx fails like any non-2xx). */
+interface Send {
+  method: 'POST';
+  body: Buffer;
+  contentType: string;
+}
+
 interface HopContext {
   opts: SafeFetchOptions;
+  send?: Send;
   signal: AbortSignal;
   abortError: (where: string) => unknown;
   fail: Failures;
@@ -191,7 +210,7 @@ function hop<T>(u: URL, ctx: HopContext, read: BodyReader<T>): Promise<Hop<T>> {
     const failed = (err: unknown) => {
       if (signal.aborted) return finish(ctx.abortError(where));
       const code = errorCode(err);
-      finish(err instanceof UpstreamError ? err : fail.trouble(`cannot fetch the ${noun} from ${where}${code ? ` (${code})` : ''}`, undefined, err));
+      finish(err instanceof UpstreamError ? err : fail.trouble(`${ctx.send ? `cannot send the ${noun} to` : `cannot fetch the ${noun} from`} ${where}${code ? ` (${code})` : ''}`, undefined, err));
     };
 
     const client = u.protocol === 'https:' ? https : http;
@@ -201,8 +220,14 @@ function hop<T>(u: URL, ctx: HopContext, read: BodyReader<T>): Promise<Hop<T>> {
         hostname: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
         port: u.port || undefined,
         path: `${u.pathname}${u.search}`,
-        method: 'GET',
-        headers: { ...(ctx.sendHeaders ? opts.headers : {}), accept: opts.accept ?? DEFAULT_ACCEPT, 'accept-encoding': 'identity', 'user-agent': 'reelay' },
+        method: ctx.send?.method ?? 'GET',
+        headers: {
+          ...(ctx.sendHeaders ? opts.headers : {}),
+          accept: opts.accept ?? DEFAULT_ACCEPT,
+          'accept-encoding': 'identity',
+          'user-agent': 'reelay',
+          ...(ctx.send ? { 'content-type': ctx.send.contentType, 'content-length': String(ctx.send.body.length) } : {}),
+        },
         agent: false, // a fresh connection per hop: always through the guarded lookup
         // A trusted origin is the operator's own upstream: any address, as configured.
         ...(ctx.trusted ? {} : { lookup: guardedLookup(opts.allowHosts, fail) }),
@@ -210,7 +235,7 @@ function hop<T>(u: URL, ctx: HopContext, read: BodyReader<T>): Promise<Hop<T>> {
       (res) => {
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
-        if (REDIRECT_STATUSES.has(status) && location) return finish(undefined, { kind: 'redirect', location });
+        if (REDIRECT_STATUSES.has(status) && location && !ctx.send) return finish(undefined, { kind: 'redirect', location });
         if (status < 200 || status >= 300) {
           const message = `the ${noun} host answered HTTP ${status} for ${where}`;
           const transient = status === 408 || status === 429 || status >= 500;
@@ -228,12 +253,12 @@ function hop<T>(u: URL, ctx: HopContext, read: BodyReader<T>): Promise<Hop<T>> {
     req.on('error', failed);
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
-    req.end();
+    req.end(ctx.send?.body);
   });
 }
 
 /** The redirect loop shared by both variants: checks every hop, one deadline for all. */
-async function guardedGet<T>(url: string, opts: SafeFetchOptions, read: BodyReader<T>): Promise<{ value: T; contentType: string | null; finalUrl: string }> {
+async function guardedGet<T>(url: string, opts: SafeFetchOptions, read: BodyReader<T>, send?: Send): Promise<{ value: T; contentType: string | null; finalUrl: string }> {
   const purpose = opts.purpose ?? IMAGE_FETCH;
   const fail = failures(purpose);
   const noun = purpose.noun;
@@ -247,7 +272,8 @@ async function guardedGet<T>(url: string, opts: SafeFetchOptions, read: BodyRead
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
   const abortError = (where: string): unknown => {
     if (opts.signal?.aborted) return opts.signal.reason ?? new Error('aborted');
-    return fail.trouble(`the ${noun} from ${where} did not arrive within ${Math.round(opts.timeoutMs / 100) / 10} s`);
+    const within = `within ${Math.round(opts.timeoutMs / 100) / 10} s`;
+    return fail.trouble(send ? `${where} did not answer the ${noun} ${within}` : `the ${noun} from ${where} did not arrive ${within}`);
   };
   const trustedOrigins = new Set((opts.trustedOrigins ?? []).map(originOf).filter((o): o is string => o !== null));
   const firstOrigin = current.origin;
@@ -266,7 +292,7 @@ async function guardedGet<T>(url: string, opts: SafeFetchOptions, read: BodyRead
       throw redirected(err);
     }
     if (signal.aborted) throw abortError(redactUrl(current));
-    const answer = await hop(current, { opts, signal, abortError, fail, noun, trusted, sendHeaders: stayed }, read).catch((err: unknown) => {
+    const answer = await hop(current, { opts, send, signal, abortError, fail, noun, trusted, sendHeaders: stayed }, read).catch((err: unknown) => {
       throw err instanceof UpstreamError && err.code === purpose.codes.forbidden ? redirected(err) : err; // refused at DNS lookup
     });
     if (answer.kind === 'body') return { value: answer.value, contentType: answer.contentType, finalUrl: current.href };
@@ -343,4 +369,24 @@ export async function safeFetchBytes(url: string, opts: SafeFetchOptions): Promi
 export async function safeFetchToFile(url: string, dest: string, opts: SafeFetchOptions): Promise<SafeFileResult> {
   const got = await guardedGet(url, opts, writeToFile(dest));
   return { sizeBytes: got.value, contentType: got.contentType, finalUrl: got.finalUrl };
+}
+
+/** The answer to a request with a body: a 2xx status (anything else throws). */
+export interface SafePostResult {
+  status: number;
+}
+
+/**
+ * POST `body` to a URL from outside (webhook receivers) with the same SSRF
+ * checks as the GETs: scheme, IP literals, and every address DNS returns, at
+ * connect time. Redirects are not followed: a 3xx fails like a 4xx. The
+ * answer's body is not read. Throws UpstreamError with the purpose's codes
+ * (`forbidden` for a private target, `refused` for a 3xx/4xx, `trouble` for
+ * network errors, timeouts, 5xx); `status` is set when the receiver answered.
+ */
+export async function safePost(url: string, body: Buffer, contentType: string, opts: Omit<SafeFetchOptions, 'maxBytes'>): Promise<SafePostResult> {
+  // The status is all that counts; the connection closes without reading the body.
+  const statusOf: BodyReader<number> = async (res) => res.statusCode ?? 0;
+  const got = await guardedGet(url, { ...opts, maxBytes: Number.MAX_SAFE_INTEGER, accept: opts.accept ?? '*/*' }, statusOf, { method: 'POST', body, contentType });
+  return { status: got.value };
 }

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { TaskRow } from '../db/schema.js';
 import type { GenerationRequest, Snapshot } from '../providers/types.js';
-import { signFilePath, type FileUrlSigning } from '../storage/signed-urls.js';
+import { fileLink, type FileUrlSigning } from '../storage/signed-urls.js';
 import { pollStep } from './poll-step.js';
 import { submitStep } from './submit-step.js';
 import { onAbort, onLost } from './task-end.js';
@@ -17,8 +17,7 @@ export { TaskAbort, type AbortKind, type WorkEnv } from './task-run.js';
 
 /** reelay's own link to a stored file for an upstream: signed (when so configured) for at least the task's timeout. */
 function upstreamLink(publicUrl: string, f: string, signing: FileUrlSigning | undefined, timeoutMs: number): string {
-  const pathname = `/files/${f.split('/').map(encodeURIComponent).join('/')}`;
-  return publicUrl + (signing ? signFilePath(signing, pathname, { ttlSeconds: Math.ceil(timeoutMs / 1000) }) : pathname);
+  return fileLink(publicUrl, f, signing, { ttlSeconds: Math.ceil(timeoutMs / 1000) });
 }
 
 function requestFor(task: TaskRow, env: WorkEnv): GenerationRequest {

@@ -7,6 +7,7 @@ import { getEventsForTasks, getTasksByIds } from '../db/read-tasks.js';
 import { listRunningTasks, type RunningTask } from '../db/list-running-tasks.js';
 import { runTimeKey, type RunTimeKey, type RunTimes } from '../db/recent-run-times.js';
 import { recentRunTimes } from '../tasks/eta-history.js';
+import { getWebhookDeliveries, type WebhookDeliveryRow } from '../db/webhook-deliveries.js';
 import type { Db } from '../db/client.js';
 import type { Services } from '../services.js';
 
@@ -18,6 +19,7 @@ export interface Loaders {
   runTimes: DataLoader<RunTimeKey, RunTimes | null, string>;
   /** The tasks running at a provider (the latest started, up to its maxConcurrency). */
   runningTasks: DataLoader<string, RunningTask[]>;
+  webhookDeliveries: DataLoader<string, WebhookDeliveryRow[]>;
 }
 
 export interface Context {
@@ -60,6 +62,18 @@ class LazyLoaders implements Loaders {
       async (ids) => {
         const rows = await getEventsForTasks(this.db, ids);
         const byTask = new Map<string, TaskEventRow[]>();
+        for (const r of rows) (byTask.get(r.taskId) ?? byTask.set(r.taskId, []).get(r.taskId)!).push(r);
+        return ids.map((id) => byTask.get(id) ?? []);
+      },
+      { cache: false },
+    ));
+  }
+
+  get webhookDeliveries(): Loaders['webhookDeliveries'] {
+    return (this.made.webhookDeliveries ??= new DataLoader(
+      async (ids) => {
+        const rows = await getWebhookDeliveries(this.db, ids);
+        const byTask = new Map<string, WebhookDeliveryRow[]>();
         for (const r of rows) (byTask.get(r.taskId) ?? byTask.set(r.taskId, []).get(r.taskId)!).push(r);
         return ids.map((id) => byTask.get(id) ?? []);
       },

@@ -3,6 +3,7 @@ import { builder } from './builder.js';
 import './scalars.js';
 import './error-types.js';
 import './task.js';
+import './webhooks.js';
 import './queries.js';
 import './mutations.js';
 import './subscriptions.js';

@@ -15,6 +15,8 @@ import { builder } from './builder.js';
 import { IdempotencyConflictError, InvalidStateError, NotFoundError, RateLimitedError, UnsupportedError, ValidationError } from '../errors.js';
 import type { Context } from './context.js';
 import { VideoTaskRef } from './task.js';
+import { WebhookInput } from './webhooks.js';
+import { taskWebhook, type WebhookEvent } from '../tasks/webhook-input.js';
 
 const ImageInput = builder.inputType('ImageInput', {
   description: 'Exactly one of url, base64 (raw or a data: URL) or file (multipart upload). PNG, JPEG or WebP.',
@@ -41,6 +43,7 @@ const CreateVideoTaskInput = builder.inputType('CreateVideoTaskInput', {
       required: false,
       description: 'Same key and same request from the same client within 24 hours → the same task; a different request → IdempotencyConflictError.',
     }),
+    webhook: t.field({ type: WebhookInput, required: false, description: "Where to POST the task's events (signed, Standard Webhooks); default: the key's default endpoint, if it has one." }),
   }),
 });
 
@@ -73,9 +76,14 @@ const RETRYABLE: readonly TaskRow['status'][] = ['FAILED', 'CANCELLED'];
 async function createFor(ctx: Context, input: CreateInput, extra: { retryOf?: string } = {}): Promise<TaskRow> {
   const { config, registry, database } = ctx.services;
   const v = validateCreate(input, registry, config);
+  const hook = taskWebhook(input.webhook, ctx.principal.via === 'database' ? ctx.principal.webhookUrl : null, {
+    allowHosts: config.webhooks.allowHosts,
+    // A stored key's deliveries are signed with its own secret; anyone else's with REELAY_WEBHOOK_SECRET.
+    canSign: ctx.principal.via === 'database' || !!config.webhooks.secret,
+  });
   const id = newTaskId();
   const inputImage = v.image ? await storeInputImage(v.image, id, config.filesDir, { maxBytes: config.maxImageBytes, maxPixels: config.maxImagePixels, slotWaitMs: config.imageCheckWaitMs }) : null;
-  const values = { id, owner: ctx.owner, providerId: v.entry.config.id, model: v.model, prompt: v.prompt, negativePrompt: v.negativePrompt, params: v.params, inputImage, ...(extra.retryOf ? { retryOf: extra.retryOf } : {}) };
+  const values = { id, owner: ctx.owner, providerId: v.entry.config.id, model: v.model, prompt: v.prompt, negativePrompt: v.negativePrompt, params: v.params, inputImage, ...(extra.retryOf ? { retryOf: extra.retryOf } : {}), ...(hook ? { ...hook, requestOrigin: ctx.origin() } : {}) };
   const idempotency = v.idempotencyKey ? { key: v.idempotencyKey, fingerprint: requestFingerprint(values, v.entry.provider.capabilities.defaults) } : undefined;
   // A stored key's own limits, else the defaults (environment keys and anonymous).
   const own = ctx.principal.via === 'database' ? ctx.principal.limits : undefined;
@@ -114,6 +122,7 @@ async function inputOf(task: TaskRow, filesDir: string): Promise<CreateInput> {
     height: p.height,
     aspectRatio: p.aspectRatio,
     seed: p.seed,
+    webhook: task.webhookUrl && task.webhookEvents ? { url: task.webhookUrl, events: task.webhookEvents as WebhookEvent[] } : null,
   };
 }
 

@@ -35,6 +35,7 @@ export const TASK_FIELD_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   completedAt: ['completedAt'],
   retryOf: ['retryOf'],
   owner: ['owner'],
+  webhookDeliveries: [],
 };
 
 /** Cursors and the owner check need these whatever is selected. */

@@ -1,7 +1,7 @@
 // VideoTask and the types it is made of.
 import { TASK_STATUSES, type TaskEventRow, type TaskRow } from '../db/schema.js';
 import { posterFileOf } from '../storage/posters.js';
-import { signFilePath } from '../storage/signed-urls.js';
+import { fileLink } from '../storage/signed-urls.js';
 import type { TaskStats } from '../db/task-stats.js';
 import { builder } from './builder.js';
 import { canRead, type Context } from './context.js';
@@ -20,9 +20,7 @@ export const MediaTypeEnum = builder.enumType('MediaType', { values: ['VIDEO', '
  * whenever a result is serialized: each subscription push gets a fresh one).
  */
 export function fileUrl(ctx: Context, file: string): string {
-  const pathname = `/files/${file.split('/').map(encodeURIComponent).join('/')}`;
-  const signing = ctx.services.config.fileUrls;
-  return ctx.origin() + (signing ? signFilePath(signing, pathname) : pathname);
+  return fileLink(ctx.origin(), file, ctx.services.config.fileUrls);
 }
 
 type ResultShape = NonNullable<TaskRow['result']>;

@@ -36,6 +36,22 @@ export function signFilePath(signing: FileUrlSigning, pathname: string, opts: { 
   return pathname + signatureQuery(signing.secret, pathname, expires);
 }
 
+/** The /files/ path of a stored file (`<taskId>/<name>`), its segments URL-encoded. */
+export function filePath(file: string): string {
+  return `/files/${file.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/**
+ * reelay's absolute link to a stored file on `origin`: signed, valid for at least
+ * the configured TTL (or `ttlSeconds` when longer) from now, when signed links are
+ * configured; else the plain capability link. The API, webhooks and the links
+ * handed to upstreams all make theirs here.
+ */
+export function fileLink(origin: string, file: string, signing: FileUrlSigning | undefined, opts: { ttlSeconds?: number } = {}): string {
+  const pathname = filePath(file);
+  return origin + (signing ? signFilePath(signing, pathname, opts) : pathname);
+}
+
 export type LinkVerdict = 'ok' | 'unsigned' | 'invalid' | 'expired';
 
 /**

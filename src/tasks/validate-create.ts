@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { ProviderRegistry, RegisteredProvider } from '../providers/registry.js';
 import { UnsupportedError, ValidationError } from '../errors.js';
 import { capabilityProblem } from './capabilities.js';
+import type { WebhookRequest } from './webhook-input.js';
 
 export interface CreateInput {
   prompt: string;
@@ -18,6 +19,8 @@ export interface CreateInput {
   aspectRatio?: string | null;
   seed?: number | null;
   idempotencyKey?: string | null;
+  /** Checked by taskWebhook (src/tasks/webhook-input.ts). */
+  webhook?: WebhookRequest | null;
 }
 
 export type ImageSource = { kind: 'url'; url: string } | { kind: 'base64'; data: string } | { kind: 'file'; file: File };

@@ -1,0 +1,67 @@
+// Take due webhook deliveries for one attempt each: graphile-worker style, any
+// number of runners at once (FOR UPDATE SKIP LOCKED). A claim counts the attempt
+// and pushes next_attempt_at past the attempt's deadline, so a runner that dies
+// mid-attempt leaves the row due again once that passes (at least once).
+import { getTableColumns, sql } from 'drizzle-orm';
+import { execRows, type DbOrTx } from './client.js';
+import { tasks, webhookDeliveries, type TaskRow } from './schema.js';
+
+/** A claimed delivery: what to send, where, and the attempt it is. */
+export interface ClaimedDelivery {
+  id: string;
+  taskId: string;
+  owner: string;
+  event: string;
+  url: string;
+  /** The task as of the event. */
+  task: TaskRow;
+  createdAt: Date;
+  /** This attempt's number (1 for the first). */
+  attempts: number;
+}
+
+interface RawClaim {
+  id: string;
+  task_id: string;
+  owner: string;
+  event: string;
+  url: string;
+  task: Record<string, unknown> | string;
+  created_at: Date | string;
+  attempts: number;
+}
+
+/** tasks' columns by SQL name: to read a row stored as to_jsonb(tasks). */
+const TASK_COLUMNS = Object.entries(getTableColumns(tasks)).map(([key, col]) => ({ key, name: col.name, date: col.columnType === 'PgTimestamp' }));
+
+/** A tasks row stored as JSON (snake_case keys, timestamps as text) as the TaskRow drizzle would read. */
+export function taskRowFromJson(json: Record<string, unknown>): TaskRow {
+  const row: Record<string, unknown> = {};
+  for (const c of TASK_COLUMNS) {
+    const v = json[c.name];
+    row[c.key] = v === undefined ? null : c.date && v !== null ? new Date(v as string) : v;
+  }
+  return row as unknown as TaskRow;
+}
+
+export async function claimWebhookDeliveries(db: DbOrTx, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+  if (limit <= 0) return [];
+  const rows = await execRows<RawClaim>(
+    db,
+    sql`update ${webhookDeliveries} d
+        set attempts = d.attempts + 1, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
+        from (select id from ${webhookDeliveries} where next_attempt_at <= now() order by next_attempt_at limit ${limit} for update skip locked) c
+        where d.id = c.id
+        returning d.id, d.task_id, d.owner, d.event, d.url, d.task, d.created_at, d.attempts`,
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    taskId: r.task_id,
+    owner: r.owner,
+    event: r.event,
+    url: r.url,
+    task: taskRowFromJson(typeof r.task === 'string' ? (JSON.parse(r.task) as Record<string, unknown>) : r.task),
+    createdAt: new Date(r.created_at),
+    attempts: r.attempts,
+  }));
+}
