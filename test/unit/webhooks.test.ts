@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from '../../src/config.js';
 import { taskRowFromJson } from '../../src/db/claim-webhook-deliveries.js';
 import { generateWebhookSecret } from '../../src/db/key-webhooks.js';
 import { safePost, WEBHOOK_FETCH } from '../../src/net/safe-fetch.js';
+import { verifyFileLink } from '../../src/storage/signed-urls.js';
 import { UpstreamError } from '../../src/providers/errors.js';
 import { deliveryBody } from '../../src/runner/webhook-deliverer.js';
 import { taskWebhook, webhookUrlProblem } from '../../src/tasks/webhook-input.js';
@@ -116,7 +117,7 @@ describe('webhook body', () => {
         mediaType: 'VIDEO',
         params: { durationSeconds: 2 },
         inputImage: { url: 'https://video.example.com/files/7d8e/in%20put.png', contentType: 'image/png' },
-        result: { url: 'https://video.example.com/files/7d8e/result.mp4', upstreamUrl: null, contentType: 'video/mp4', sizeBytes: 10, durationSeconds: 2, width: 64, height: 64 },
+        result: { url: 'https://video.example.com/files/7d8e/result.mp4', thumbnailUrl: 'https://video.example.com/files/7d8e/poster.jpg', fileExpired: false, upstreamUrl: null, contentType: 'video/mp4', sizeBytes: 10, durationSeconds: 2, width: 64, height: 64 },
         error: null,
         attempts: 1,
         createdAt: '2026-01-31T12:00:00.123Z',
@@ -127,6 +128,20 @@ describe('webhook body', () => {
       },
     });
     expect(JSON.stringify(body)).not.toContain('alice'); // the owner is not shown (as to a non-operator key)
+  });
+
+  it('signs its file links like the API when signed links are configured', () => {
+    const signing = { secret: 'x'.repeat(32), ttlSeconds: 600 };
+    const body = JSON.parse(deliveryBody({ event: 'COMPLETED', task: taskRowFromJson(stored), createdAt: new Date() }, 'https://video.example.com', signing));
+    for (const [url, pathname] of [
+      [body.data.result.url, '/files/7d8e/result.mp4'],
+      [body.data.result.thumbnailUrl, '/files/7d8e/poster.jpg'],
+      [body.data.inputImage.url, '/files/7d8e/in%20put.png'],
+    ] as const) {
+      const u = new URL(url);
+      expect(u.pathname).toBe(pathname);
+      expect(verifyFileLink(signing.secret, u.pathname, u.search)).toBe('ok');
+    }
   });
 });
 
