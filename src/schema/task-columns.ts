@@ -33,6 +33,7 @@ export const TASK_FIELD_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   completedAt: ['completedAt'],
   retryOf: ['retryOf'],
   owner: ['owner'],
+  cost: ['costAmount', 'costCurrency', 'status', 'providerId'],
 };
 
 /** Cursors and the owner check need these whatever is selected. */
