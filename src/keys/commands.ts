@@ -149,7 +149,7 @@ export async function runKeysCommand(db: Db, cmd: KeysCommand): Promise<KeysResu
           k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : k.expiresAt && k.expiresAt.getTime() <= now ? `expired ${k.expiresAt.toISOString()}` : k.expiresAt ? `active, expires ${k.expiresAt.toISOString()}` : 'active';
         const lines = keys.map(
           (k) =>
-            `${k.name}\tcreated ${k.createdAt.toISOString()} (id ${k.id}${k.admin ? ', operator' : ''})\t${state(k)}\tmax-active ${k.maxActiveTasks ?? 'default'}, per-minute ${k.createsPerMinute ?? 'default'}\n`,
+            `${k.name}\tcreated ${k.createdAt.toISOString()} (id ${k.id}${k.admin ? ', operator' : ''})\t${state(k)}\tmax-active ${k.maxActiveTasks ?? 'default'}, per-minute ${k.createsPerMinute ?? 'default'}${k.maxSpendPerDay !== null ? `, max-spend-per-day ${k.maxSpendPerDay}` : ''}\n`,
         );
         return { code: 0, stdout: lines.join(''), stderr: '' };
       }

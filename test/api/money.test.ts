@@ -7,7 +7,7 @@
 // counters and history only, never the tasks.
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../../src/db/api-keys.js';
+import { parseKeysArgs, runKeysCommand } from '../../src/keys/commands.js';
 import { tasks } from '../../src/db/schema.js';
 import { startTasksApiEmulator, type TasksApiEmulator } from '../emulators/tasks-api.js';
 import { startTestApp, type TestApp } from '../support/app.js';
@@ -137,7 +137,11 @@ describe.each(kinds)('money and stats on %s', (kind) => {
   });
 
   it('refuses creates with SPEND_LIMIT once the day\'s finished tasks cost the key\'s cap', async () => {
-    const key = await createApiKey(t.app.services.database.db, `capped-${kind}`, { maxSpendPerDay: 1 });
+    // `npm run keys -- create NAME --max-spend-per-day 1`, and `list` shows the cap.
+    const created = await runKeysCommand(t.app.services.database.db, parseKeysArgs(['create', 'capped', '--max-spend-per-day', '1']));
+    expect(created.code).toBe(0);
+    const key = /\n(rly_[A-Za-z0-9_-]+)/.exec(created.stdout)![1]!;
+    expect((await runKeysCommand(t.app.services.database.db, parseKeysArgs(['list']))).stdout).toMatch(/^capped\t.*\tactive\tmax-active default, per-minute default, max-spend-per-day 1$/m);
     const first = await finished(key, { prompt: 'one', provider: 'tasks', model: 'std' });
     expect(first.cost.amount).toBeGreaterThan(0.5);
     // 0.6 spent, under the cap of 1.
