@@ -46,19 +46,24 @@ CREATE INDEX "task_history_deltas_owner" ON "task_history_deltas" USING btree ("
 -- Arrays grow only as far as their largest bucket. src/db/histogram.ts reads them.
 CREATE FUNCTION hist_bucket(ms bigint) RETURNS int
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT CASE WHEN ms IS NULL THEN NULL WHEN ms < 100 THEN 1 ELSE least(200, 2 + floor(ln(ms / 100.0) / ln(1.1))::int) END $$;--> statement-breakpoint
-CREATE FUNCTION hist_inc(h bigint[], i int) RETURNS bigint[]
+AS $$ SELECT CASE WHEN ms IS NULL THEN NULL WHEN ms < 100 THEN 1 ELSE least(200, 2 + floor(ln(ms::float8 / 100) / ln(1.1::float8))::int) END $$;--> statement-breakpoint
+-- The histogram with n[i] values in bucket b[i] (buckets may repeat); '{}' for none.
+-- Called once per group (after a GROUP BY bucket), never per task.
+CREATE FUNCTION hist_from(b int[], n bigint[]) RETURNS bigint[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
-  len int := coalesce(array_length(h, 1), 0);
+  h bigint[];
+  top int;
 BEGIN
-  IF i IS NULL THEN RETURN h; END IF;
-  IF len < i THEN h := h || array_fill(0::bigint, ARRAY[i - len]); END IF;
-  h[i] := h[i] + 1;
+  IF b IS NULL OR coalesce(array_length(b, 1), 0) = 0 THEN RETURN '{}'; END IF;
+  SELECT max(x) INTO top FROM unnest(b) AS x;
+  h := array_fill(0::bigint, ARRAY[top]);
+  FOR i IN 1 .. array_length(b, 1) LOOP
+    h[b[i]] := h[b[i]] + n[i];
+  END LOOP;
   RETURN h;
 END $$;--> statement-breakpoint
-CREATE AGGREGATE hist_agg(int) (SFUNC = hist_inc, STYPE = bigint[], INITCOND = '{}');--> statement-breakpoint
 CREATE FUNCTION hist_add(a bigint[], b bigint[]) RETURNS bigint[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT coalesce(array_agg(coalesce(x, 0) + coalesce(y, 0) ORDER BY n), '{}') FROM unnest(a, b) WITH ORDINALITY AS u(x, y, n) $$;--> statement-breakpoint

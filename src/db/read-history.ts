@@ -45,13 +45,30 @@ function keyConditions(owner: string | null, filter: TaskFilter): SQL {
   return sql.join(conds, sql` and `);
 }
 
-/** Delta-shaped rows (`source`) grouped per provider × status × currency and, with `span`, per period. */
+/**
+ * Delta-shaped rows (`source` filtered by `where`) grouped per provider ×
+ * status × currency and, with `span`, per period; histograms built from
+ * counts per bucket (hist_from once per group). Parenthesized: it can stand
+ * in a UNION ALL.
+ */
 function groupDeltas(source: SQL, where: SQL, span?: SeriesSpan): SQL {
-  const start = span ? sql`extract(epoch from date_trunc(${span}, finished_at, 'UTC')) * 1000` : sql`0`;
-  return sql`select ${start}::float8 as start, provider_id, status, currency, count(*)::float8 as tasks, sum(cost)::float8 as cost,
-      hist_agg(hist_bucket(run_ms))::text as run_hist, hist_agg(hist_bucket(queue_ms))::text as queue_hist
-    from ${source} d where ${where}
-    group by 1, 2, 3, 4`;
+  const start = span ? sql`extract(epoch from date_trunc(${span}, finished_at, 'UTC'))::float8 * 1000` : sql`0::float8`;
+  return sql`(with d as materialized (
+      select ${start} as start, provider_id, status, currency, cost, hist_bucket(run_ms) as rb, hist_bucket(queue_ms) as qb from ${source} d where ${where}
+    )
+    select k.start, k.provider_id, k.status, k.currency, k.tasks, k.cost, coalesce(h.run_hist, '{}') as run_hist, coalesce(h.queue_hist, '{}') as queue_hist
+    from (select start, provider_id, status, currency, count(*)::float8 as tasks, sum(cost)::float8 as cost from d group by 1, 2, 3, 4) k
+    left join (
+      select start, provider_id, status, currency,
+        hist_from(array_agg(b) filter (where h = 'r'), array_agg(n) filter (where h = 'r'))::text as run_hist,
+        hist_from(array_agg(b) filter (where h = 'q'), array_agg(n) filter (where h = 'q'))::text as queue_hist
+      from (
+        select start, provider_id, status, currency, 'r'::text as h, rb as b, count(*) as n from d where rb is not null group by 1, 2, 3, 4, 5, 6
+        union all
+        select start, provider_id, status, currency, 'q'::text as h, qb as b, count(*) as n from d where qb is not null group by 1, 2, 3, 4, 5, 6
+      ) bs
+      group by 1, 2, 3, 4
+    ) h using (start, provider_id, status, currency))`;
 }
 
 interface Row {
@@ -121,7 +138,7 @@ export async function readFinishedSeries(db: DbOrTx, owner: string | null, filte
   const since = from.toISOString();
   const fromHistory = await read(
     db,
-    sql`select extract(epoch from start)::float8 * 1000 as start, provider_id, status, currency, tasks::float8 as tasks, cost, run_hist::text as run_hist, queue_hist::text as queue_hist
+    sql`select extract(epoch from start)::float8 * 1000 as start, provider_id, status, currency, tasks::float8 as tasks, cost, run_hist::text as run_hist, '{}'::text as queue_hist
         from ${taskHistory} where span = ${span} and start >= ${since}::timestamptz and ${where}
         union all
         ${groupDeltas(sql`${taskHistoryDeltas}`, sql`${where} and finished_at >= ${since}::timestamptz`, span)}`,

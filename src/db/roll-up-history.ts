@@ -24,21 +24,47 @@ export function finishedTasksAsDeltas(where: SQL | undefined): SQL {
     from ${tasks} where status in ('COMPLETED', 'FAILED', 'CANCELLED') ${where ? sql`and ${where}` : sql``}`;
 }
 
+/** Where a row of one hour (`hour`) goes for each span (`p.span`). */
+const SPAN_START = sql`case p.span when 'hour' then hour when 'day' then date_trunc('day', hour, 'UTC') else 'epoch'::timestamptz end`;
+const SPANS = sql`(values ('hour'), ('day'), ('all')) as p (span)`;
+const KEY = sql`owner, provider_id, model, status, currency`;
+
 /**
  * Insert (or add to) task_history the rows of `source` (a CTE name with the
- * delta columns), once per span: the hour and the day it finished in (UTC) and
- * the total ('all', at the epoch).
+ * delta columns), once per span: the hour and the day they finished in (UTC)
+ * and the total ('all', at the epoch). Tasks are grouped per hour first, and
+ * the histograms are built from counts per bucket (hist_from runs once per
+ * resulting row, not per task), so a batch costs a few hash aggregations.
  */
-function foldInto(source: SQL): SQL {
+export function foldInto(source: SQL): SQL {
   return sql`insert into ${taskHistory} (owner, span, start, provider_id, model, status, currency, tasks, cost, run_ms, run_hist, queue_hist)
-    select d.owner, p.span, p.start, d.provider_id, d.model, d.status, d.currency,
-      count(*), sum(d.cost), coalesce(sum(d.run_ms), 0), hist_agg(hist_bucket(d.run_ms)), hist_agg(hist_bucket(d.queue_ms))
-    from ${source} d
-    cross join lateral (values
-      ('hour', date_trunc('hour', d.finished_at, 'UTC')),
-      ('day', date_trunc('day', d.finished_at, 'UTC')),
-      ('all', 'epoch'::timestamptz)) as p (span, start)
-    group by 1, 2, 3, 4, 5, 6, 7
+    select k.owner, k.span, k.start, k.provider_id, k.model, k.status, k.currency, k.tasks, k.cost, k.run_ms,
+      coalesce(h.run_hist, '{}'), coalesce(h.queue_hist, '{}')
+    from (
+      select owner, p.span, ${SPAN_START} as start, provider_id, model, status, currency, sum(tasks) as tasks, sum(cost) as cost, sum(run_ms) as run_ms
+      from (
+        select ${KEY}, date_trunc('hour', finished_at, 'UTC') as hour, count(*) as tasks, sum(cost) as cost, coalesce(sum(run_ms), 0) as run_ms
+        from ${source} group by 1, 2, 3, 4, 5, 6
+      ) hk cross join ${SPANS}
+      group by 1, 2, 3, 4, 5, 6, 7
+    ) k
+    left join (
+      select owner, span, start, provider_id, model, status, currency,
+        hist_from(array_agg(b) filter (where h = 'r'), array_agg(n) filter (where h = 'r')) as run_hist,
+        hist_from(array_agg(b) filter (where h = 'q'), array_agg(n) filter (where h = 'q')) as queue_hist
+      from (
+        select owner, p.span, ${SPAN_START} as start, provider_id, model, status, currency, h, b, sum(n)::bigint as n
+        from (
+          select ${KEY}, date_trunc('hour', finished_at, 'UTC') as hour, 'r'::text as h, hist_bucket(run_ms) as b, count(*) as n
+          from ${source} where run_ms is not null group by 1, 2, 3, 4, 5, 6, 7, 8
+          union all
+          select ${KEY}, date_trunc('hour', finished_at, 'UTC') as hour, 'q'::text as h, hist_bucket(queue_ms) as b, count(*) as n
+          from ${source} where queue_ms is not null group by 1, 2, 3, 4, 5, 6, 7, 8
+        ) hb cross join ${SPANS}
+        group by 1, 2, 3, 4, 5, 6, 7, 8, 9
+      ) bs
+      group by 1, 2, 3, 4, 5, 6, 7
+    ) h using (owner, span, start, provider_id, model, status, currency)
     order by 1, 2, 3, 4, 5, 6, 7
     on conflict (owner, span, start, provider_id, model, status, currency) do update set
       tasks = ${taskHistory}.tasks + excluded.tasks,
@@ -94,9 +120,9 @@ export async function backfillHistory(db: Db): Promise<number | null> {
         const upto = edge ? sql`and id <= ${edge.id}::uuid` : sql``;
         const [batch] = await execRows<{ n: number }>(
           tx,
-          sql`with b as (${finishedTasksAsDeltas(sql`${from} ${upto}`)}),
-            folded as (${foldInto(sql`b`)})
-            select count(*)::int as n from b`,
+          sql`with src as materialized (${finishedTasksAsDeltas(sql`${from} ${upto}`)}),
+            folded as (${foldInto(sql`src`)})
+            select count(*)::int as n from src`,
         );
         folded += Number(batch?.n ?? 0);
         if (!edge) break;
