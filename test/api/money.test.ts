@@ -17,6 +17,7 @@ const kinds = await databaseKinds();
 const ALICE = 'alice-key-123456';
 const SERIES = 'series-key-12345';
 const PERC = 'perc-key-1234567';
+const OPS = 'ops-key-12345678';
 
 const CREATE = /* GraphQL */ `
   mutation Create($input: CreateVideoTaskInput!) {
@@ -48,7 +49,7 @@ describe.each(kinds)('money and stats on %s', (kind) => {
     const upstream = { kind: 'tasks-api', baseUrl: emu.baseUrl, pollIntervalMs: 50, maxConcurrency: 8 };
     t = await startTestApp({
       db: kind,
-      env: { REELAY_API_KEYS: `alice:${ALICE},series:${SERIES},perc:${PERC}`, REELAY_MAX_ACTIVE_TASKS_PER_KEY: '0', REELAY_CREATES_PER_MINUTE_PER_KEY: '0' },
+      env: { REELAY_API_KEYS: `alice:${ALICE},series:${SERIES},perc:${PERC}`, REELAY_MAX_ACTIVE_TASKS_PER_KEY: '0', REELAY_CREATES_PER_MINUTE_PER_KEY: '0', REELAY_ADMIN_KEYS: `ops:${OPS}` },
       providers: [
         { id: 'tasks', ...upstream, models: ['std', 'pro'], pricing: { currency: 'USD', perVideo: 0.5, perSecond: 0.1, perModel: { pro: { perVideo: 2 } } } },
         { id: 'eu', ...upstream, pricing: { currency: 'EUR', perSecond: 0.25 } },
@@ -226,10 +227,16 @@ describe.each(kinds)('money and stats on %s', (kind) => {
     expect((await t.gql(q, { bucket: 'DAY', last: 90 }, ALICE)).data!.stats.series).toHaveLength(90);
   });
 
-  it('stats, unfiltered and by provider, read counters and history only: no query touches tasks', async () => {
-    for (const filter of [null, { provider: 'tasks' }, { status: ['COMPLETED'] }]) {
+  it('stats, unfiltered and by provider, read counters and history only: no query touches tasks; operator keys see every owner\'s', async () => {
+    const own = (await t.gql(STATS, {}, ALICE)).data!.stats.cost as Array<{ amount: number; currency: string }>;
+    const q = `query($owner: String) { stats(owner: $owner) { cost { amount currency } } }`;
+    expect((await t.gql(q, { owner: 'alice' }, OPS)).data!.stats.cost).toEqual(own);
+    const everyone = (await t.gql(q, {}, OPS)).data!.stats.cost as Array<{ amount: number; currency: string }>;
+    const usd = (c: Array<{ amount: number; currency: string }>) => c.find((m) => m.currency === 'USD')!.amount;
+    expect(usd(everyone)).toBeGreaterThan(usd(own)); // the capped key's and the series owner's too
+    for (const [filter, key] of [[null, ALICE], [{ provider: 'tasks' }, ALICE], [{ status: ['COMPLETED'] }, ALICE], [null, OPS]] as const) {
       const from = t.queries.length;
-      const res = await t.gql(STATS, { filter }, ALICE);
+      const res = await t.gql(STATS, { filter }, key);
       expect(res.errors).toBeUndefined();
       const issued = t.queries.slice(from);
       expect(issued.some((q) => /task_history/.test(q))).toBe(true);
