@@ -41,6 +41,17 @@ function costs(groups: readonly FinishedGroup[]): MoneyAmount[] {
   return [...by.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([currency, amount]) => ({ currency, amount: Math.round(amount * 1e6) / 1e6 }));
 }
 
+function groupBy<K>(groups: readonly FinishedGroup[], key: (g: FinishedGroup) => K): Map<K, FinishedGroup[]> {
+  const by = new Map<K, FinishedGroup[]>();
+  for (const g of groups) {
+    const k = key(g);
+    const list = by.get(k);
+    if (list) list.push(g);
+    else by.set(k, [g]);
+  }
+  return by;
+}
+
 function runHistogram(groups: readonly FinishedGroup[]): Histogram {
   const h: Histogram = [];
   for (const g of groups) if (g.status === 'COMPLETED') addHistogram(h, g.runHist);
@@ -51,8 +62,7 @@ export function summarizeFinished(groups: readonly FinishedGroup[]): FinishedSta
   const run = runHistogram(groups);
   const queue: Histogram = [];
   for (const g of groups) addHistogram(queue, g.queueHist);
-  const byProvider = new Map<string, FinishedGroup[]>();
-  for (const g of groups) byProvider.set(g.providerId, [...(byProvider.get(g.providerId) ?? []), g]);
+  const byProvider = groupBy(groups, (g) => g.providerId);
   return {
     p50DurationSeconds: quantileSeconds(run, 0.5),
     p95DurationSeconds: quantileSeconds(run, 0.95),
@@ -80,8 +90,7 @@ export function seriesStart(span: SeriesSpan, last: number, now: Date): Date {
 export async function getStatsSeries(db: DbOrTx, owner: string | null, filter: TaskFilter, span: SeriesSpan, last: number, now = new Date()): Promise<StatsBucket[]> {
   const from = seriesStart(span, last, now);
   const groups = await readFinishedSeries(db, owner, filter, span, from);
-  const byStart = new Map<number, FinishedGroup[]>();
-  for (const g of groups) byStart.set(g.start, [...(byStart.get(g.start) ?? []), g]);
+  const byStart = groupBy(groups, (g) => g.start);
   return Array.from({ length: last }, (_, i) => {
     const start = from.getTime() + i * SPAN_MS[span];
     const gs = byStart.get(start) ?? [];
