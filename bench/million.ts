@@ -12,6 +12,7 @@ import postgres from 'postgres';
 import { sql } from 'drizzle-orm';
 import { buildOnlineIndexes, ONLINE_INDEXES } from '../src/db/online-indexes.js';
 import { backfillCounts, COUNTS_BACKFILL } from '../src/db/roll-up-counts.js';
+import { backfillHistory, HISTORY_BACKFILL } from '../src/db/roll-up-history.js';
 import { scanQueuePositions } from '../test/support/queue-positions-scan.js';
 import { openBench, OWNER, PROVIDER, type Bench } from './harness.js';
 import { fmt, now, percentile, timed } from './stats.js';
@@ -108,7 +109,7 @@ export async function benchMillion(log: (line: string) => void = () => {}): Prom
     const db = bench.database.db;
     await bench.database.maintenance;
     // Back to the state of a deployment before this version: no counters, no new indexes.
-    await db.execute(sql`delete from maintenance_done where name = ${COUNTS_BACKFILL}`);
+    await db.execute(sql`delete from maintenance_done where name in (${COUNTS_BACKFILL}, ${HISTORY_BACKFILL})`);
     for (const index of ONLINE_INDEXES) await db.execute(sql.raw(`drop index if exists ${index.name}`));
     const url = bench.config.databaseUrl!;
     let t0 = now();
@@ -119,6 +120,9 @@ export async function benchMillion(log: (line: string) => void = () => {}): Prom
     await backfillCounts(db);
     const backfillS = (now() - t0) / 1000;
     log(`counters back-filled in ${fmt(backfillS, 1)} s`);
+    t0 = now();
+    await backfillHistory(db);
+    log(`history of finished tasks back-filled in ${fmt((now() - t0) / 1000, 1)} s`);
     t0 = now();
     await buildOnlineIndexes(db, 'postgres');
     const indexesS = (now() - t0) / 1000;

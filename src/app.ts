@@ -7,6 +7,7 @@ import { ConfigError, isLoopbackHost, type Config } from './config.js';
 import { openDatabase } from './db/client.js';
 import { getTasksByIds } from './db/read-tasks.js';
 import { startCountRollup } from './db/roll-up-counts.js';
+import { startHistoryRollup } from './db/roll-up-history.js';
 import { publishThrough, TaskEvents } from './events/bus.js';
 import { openTransport } from './events/transports.js';
 import { TaskFeed } from './events/task-feed.js';
@@ -91,6 +92,8 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
     // Every role folds the task counters' deltas (one process at a time wins; see roll-up-counts.ts).
     const rollup = startCountRollup(database.choresDb, { onError: (err) => log.warn({ err }, 'task counter roll-up failed; retrying') });
     cleanups.unshift(() => rollup.stop());
+    const historyRollup = startHistoryRollup(database.choresDb, { onError: (err) => log.warn({ err }, 'task history roll-up failed; retrying') });
+    cleanups.unshift(() => historyRollup.stop());
     const events = new TaskEvents(database, transport);
     await events.start();
     cleanups.unshift(() => events.close());

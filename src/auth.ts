@@ -44,7 +44,7 @@ export type Principal = (
       /** SHA-256 (hex) of the stored key: revocable. */
       keyHash: string;
       /** The key's own limits (null: the default). */
-      limits: { maxActive: number | null; perMinute: number | null };
+      limits: { maxActive: number | null; perMinute: number | null; maxSpendPerDay: number | null };
       /** The default webhook endpoint of the key's tasks (`npm run keys -- webhook`), if any. */
       webhookUrl?: string | null;
     }
@@ -167,7 +167,7 @@ export class Auth {
     const { key: stored, cached } = await this.storedKey(keyHash, checkedAt, fresh);
     // A remembered key that expired since it was looked up is refused like an unknown one.
     if (!stored || (stored.expiresAt && stored.expiresAt.getTime() <= Date.now())) return null;
-    return { via: 'database', owner: stored.name, keyHash, limits: { maxActive: stored.maxActiveTasks, perMinute: stored.createsPerMinute }, webhookUrl: stored.webhookUrl, checkedAt, cached, admin: stored.admin };
+    return { via: 'database', owner: stored.name, keyHash, limits: { maxActive: stored.maxActiveTasks, perMinute: stored.createsPerMinute, maxSpendPerDay: stored.maxSpendPerDay }, webhookUrl: stored.webhookUrl, checkedAt, cached, admin: stored.admin };
   }
 
   /** The active stored key with this hash: remembered when valid, one lookup at a time per hash. */

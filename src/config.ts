@@ -19,6 +19,15 @@ export class ConfigError extends Error {
 
 const idPattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 
+const price = z.number().finite().min(0, 'must be a number >= 0');
+const priceSchema = z.object({ perVideo: price.optional(), perSecond: price.optional() }).strict();
+const pricingSchema = priceSchema
+  .extend({
+    currency: z.string().regex(/^[A-Z]{3}$/, 'must be a 3-letter currency code in capitals, e.g. "USD"'),
+    perModel: z.record(z.string().min(1), priceSchema).optional(),
+  })
+  .strict();
+
 const providerSchema = z
   .object({
     id: z.string().regex(idPattern, 'must be 1-64 letters, digits, "_", "." or "-"'),
@@ -38,6 +47,7 @@ const providerSchema = z
     fallback: z.array(z.string()).default([]),
     allowHosts: z.array(z.string()).default([]),
     options: z.record(z.string(), z.unknown()).default({}),
+    pricing: pricingSchema.optional(),
   })
   .strict()
   .superRefine((p, ctx) => {

@@ -51,11 +51,12 @@ export class IdempotencyConflictError extends ReelayError {
 /**
  * A key is over one of its limits: TOO_MANY_ACTIVE_TASKS (QUEUED + PROCESSING)
  * or RATE_LIMITED (creates per minute; `retryAfterSeconds` says when the window frees up);
+ * or SPEND_LIMIT (its tasks that finished today, UTC, cost its daily cap; `retryAfterSeconds`: until midnight UTC);
  * or the server is: IMAGE_CHECK_BUSY (no image decode slot freed up in time).
  */
 export class RateLimitedError extends ReelayError {
   constructor(
-    code: 'TOO_MANY_ACTIVE_TASKS' | 'RATE_LIMITED' | 'IMAGE_CHECK_BUSY',
+    code: 'TOO_MANY_ACTIVE_TASKS' | 'RATE_LIMITED' | 'SPEND_LIMIT' | 'IMAGE_CHECK_BUSY',
     message: string,
     readonly retryAfterSeconds: number | null,
   ) {

@@ -42,6 +42,8 @@ export function generateKey(): string {
 export interface CreateKeyOptions {
   maxActive?: number | null;
   perMinute?: number | null;
+  /** Spend cap per UTC day, in the providers' currency (creates are refused with SPEND_LIMIT once reached); omitted: none. */
+  maxSpendPerDay?: number | null;
   /** The key is refused this long after its creation; omitted: never. */
   expiresInMs?: number | null;
   /** An operator key: `tasks` and `stats` span every owner (reads only). */
@@ -60,6 +62,12 @@ const NAME_LOCK = 7_270_011;
 function checkLimit(what: string, n: number | null | undefined): number | null {
   if (n === undefined || n === null) return null;
   if (!Number.isSafeInteger(n) || n < 0) throw new ApiKeyError(`${what} must be a whole number >= 0 (0 turns the limit off)`);
+  return n;
+}
+
+function checkSpend(n: number | null | undefined): number | null {
+  if (n === undefined || n === null) return null;
+  if (!Number.isFinite(n) || n < 0) throw new ApiKeyError('max-spend-per-day must be a number >= 0');
   return n;
 }
 
@@ -82,7 +90,11 @@ async function lockName(tx: DbOrTx, name: string): Promise<void> {
   await tx.execute(sql`select pg_advisory_xact_lock(${NAME_LOCK}, hashtext(${name}))`);
 }
 
-async function insertKey(tx: DbOrTx, name: string, values: { maxActiveTasks: number | null; createsPerMinute: number | null; lifetimeMs: number | null; admin: boolean }): Promise<NewKey> {
+async function insertKey(
+  tx: DbOrTx,
+  name: string,
+  values: { maxActiveTasks: number | null; createsPerMinute: number | null; maxSpendPerDay: number | null; lifetimeMs: number | null; admin: boolean },
+): Promise<NewKey> {
   const key = generateKey();
   const [row] = await tx
     .insert(apiKeys)
@@ -91,6 +103,7 @@ async function insertKey(tx: DbOrTx, name: string, values: { maxActiveTasks: num
       keyHash: hashKey(key),
       maxActiveTasks: values.maxActiveTasks,
       createsPerMinute: values.createsPerMinute,
+      maxSpendPerDay: values.maxSpendPerDay,
       admin: values.admin,
       expiresAt: values.lifetimeMs === null ? null : sql`now() + ${values.lifetimeMs} * interval '1 millisecond'`,
     })
@@ -109,12 +122,13 @@ export async function createApiKeyWithId(db: Db, name: string, opts: CreateKeyOp
   checkKeyName(name);
   const maxActiveTasks = checkLimit('max-active', opts.maxActive);
   const createsPerMinute = checkLimit('per-minute', opts.perMinute);
+  const maxSpendPerDay = checkSpend(opts.maxSpendPerDay);
   const lifetimeMs = checkLifetime(opts.expiresInMs);
   return db.transaction(async (tx) => {
     await lockName(tx, name);
     const [existing] = await tx.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.name, name), usable)).limit(1);
     if (existing) throw new ApiKeyError(`an active key named "${name}" exists; revoke it first (or rotate it: npm run keys -- rotate ${name})`);
-    return insertKey(tx, name, { maxActiveTasks, createsPerMinute, lifetimeMs, admin: opts.admin ?? false });
+    return insertKey(tx, name, { maxActiveTasks, createsPerMinute, maxSpendPerDay, lifetimeMs, admin: opts.admin ?? false });
   });
 }
 
@@ -130,7 +144,7 @@ export async function rotateApiKey(db: Db, name: string, opts: { expiresInMs?: n
     const [newest] = await tx.select().from(apiKeys).where(and(eq(apiKeys.name, name), usable)).orderBy(desc(apiKeys.createdAt), desc(apiKeys.id)).limit(1);
     if (!newest) throw new ApiKeyError(`no active key named "${name}" to rotate (create one with: npm run keys -- create ${name})`);
     const inherited = newest.expiresAt ? Math.max(1, newest.expiresAt.getTime() - newest.createdAt.getTime()) : null;
-    return insertKey(tx, name, { maxActiveTasks: newest.maxActiveTasks, createsPerMinute: newest.createsPerMinute, lifetimeMs: lifetime ?? inherited, admin: newest.admin });
+    return insertKey(tx, name, { maxActiveTasks: newest.maxActiveTasks, createsPerMinute: newest.createsPerMinute, maxSpendPerDay: newest.maxSpendPerDay, lifetimeMs: lifetime ?? inherited, admin: newest.admin });
   });
 }
 
@@ -172,6 +186,7 @@ export interface KeyListing {
   admin: boolean;
   maxActiveTasks: number | null;
   createsPerMinute: number | null;
+  maxSpendPerDay: number | null;
 }
 
 export async function listApiKeys(db: Db): Promise<KeyListing[]> {
@@ -185,6 +200,7 @@ export async function listApiKeys(db: Db): Promise<KeyListing[]> {
       admin: apiKeys.admin,
       maxActiveTasks: apiKeys.maxActiveTasks,
       createsPerMinute: apiKeys.createsPerMinute,
+      maxSpendPerDay: apiKeys.maxSpendPerDay,
     })
     .from(apiKeys)
     .orderBy(apiKeys.name, apiKeys.id);
@@ -195,6 +211,7 @@ export interface ActiveKey {
   name: string;
   maxActiveTasks: number | null;
   createsPerMinute: number | null;
+  maxSpendPerDay: number | null;
   expiresAt: Date | null;
   admin: boolean;
   /** The default webhook endpoint of the name's tasks (`npm run keys -- webhook`), if any. */
@@ -204,7 +221,7 @@ export interface ActiveKey {
 /** The working (not revoked, not expired) stored key with this hash (see `hashKey`), if any. */
 export async function findActiveKey(db: Db, keyHash: string): Promise<ActiveKey | undefined> {
   const [row] = await db
-    .select({ name: apiKeys.name, maxActiveTasks: apiKeys.maxActiveTasks, createsPerMinute: apiKeys.createsPerMinute, expiresAt: apiKeys.expiresAt, admin: apiKeys.admin, webhookUrl: keyWebhooks.url })
+    .select({ name: apiKeys.name, maxActiveTasks: apiKeys.maxActiveTasks, createsPerMinute: apiKeys.createsPerMinute, maxSpendPerDay: apiKeys.maxSpendPerDay, expiresAt: apiKeys.expiresAt, admin: apiKeys.admin, webhookUrl: keyWebhooks.url })
     .from(apiKeys)
     .leftJoin(keyWebhooks, eq(keyWebhooks.name, apiKeys.name))
     .where(and(eq(apiKeys.keyHash, keyHash), usable));

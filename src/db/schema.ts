@@ -99,11 +99,14 @@ export const tasks = pgTable(
     webhookUrl: text('webhook_url'),
     /**
      * The WebhookEvent names the receiver wants (STARTED, PROGRESS, COMPLETED, FAILED, CANCELLED);
-     * null for a task without a webhook: the outbox trigger (drizzle/0005) fires only when it is set.
+     * null for a task without a webhook: the outbox trigger (drizzle/0007_webhooks.sql) fires only when it is set.
      */
     webhookEvents: text('webhook_events').array(),
     /** The origin (scheme://host[:port]) of the request that created a task with a webhook: absolute URLs in its deliveries without REELAY_PUBLIC_URL. */
     requestOrigin: text('request_origin'),
+    /** What the task cost, priced from the provider's `pricing` when it completed (src/tasks/price.ts); null: not priced. */
+    costAmount: doublePrecision('cost_amount'),
+    costCurrency: text('cost_currency'),
   },
   (t) => [
     index('tasks_owner_created').on(t.owner, t.createdAt, t.id),
@@ -213,6 +216,60 @@ export const removedTaskCounts = pgTable(
   (t) => [primaryKey({ columns: [t.owner, t.providerId, t.status] })],
 );
 
+/**
+ * The history of finished tasks, for percentiles, costs and series: per owner ×
+ * provider × model ('' for none) × final status × cost currency ('' for none)
+ * and per period (`span` 'hour' or 'day', starting at `start`, UTC, by when the
+ * task finished; 'all': everything, `start` the epoch). Fed by a trigger on the
+ * terminal transition through task_history_deltas (drizzle/0008_history.sql)
+ * and rolled up by src/db/roll-up-history.ts. Deleting tasks never reduces it.
+ * `runHist` / `queueHist`: counts per log-scale bucket (src/db/histogram.ts)
+ * of completed_at - started_at (completed tasks) and started_at - created_at
+ * (tasks that started).
+ */
+export const taskHistory = pgTable(
+  'task_history',
+  {
+    owner: text('owner').notNull(),
+    span: text('span').$type<HistorySpan>().notNull(),
+    start: ts('start').notNull(),
+    providerId: text('provider_id').notNull(),
+    model: text('model').notNull(),
+    status: taskStatus('status').notNull(),
+    currency: text('currency').notNull(),
+    tasks: bigint('tasks', { mode: 'number' }).notNull(),
+    cost: doublePrecision('cost').notNull(),
+    runMs: bigint('run_ms', { mode: 'number' }).notNull(),
+    runHist: bigint('run_hist', { mode: 'number' }).array().notNull(),
+    queueHist: bigint('queue_hist', { mode: 'number' }).array().notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.owner, t.span, t.start, t.providerId, t.model, t.status, t.currency] }),
+    // Operator keys (every owner): one span's rows in a time range.
+    index('task_history_span').on(t.span, t.start),
+  ],
+);
+
+export type HistorySpan = 'hour' | 'day' | 'all';
+
+/** Finished tasks not rolled up into task_history yet: one row per terminal transition, as it happened. */
+export const taskHistoryDeltas = pgTable(
+  'task_history_deltas',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    owner: text('owner').notNull(),
+    providerId: text('provider_id').notNull(),
+    model: text('model').notNull(),
+    status: taskStatus('status').notNull(),
+    currency: text('currency').notNull(),
+    finishedAt: ts('finished_at').notNull(),
+    cost: doublePrecision('cost').notNull(),
+    runMs: bigint('run_ms', { mode: 'number' }),
+    queueMs: bigint('queue_ms', { mode: 'number' }),
+  },
+  (t) => [index('task_history_deltas_owner').on(t.owner, t.finishedAt)],
+);
+
 /** One-time data steps done after the migrations (e.g. the counter back-fill), by name. */
 export const maintenanceDone = pgTable('maintenance_done', {
   name: text('name').primaryKey(),
@@ -238,6 +295,8 @@ export const apiKeys = pgTable(
     expiresAt: ts('expires_at'),
     /** An operator key: its `tasks` and `stats` span every owner (reads only). */
     admin: boolean('admin').notNull().default(false),
+    /** Spend cap per UTC day (in the providers' currency): creates are refused with SPEND_LIMIT once reached; null: none. */
+    maxSpendPerDay: doublePrecision('max_spend_per_day'),
   },
   (t) => [index('api_keys_name').on(t.name)],
 );
@@ -292,7 +351,7 @@ export const providerHealth = pgTable('provider_health', {
 
 /**
  * The webhook outbox: one row per event to deliver, written by a trigger on
- * tasks in the transaction that changed the task (drizzle/0005), sent by any
+ * tasks in the transaction that changed the task (drizzle/0007_webhooks.sql), sent by any
  * runner (src/runner/webhook-deliverer.ts). `id` is the webhook-id, stable
  * across retries. While `nextAttemptAt` is set the row is due then (a claimed
  * row: when its claim lapses); null once delivered or given up.

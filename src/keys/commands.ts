@@ -8,7 +8,7 @@ import { keyWebhookSecret, setKeyWebhookUrl } from '../db/key-webhooks.js';
 import { redactUrl } from '../net/safe-fetch.js';
 
 export const USAGE =
-  'usage: npm run keys -- create <name> [--max-active N] [--per-minute N] [--expires 90d] [--admin] | rotate <name> [--expires 90d] | revoke <name> [--id N | --old] | list | webhook <name> <url> | webhook <name> --clear | webhook-secret <name> [--rotate]';
+  'usage: npm run keys -- create <name> [--max-active N] [--per-minute N] [--max-spend-per-day AMOUNT] [--expires 90d] [--admin] | rotate <name> [--expires 90d] | revoke <name> [--id N | --old] | list | webhook <name> <url> | webhook <name> --clear | webhook-secret <name> [--rotate]';
 
 export type KeysCommand =
   | { command: 'create'; name: string; options: CreateKeyOptions }
@@ -34,7 +34,7 @@ export class UsageError extends Error {
 
 /** Options of each command, as node's parseArgs describes them. */
 const OPTIONS = {
-  create: { 'max-active': { type: 'string' }, 'per-minute': { type: 'string' }, expires: { type: 'string' }, admin: { type: 'boolean' } },
+  create: { 'max-active': { type: 'string' }, 'per-minute': { type: 'string' }, 'max-spend-per-day': { type: 'string' }, expires: { type: 'string' }, admin: { type: 'boolean' } },
   rotate: { expires: { type: 'string' } },
   revoke: { id: { type: 'string' }, old: { type: 'boolean' } },
   webhook: { clear: { type: 'boolean' } },
@@ -52,7 +52,7 @@ export function parseLifetime(value: string): number {
 
 type Values = Record<string, string | boolean | undefined>;
 
-/** `--max-active N --per-minute N --expires 90d --admin`: the key's own limits (0: off), lifetime and role. */
+/** `--max-active N --per-minute N --max-spend-per-day 20 --expires 90d --admin`: the key's own limits (0: off; no spend cap by default), lifetime and role. */
 function createOptions(values: Values): CreateKeyOptions {
   const count = (flag: string) => {
     const v = values[flag];
@@ -60,7 +60,15 @@ function createOptions(values: Values): CreateKeyOptions {
     if (typeof v !== 'string' || !/^\d{1,9}$/.test(v)) throw new UsageError(`--${flag} must be a whole number >= 0 (0 turns the limit off)`);
     return Number(v);
   };
-  return { maxActive: count('max-active'), perMinute: count('per-minute'), expiresInMs: expires(values), admin: values.admin === true };
+  const spend = values['max-spend-per-day'];
+  if (spend !== undefined && (typeof spend !== 'string' || !/^\d{1,12}(\.\d{1,6})?$/.test(spend))) throw new UsageError('--max-spend-per-day must be an amount >= 0, e.g. 20 or 7.5 (in the providers\' currency)');
+  return {
+    maxActive: count('max-active'),
+    perMinute: count('per-minute'),
+    maxSpendPerDay: spend === undefined ? undefined : Number(spend),
+    expiresInMs: expires(values),
+    admin: values.admin === true,
+  };
 }
 
 function expires(values: Values): number | undefined {
@@ -177,7 +185,7 @@ export async function runKeysCommand(db: Db, cmd: KeysCommand): Promise<KeysResu
           k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : k.expiresAt && k.expiresAt.getTime() <= now ? `expired ${k.expiresAt.toISOString()}` : k.expiresAt ? `active, expires ${k.expiresAt.toISOString()}` : 'active';
         const lines = keys.map(
           (k) =>
-            `${k.name}\tcreated ${k.createdAt.toISOString()} (id ${k.id}${k.admin ? ', operator' : ''})\t${state(k)}\tmax-active ${k.maxActiveTasks ?? 'default'}, per-minute ${k.createsPerMinute ?? 'default'}\n`,
+            `${k.name}\tcreated ${k.createdAt.toISOString()} (id ${k.id}${k.admin ? ', operator' : ''})\t${state(k)}\tmax-active ${k.maxActiveTasks ?? 'default'}, per-minute ${k.createsPerMinute ?? 'default'}${k.maxSpendPerDay !== null ? `, max-spend-per-day ${k.maxSpendPerDay}` : ''}\n`,
         );
         return { code: 0, stdout: lines.join(''), stderr: '' };
       }

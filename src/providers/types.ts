@@ -129,6 +129,20 @@ export interface ProviderConfig {
   fallback: string[];
   allowHosts: string[];
   options: Record<string, unknown>;
+  /** What a finished task costs (src/tasks/price.ts); omitted: tasks are not priced. */
+  pricing?: Pricing;
+}
+
+/** One price: per finished video (or image) and/or per second of it; both add up. */
+export interface Price {
+  perVideo?: number;
+  perSecond?: number;
+}
+
+/** A provider's prices in one currency (ISO 4217 code); `perModel` replaces the provider's price for that model. */
+export interface Pricing extends Price {
+  currency: string;
+  perModel?: Record<string, Price>;
 }
 
 export interface ProviderDeps {

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isUpstreamError } from '../providers/errors.js';
 import type { ProviderResult } from '../providers/types.js';
 import { storeResult } from '../storage/results.js';
+import { priceTask } from '../tasks/price.js';
 import { backoffMs } from './backoff.js';
 import { held, Lost, must, type TaskRun } from './task-run.js';
 import { failTask } from './transitions.js';
@@ -33,7 +34,9 @@ export async function finishStep(run: TaskRun, result: ProviderResult, upstreamS
           }),
         { signal },
       );
-      held(await env.batches.complete({ taskId: task.id, result: stored, mediaType: result.mediaType, upstreamStatus }));
+      const requested = run.request.durationSeconds ?? env.entry.provider.capabilities.defaults?.durationSeconds;
+      const cost = priceTask(env.entry.config.pricing, task.model, stored.durationSeconds, requested);
+      held(await env.batches.complete({ taskId: task.id, result: stored, mediaType: result.mediaType, upstreamStatus, cost }));
       return;
     } catch (err) {
       if (signal.aborted || err instanceof Lost || !isUpstreamError(err)) throw err;

@@ -8,6 +8,7 @@ import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } fro
 import { CHANGE_STAMP_SQL, changeStamp } from '../db/task-change.js';
 import { publishTaskChanged } from '../events/bus.js';
 import { countFinished } from '../metrics.js';
+import type { Money } from '../tasks/price.js';
 
 const ACTIVE: TaskStatus[] = ['QUEUED', 'PROCESSING'];
 
@@ -29,6 +30,8 @@ export interface TaskChange {
   nextPollAt?: Date | SQL;
   leaseOwner?: string | null;
   leaseExpiresAt?: Date | SQL | null;
+  costAmount?: number | null;
+  costCurrency?: string | null;
 }
 
 export interface TransitionOptions {
@@ -220,6 +223,8 @@ export interface CompletionItem {
   result: TaskResult;
   mediaType: 'VIDEO' | 'IMAGE';
   upstreamStatus: string | null;
+  /** The task's price (src/tasks/price.ts), recorded with it; null: not priced. */
+  cost: Money | null;
 }
 
 /** `completeTask` for many held tasks in one transaction; returns the ids it completed. */
@@ -228,9 +233,11 @@ export async function completeTasks(db: Db, leaseOwner: string, items: readonly 
     db,
     leaseOwner,
     items,
-    'id, result, media_type, upstream_status',
-    (i) => sql`(${items[i]!.taskId}::uuid, ${JSON.stringify(items[i]!.result)}::jsonb, ${items[i]!.mediaType}::text, ${items[i]!.upstreamStatus}::text)`,
+    'id, result, media_type, upstream_status, cost_amount, cost_currency',
+    (i) =>
+      sql`(${items[i]!.taskId}::uuid, ${JSON.stringify(items[i]!.result)}::jsonb, ${items[i]!.mediaType}::text, ${items[i]!.upstreamStatus}::text, ${items[i]!.cost?.amount ?? null}::float8, ${items[i]!.cost?.currency ?? null}::text)`,
     sql`status = 'COMPLETED', progress = 1, result = v.result, media_type = v.media_type, upstream_status = v.upstream_status,
+        cost_amount = v.cost_amount, cost_currency = v.cost_currency,
         completed_at = now(), lease_owner = null, lease_expires_at = null`,
     (kept) => items.filter((i) => kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'COMPLETED' as const, progress: 1, message: 'completed' })),
     true,
@@ -241,11 +248,11 @@ export async function completeTasks(db: Db, leaseOwner: string, items: readonly 
   return idsOf(rows);
 }
 
-export function completeTask(db: Db, taskId: string, leaseOwner: string, result: TaskResult, mediaType: 'VIDEO' | 'IMAGE', upstreamStatus?: string | null): Promise<TaskRow | null> {
+export function completeTask(db: Db, taskId: string, leaseOwner: string, result: TaskResult, mediaType: 'VIDEO' | 'IMAGE', upstreamStatus?: string | null, cost: Money | null = null): Promise<TaskRow | null> {
   return transition(
     db,
     taskId,
-    { status: 'COMPLETED', progress: 1, result, mediaType, upstreamStatus, completedAt: sql`now()`, leaseOwner: null, leaseExpiresAt: null },
+    { status: 'COMPLETED', progress: 1, result, mediaType, upstreamStatus, costAmount: cost?.amount ?? null, costCurrency: cost?.currency ?? null, completedAt: sql`now()`, leaseOwner: null, leaseExpiresAt: null },
     { from: ['PROCESSING'], leaseOwner, event: { message: 'completed' } },
   );
 }

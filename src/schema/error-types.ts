@@ -49,13 +49,15 @@ builder.objectType(IdempotencyConflictError, {
 
 builder.objectType(RateLimitedError, {
   name: 'RateLimitedError',
-  description: 'The key is over a limit: TOO_MANY_ACTIVE_TASKS (tasks QUEUED or PROCESSING) or RATE_LIMITED (creates per minute); or the server is: IMAGE_CHECK_BUSY (too many input images being checked at once).',
+  description:
+    "The key is over a limit: TOO_MANY_ACTIVE_TASKS (tasks QUEUED or PROCESSING), RATE_LIMITED (creates per minute) or SPEND_LIMIT (today's cost, UTC, reached the key's max-spend-per-day); or the server is: IMAGE_CHECK_BUSY (too many input images being checked at once).",
   interfaces: [ErrorInterface],
   isTypeOf: (e) => e instanceof RateLimitedError,
   fields: (t) => ({
     retryAfterSeconds: t.int({
       nullable: true,
-      description: 'For RATE_LIMITED: seconds until the per-minute window frees up; for IMAGE_CHECK_BUSY: a short pause before trying again; null for TOO_MANY_ACTIVE_TASKS.',
+      description:
+        'For RATE_LIMITED: seconds until the per-minute window frees up; for SPEND_LIMIT: seconds until midnight UTC; for IMAGE_CHECK_BUSY: a short pause before trying again; null for TOO_MANY_ACTIVE_TASKS.',
       resolve: (e) => e.retryAfterSeconds,
     }),
   }),

@@ -87,7 +87,7 @@ async function createFor(ctx: Context, input: CreateInput, extra: { retryOf?: st
   const idempotency = v.idempotencyKey ? { key: v.idempotencyKey, fingerprint: requestFingerprint(values, v.entry.provider.capabilities.defaults) } : undefined;
   // A stored key's own limits, else the defaults (environment keys and anonymous).
   const own = ctx.principal.via === 'database' ? ctx.principal.limits : undefined;
-  const limits = { maxActive: own?.maxActive ?? config.maxActiveTasksPerKey, perMinute: own?.perMinute ?? config.createsPerMinutePerKey };
+  const limits = { maxActive: own?.maxActive ?? config.maxActiveTasksPerKey, perMinute: own?.perMinute ?? config.createsPerMinutePerKey, maxSpendPerDay: own?.maxSpendPerDay ?? 0 };
   let outcome: Awaited<ReturnType<typeof createTask>>;
   try {
     outcome = await createTask(database.db, values, { idempotency, limits });

@@ -5,11 +5,12 @@ import { decodeCursor, encodeCursor, isUuid } from '../db/cursor.js';
 import { countTasks } from '../db/count-tasks.js';
 import { listTasks } from '../db/list-tasks.js';
 import type { TaskRow } from '../db/schema.js';
-import { getTaskStats } from '../db/task-stats.js';
+import { getFinishedStats, getStatsSeries, SERIES_LIMITS, summarizeFinished } from '../db/finished-stats.js';
+import { getTaskStats, type TaskStats } from '../db/task-stats.js';
 import type { TaskFilter } from '../db/task-filter.js';
 import type { RegisteredProvider } from '../providers/registry.js';
 import { builder } from './builder.js';
-import { StatsRef, TaskFilterInput, VideoTaskRef } from './task.js';
+import { StatsRef, TaskFilterInput, VideoTaskRef, type StatsView } from './task.js';
 import { connectionColumns, selects } from './task-columns.js';
 import { canRead, readScope, type Context } from './context.js';
 
@@ -92,7 +93,26 @@ function ownerArg(owner: string | null | undefined): string | null | undefined {
   return owner;
 }
 
-const EMPTY_STATS = { total: 0, queued: 0, processing: 0, completed: 0, failed: 0, cancelled: 0, successRate: null, avgDurationSeconds: null, byProvider: [] };
+const EMPTY_STATS: TaskStats = { total: 0, queued: 0, processing: 0, completed: 0, failed: 0, cancelled: 0, successRate: null, avgDurationSeconds: null, byProvider: [] };
+
+/**
+ * `stats` with the finished tasks' figures read once, when a field asks for
+ * them; `scope` undefined: a key asking for another owner's (nothing).
+ */
+function statsView(db: Context['services']['database']['db'], scope: { owner: string | null; filter: TaskFilter } | undefined, counts: TaskStats): StatsView {
+  let finished: ReturnType<StatsView['finished']> | undefined;
+  return {
+    ...counts,
+    finished: () => (finished ??= scope ? getFinishedStats(db, scope.owner, scope.filter) : Promise.resolve(summarizeFinished([]))),
+    series: async (span, last) => {
+      if (!Number.isInteger(last) || last < 1 || last > SERIES_LIMITS[span]) {
+        throw badInput(`"last" must be between 1 and ${SERIES_LIMITS[span]} for ${span === 'hour' ? 'HOUR' : 'DAY'} buckets`, 'last');
+      }
+      // Nobody's tasks: the same periods, all empty (owner '' has no tasks: key names are never empty).
+      return getStatsSeries(db, scope ? scope.owner : '', scope?.filter ?? {}, span, last);
+    },
+  };
+}
 
 const OWNER_ARG_DESCRIPTION = "Operator keys: only this owner's tasks (default: every owner's). Any other key sees only its own tasks: its own name changes nothing, another name selects none.";
 
@@ -153,10 +173,12 @@ builder.queryFields((t) => ({
     type: StatsRef,
     description: "Counts and rates over the calling client's tasks matching the filter (every owner's for an operator key, see `owner`).",
     args: { filter: t.arg({ type: TaskFilterInput }), owner: t.arg.string({ description: OWNER_ARG_DESCRIPTION }) },
-    resolve: (_r, args, ctx) => {
+    resolve: async (_r, args, ctx) => {
       const filter = filterFrom(args.filter);
       const owner = readScope(ctx, ownerArg(args.owner));
-      return owner === undefined ? EMPTY_STATS : getTaskStats(ctx.services.database.db, owner, filter);
+      const db = ctx.services.database.db;
+      if (owner === undefined) return statsView(db, undefined, EMPTY_STATS);
+      return statsView(db, { owner, filter }, await getTaskStats(db, owner, filter));
     },
   }),
 }));

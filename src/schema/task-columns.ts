@@ -36,6 +36,7 @@ export const TASK_FIELD_COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   retryOf: ['retryOf'],
   owner: ['owner'],
   webhookDeliveries: [],
+  cost: ['costAmount', 'costCurrency', 'status', 'providerId'],
 };
 
 /** Cursors and the owner check need these whatever is selected. */

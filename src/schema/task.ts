@@ -2,6 +2,7 @@
 import { TASK_STATUSES, type TaskEventRow, type TaskRow } from '../db/schema.js';
 import { posterFileOf } from '../storage/posters.js';
 import { fileLink } from '../storage/signed-urls.js';
+import type { FinishedStats, MoneyAmount, StatsBucket } from '../db/finished-stats.js';
 import type { TaskStats } from '../db/task-stats.js';
 import { builder } from './builder.js';
 import { canRead, type Context } from './context.js';
@@ -71,6 +72,17 @@ const InputImageRef = builder.objectRef<NonNullable<TaskRow['inputImage']>>('Inp
   }),
 });
 
+export const MoneyRef = builder.objectRef<MoneyAmount>('Money').implement({
+  description: 'An amount in a currency (ISO 4217 code, e.g. USD), from the providers\' configured pricing.',
+  fields: (t) => ({
+    amount: t.exposeFloat('amount'),
+    currency: t.exposeString('currency'),
+  }),
+});
+
+/** Final states that were not priced: they cost nothing (in the provider's currency, when it has pricing). */
+const UNPRICED_FINAL = new Set<TaskRow['status']>(['FAILED', 'CANCELLED']);
+
 // A field reading another column must say so in task-columns.ts (list pages load only what their fields read).
 export const VideoTaskRef = builder.objectRef<TaskRow>('VideoTask');
 VideoTaskRef.implement({
@@ -129,19 +141,62 @@ VideoTaskRef.implement({
       description: 'The name of the key that created the task: shown to operator keys only (null for any other key).',
       resolve: (r, _a, ctx) => (ctx.principal.admin === true ? r.owner : null),
     }),
+    cost: t.field({
+      type: MoneyRef,
+      nullable: true,
+      description:
+        "What the task cost, priced from its provider's `pricing` when it completed and kept with it (later price changes do not rewrite it). FAILED and CANCELLED tasks cost nothing (amount 0). Null while the task runs, or when its provider has no pricing.",
+      resolve: (r, _a, ctx) => {
+        if (r.costAmount !== null && r.costCurrency !== null) return { amount: r.costAmount, currency: r.costCurrency };
+        const pricing = UNPRICED_FINAL.has(r.status) ? ctx.services.registry.get(r.providerId)?.config.pricing : undefined;
+        return pricing ? { amount: 0, currency: pricing.currency } : null;
+      },
+    }),
   }),
 });
 
-const ProviderStatsRef = builder.objectRef<TaskStats['byProvider'][number]>('ProviderStats').implement({
+/** `stats` as resolved: the counts, and the finished tasks' figures, read only when a field asks. */
+export interface StatsView extends TaskStats {
+  finished: () => Promise<FinishedStats>;
+  series: (span: 'hour' | 'day', last: number) => Promise<StatsBucket[]>;
+}
+
+type ProviderStatsView = TaskStats['byProvider'][number] & { finished: () => Promise<FinishedStats> };
+
+const ProviderStatsRef = builder.objectRef<ProviderStatsView>('ProviderStats').implement({
   fields: (t) => ({
     provider: t.exposeString('provider'),
     total: t.exposeInt('total'),
     completed: t.exposeInt('completed'),
     failed: t.exposeInt('failed'),
+    cost: t.field({
+      type: [MoneyRef],
+      description: "What this provider's tasks cost, one entry per currency.",
+      resolve: async (p) => (await p.finished()).costByProvider.get(p.provider) ?? [],
+    }),
   }),
 });
 
-export const StatsRef = builder.objectRef<TaskStats>('Stats').implement({
+export const StatsBucketSizeEnum = builder.enumType('StatsBucketSize', {
+  description: 'A UTC hour or a UTC day.',
+  values: ['HOUR', 'DAY'] as const,
+});
+
+const StatsBucketRef = builder.objectRef<StatsBucket>('StatsBucket').implement({
+  description: 'The tasks that reached a final state within one period (by completedAt).',
+  fields: (t) => ({
+    start: t.field({ type: 'DateTime', description: 'The first instant of the period (UTC).', resolve: (b) => b.start }),
+    total: t.exposeInt('total', { description: 'Tasks that finished in the period (completed, failed or cancelled).' }),
+    completed: t.exposeInt('completed'),
+    failed: t.exposeInt('failed'),
+    cancelled: t.exposeInt('cancelled'),
+    successRate: t.float({ nullable: true, description: 'completed / (completed + failed).', resolve: (b) => b.successRate }),
+    p50DurationSeconds: t.float({ nullable: true, description: 'Median run time of the completed tasks (within 5 %).', resolve: (b) => b.p50DurationSeconds }),
+    cost: t.field({ type: [MoneyRef], description: 'What they cost, one entry per currency.', resolve: (b) => b.cost }),
+  }),
+});
+
+export const StatsRef = builder.objectRef<StatsView>('Stats').implement({
   fields: (t) => ({
     total: t.exposeInt('total'),
     queued: t.exposeInt('queued'),
@@ -151,7 +206,30 @@ export const StatsRef = builder.objectRef<TaskStats>('Stats').implement({
     cancelled: t.exposeInt('cancelled'),
     successRate: t.float({ nullable: true, description: 'completed / (completed + failed).', resolve: (s) => s.successRate }),
     avgDurationSeconds: t.float({ nullable: true, description: 'Mean time from start to completion of completed tasks.', resolve: (s) => s.avgDurationSeconds }),
-    byProvider: t.field({ type: [ProviderStatsRef], resolve: (s) => s.byProvider }),
+    byProvider: t.field({ type: [ProviderStatsRef], resolve: (s) => s.byProvider.map((p) => ({ ...p, finished: s.finished })) }),
+    p50DurationSeconds: t.float({
+      nullable: true,
+      description: 'Median run time (start to completion) of the completed tasks, from histograms (within 5 %).',
+      resolve: async (s) => (await s.finished()).p50DurationSeconds,
+    }),
+    p95DurationSeconds: t.float({ nullable: true, description: '95th percentile of the same run times.', resolve: async (s) => (await s.finished()).p95DurationSeconds }),
+    p50QueueSeconds: t.float({
+      nullable: true,
+      description: 'Median wait from creation to start of the finished tasks that started (within 5 %).',
+      resolve: async (s) => (await s.finished()).p50QueueSeconds,
+    }),
+    cost: t.field({
+      type: [MoneyRef],
+      description: 'What the matching tasks cost, one entry per currency (completed tasks; failed and cancelled ones cost nothing).',
+      resolve: async (s) => (await s.finished()).cost,
+    }),
+    series: t.field({
+      type: [StatsBucketRef],
+      description:
+        'The last `last` UTC hours (at most 168) or days (at most 90), oldest first, the current one last, counting tasks by when they finished. The filter\'s provider, model and status apply; createdAfter, createdBefore and search do not.',
+      args: { bucket: t.arg({ type: StatsBucketSizeEnum, required: true }), last: t.arg.int({ required: true }) },
+      resolve: (s, args) => s.series(args.bucket === 'HOUR' ? 'hour' : 'day', args.last),
+    }),
   }),
 });
 

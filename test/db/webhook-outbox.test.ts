@@ -1,4 +1,4 @@
-// The webhook outbox below the HTTP layer (drizzle/0005_webhooks.sql,
+// The webhook outbox below the HTTP layer (drizzle/0007_webhooks.sql,
 // claim-webhook-deliveries.ts, record-webhook-attempt.ts), on PGlite and
 // Postgres: the trigger writes rows only for tasks with a webhook and only the
 // events asked for, in the statement that changes the task (the runner's

@@ -1,0 +1,25 @@
+// What a finished task costs, from its provider's `pricing`: the model's own
+// price (perModel) when it has one, else the provider's; perVideo plus
+// perSecond × seconds, where seconds are the stored result's duration when
+// known, else the requested duration (else 0). Priced once, when the task
+// completes, and recorded on the task: later price changes do not rewrite it.
+import type { Price, Pricing } from '../providers/types.js';
+
+export interface Money {
+  amount: number;
+  currency: string;
+}
+
+/** Amounts are kept to a millionth of the currency unit (no 0.30000000000000004). */
+export function roundAmount(amount: number): number {
+  return Math.round(amount * 1e6) / 1e6;
+}
+
+/** The price of one completed task; null when the provider has no pricing. */
+export function priceTask(pricing: Pricing | undefined, model: string | null, resultSeconds: number | null | undefined, requestedSeconds: number | null | undefined): Money | null {
+  if (!pricing) return null;
+  const own: Price = model !== null && pricing.perModel && Object.hasOwn(pricing.perModel, model) ? pricing.perModel[model]! : pricing;
+  const seconds = resultSeconds ?? requestedSeconds ?? 0;
+  const amount = (own.perVideo ?? 0) + (own.perSecond ?? 0) * Math.max(0, seconds);
+  return { amount: roundAmount(amount), currency: pricing.currency };
+}
