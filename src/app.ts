@@ -161,6 +161,7 @@ export async function startApp(config: Config, opts: StartOptions = {}): Promise
         publicUrl: config.publicUrl,
         fallbackOrigin: app.url ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`,
         fileUrls: config.fileUrls,
+        currencyOf: (id) => registry.get(id)?.config.pricing?.currency,
         log: log.child({ webhooks: true }),
       });
       if (config.role === 'runner' && config.metricsPort !== undefined) {

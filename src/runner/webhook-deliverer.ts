@@ -17,7 +17,7 @@ import { webhookDeliveries as deliveriesMetric } from '../metrics.js';
 import { redactUrl, safePost, WEBHOOK_FETCH } from '../net/safe-fetch.js';
 import { UpstreamError } from '../providers/errors.js';
 import type { FileUrlSigning } from '../storage/signed-urls.js';
-import { taskView } from '../tasks/task-view.js';
+import { taskView, type TaskViewOptions } from '../tasks/task-view.js';
 import { backoffMs } from './backoff.js';
 
 export interface WebhookDelivererOptions {
@@ -30,6 +30,8 @@ export interface WebhookDelivererOptions {
   fallbackOrigin: string;
   /** Signed file links (REELAY_FILE_URL_TTL_SECONDS): each delivery attempt gets fresh ones. */
   fileUrls?: FileUrlSigning;
+  /** A provider's pricing currency, for the cost shown of unpriced failed tasks (as the API shows it). */
+  currencyOf?: (providerId: string) => string | undefined;
   log: Logger;
 }
 
@@ -39,8 +41,8 @@ const CLAIM_MARGIN_MS = 30_000;
 const MIN_GAP_MS = 100;
 
 /** The body a receiver gets. */
-export function deliveryBody(d: Pick<ClaimedDelivery, 'event' | 'task' | 'createdAt'>, origin: string, fileUrls?: FileUrlSigning): string {
-  return JSON.stringify({ type: `task.${d.event.toLowerCase()}`, timestamp: d.createdAt.toISOString(), data: taskView(d.task, origin, fileUrls) });
+export function deliveryBody(d: Pick<ClaimedDelivery, 'event' | 'task' | 'createdAt'>, origin: string, view: TaskViewOptions = {}): string {
+  return JSON.stringify({ type: `task.${d.event.toLowerCase()}`, timestamp: d.createdAt.toISOString(), data: taskView(d.task, origin, view) });
 }
 
 export class WebhookDeliverer {
@@ -126,7 +128,7 @@ export class WebhookDeliverer {
     try {
       const secret = (await webhookSecretForOwner(db, d.owner)) ?? config.secret;
       if (!secret) throw new Error('no secret to sign with: set REELAY_WEBHOOK_SECRET (owners without a stored key)');
-      const body = deliveryBody(d, publicUrl ?? d.task.requestOrigin ?? this.opts.fallbackOrigin, this.opts.fileUrls);
+      const body = deliveryBody(d, publicUrl ?? d.task.requestOrigin ?? this.opts.fallbackOrigin, { signing: this.opts.fileUrls, currencyOf: this.opts.currencyOf });
       const now = new Date();
       const headers = {
         'webhook-id': d.id,

@@ -2,6 +2,7 @@
 import { TASK_STATUSES, type TaskEventRow, type TaskRow } from '../db/schema.js';
 import { posterFileOf } from '../storage/posters.js';
 import { fileLink } from '../storage/signed-urls.js';
+import { shownCost } from '../tasks/price.js';
 import type { FinishedStats, MoneyAmount, StatsBucket } from '../db/finished-stats.js';
 import type { TaskStats } from '../db/task-stats.js';
 import { builder } from './builder.js';
@@ -80,9 +81,6 @@ export const MoneyRef = builder.objectRef<MoneyAmount>('Money').implement({
   }),
 });
 
-/** Final states that were not priced: they cost nothing (in the provider's currency, when it has pricing). */
-const UNPRICED_FINAL = new Set<TaskRow['status']>(['FAILED', 'CANCELLED']);
-
 // A field reading another column must say so in task-columns.ts (list pages load only what their fields read).
 export const VideoTaskRef = builder.objectRef<TaskRow>('VideoTask');
 VideoTaskRef.implement({
@@ -146,11 +144,7 @@ VideoTaskRef.implement({
       nullable: true,
       description:
         "What the task cost, priced from its provider's `pricing` when it completed and kept with it (later price changes do not rewrite it). FAILED and CANCELLED tasks cost nothing (amount 0). Null while the task runs, or when its provider has no pricing.",
-      resolve: (r, _a, ctx) => {
-        if (r.costAmount !== null && r.costCurrency !== null) return { amount: r.costAmount, currency: r.costCurrency };
-        const pricing = UNPRICED_FINAL.has(r.status) ? ctx.services.registry.get(r.providerId)?.config.pricing : undefined;
-        return pricing ? { amount: 0, currency: pricing.currency } : null;
-      },
+      resolve: (r, _a, ctx) => shownCost(r, (id) => ctx.services.registry.get(id)?.config.pricing?.currency),
     }),
   }),
 });

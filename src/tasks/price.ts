@@ -23,3 +23,17 @@ export function priceTask(pricing: Pricing | undefined, model: string | null, re
   const amount = (own.perVideo ?? 0) + (own.perSecond ?? 0) * Math.max(0, seconds);
   return { amount: roundAmount(amount), currency: pricing.currency };
 }
+
+/**
+ * A task's cost as the API shows it: what was recorded when it completed; FAILED
+ * and CANCELLED tasks that were not priced cost nothing (0 in their provider's
+ * currency, when it has pricing); null while running or without pricing.
+ */
+export function shownCost(
+  r: { status: string; costAmount: number | null; costCurrency: string | null; providerId: string },
+  currencyOf: (providerId: string) => string | undefined,
+): Money | null {
+  if (r.costAmount !== null && r.costCurrency !== null) return { amount: r.costAmount, currency: r.costCurrency };
+  const currency = r.status === 'FAILED' || r.status === 'CANCELLED' ? currencyOf(r.providerId) : undefined;
+  return currency ? { amount: 0, currency } : null;
+}

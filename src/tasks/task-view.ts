@@ -6,6 +6,14 @@
 import type { TaskRow } from '../db/schema.js';
 import { posterFileOf } from '../storage/posters.js';
 import { fileLink, type FileUrlSigning } from '../storage/signed-urls.js';
+import { shownCost, type Money } from './price.js';
+
+export interface TaskViewOptions {
+  /** Signed file links (REELAY_FILE_URL_TTL_SECONDS): fresh ones at each call. */
+  signing?: FileUrlSigning;
+  /** A provider's pricing currency (the cost of an unpriced FAILED or CANCELLED task is 0 in it). */
+  currencyOf?: (providerId: string) => string | undefined;
+}
 
 export interface TaskView {
   id: string;
@@ -38,11 +46,12 @@ export interface TaskView {
   startedAt: string | null;
   completedAt: string | null;
   retryOf: { id: string } | null;
+  cost: Money | null;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
-export function taskView(r: TaskRow, origin: string, signing?: FileUrlSigning): TaskView {
+export function taskView(r: TaskRow, origin: string, { signing, currencyOf = () => undefined }: TaskViewOptions = {}): TaskView {
   const img = r.inputImage;
   const res = r.result;
   const link = (file: string) => fileLink(origin, file, signing);
@@ -70,5 +79,6 @@ export function taskView(r: TaskRow, origin: string, signing?: FileUrlSigning): 
     startedAt: iso(r.startedAt),
     completedAt: iso(r.completedAt),
     retryOf: r.retryOf ? { id: r.retryOf } : null,
+    cost: shownCost(r, currencyOf),
   };
 }

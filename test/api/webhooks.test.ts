@@ -87,7 +87,7 @@ const VIEW = /* GraphQL */ `
   inputImage { url contentType }
   result { url thumbnailUrl fileExpired upstreamUrl contentType sizeBytes durationSeconds width height }
   error { code message }
-  attempts createdAt updatedAt startedAt completedAt retryOf { id }
+  attempts createdAt updatedAt startedAt completedAt retryOf { id } cost { amount currency }
 `;
 const READ = /* GraphQL */ `query Read($id: ID!) { task(id: $id) { ${VIEW} webhookDeliveries { id event url attempts lastStatus lastError deliveredAt nextAttemptAt } } }`;
 

@@ -125,6 +125,7 @@ describe('webhook body', () => {
         startedAt: '2026-01-31T12:00:01.000Z',
         completedAt: '2026-01-31T12:00:05.500Z',
         retryOf: null,
+        cost: null,
       },
     });
     expect(JSON.stringify(body)).not.toContain('alice'); // the owner is not shown (as to a non-operator key)
@@ -132,7 +133,7 @@ describe('webhook body', () => {
 
   it('signs its file links like the API when signed links are configured', () => {
     const signing = { secret: 'x'.repeat(32), ttlSeconds: 600 };
-    const body = JSON.parse(deliveryBody({ event: 'COMPLETED', task: taskRowFromJson(stored), createdAt: new Date() }, 'https://video.example.com', signing));
+    const body = JSON.parse(deliveryBody({ event: 'COMPLETED', task: taskRowFromJson(stored), createdAt: new Date() }, 'https://video.example.com', { signing }));
     for (const [url, pathname] of [
       [body.data.result.url, '/files/7d8e/result.mp4'],
       [body.data.result.thumbnailUrl, '/files/7d8e/poster.jpg'],
