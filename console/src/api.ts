@@ -252,10 +252,14 @@ export function createApi(opts: ApiOptions): ReelayApi {
   }
 
   async function discoverSeries(): Promise<Features['series']> {
-    const d = await post<{ stats: { fields: { name: string; args: { type: IntrospectedType; defaultValue: string | null }[]; type: IntrospectedType }[] } | null } >(
-      `{ stats: __type(name: "Stats") { fields { name args { defaultValue type { kind } } type { ${TYPE_REF} } } } }`,
+    const d = await post<{ stats: { fields: { name: string; args: { name?: string; type: IntrospectedType; defaultValue: string | null }[]; type: IntrospectedType }[] } | null } >(
+      `{ stats: __type(name: "Stats") { fields { name args { name defaultValue type { kind } } type { ${TYPE_REF} } } } }`,
     );
     const field = d.stats?.fields.find((f) => f.name === 'series');
+    // reelay's own series(bucket, last): the last 24 hours, hour by hour (UTC).
+    if (field?.args.some((a) => a.name === 'bucket') && field.args.some((a) => a.name === 'last')) {
+      return { selection: 'series(bucket: HOUR, last: 24) { start completed failed }', label: 'start', values: ['completed', 'failed'] };
+    }
     if (!field || field.args.some((a) => a.type?.kind === 'NON_NULL' && a.defaultValue == null)) return null;
     const item = named(field.type);
     if (!item?.name || item.kind !== 'OBJECT') return null;

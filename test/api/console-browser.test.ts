@@ -157,6 +157,10 @@ describe.runIf(run)('web console in Chromium', () => {
       const panel = page.getByRole('region', { name: 'Operate' });
       await expect.poll(() => panel.getByRole('list', { name: 'Provider health' }).textContent(), WAIT).toContain('local');
       await expect.poll(() => panel.locator('.stats').textContent(), WAIT).toMatch(/completed\s*[1-9]/);
+      // stats.series(bucket: HOUR, last: 24) of the real server: this hour's bar holds the completed renders.
+      const chart = panel.getByRole('img', { name: 'Tasks over time: completed, failed' });
+      await chart.waitFor();
+      await expect.poll(async () => (await chart.locator('title').allTextContents()).join('\n'), WAIT).toMatch(/completed [1-9]/);
       await page.screenshot({ path: path.join(TEST_OUTPUT, 'console.png'), fullPage: true });
       expect(pageErrors, pageErrors.join('\n')).toEqual([]);
     });
