@@ -226,6 +226,27 @@ export async function benchMillion(log: (line: string) => void = () => {}): Prom
         baseline: { what: 'raw aggregate scan', ...(await measure(() => statsScan(provider), SLOW_SAMPLES)) },
       });
     }
+
+    // Issue 9's additions to stats must keep the same budget: percentiles and cost from the
+    // history's histograms, and the chart series, never from a scan of the tasks.
+    const MONEY_QUERY = `query($filter: TaskFilter) { stats(filter: $filter) { total completed p50DurationSeconds p95DurationSeconds p50QueueSeconds cost { amount currency } byProvider { provider cost { amount currency } } } }`;
+    const SERIES_QUERY = `query($bucket: StatsBucketSize!, $last: Int!) { stats { series(bucket: $bucket, last: $last) { start total completed failed successRate p50DurationSeconds cost { amount currency } } } }`;
+    for (const provider of [null, PROVIDER]) {
+      add({
+        what: provider ? 'stats(filter: { provider }) with p50/p95/queue p50 and cost' : 'stats with p50/p95/queue p50 and cost',
+        ...(await measure(() => bench.gql(MONEY_QUERY, { filter: provider ? { provider } : null }), SAMPLES)),
+        today: 'new',
+        wanted: '≤ 10',
+      });
+    }
+    for (const [bucket, last] of [['HOUR', 168], ['DAY', 90]] as const) {
+      add({
+        what: `stats.series(bucket: ${bucket}, last: ${last})`,
+        ...(await measure(() => bench.gql(SERIES_QUERY, { bucket, last }), SAMPLES)),
+        today: 'new',
+        wanted: '≤ 10',
+      });
+    }
     return { seedS, backfillS, indexesS, rows };
   } finally {
     await raw.client?.end({ timeout: 5 });
