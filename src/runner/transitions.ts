@@ -5,7 +5,7 @@
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import { execRows, type Db, type Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
-import { CHANGE_STAMP_SQL, changeStamp } from '../db/task-change.js';
+import { CHANGE_STAMP_SQL, changeStamp, PROGRESS_STAMP_SQL } from '../db/task-change.js';
 import { publishTaskChanged } from '../events/bus.js';
 import { countFinished } from '../metrics.js';
 
@@ -116,6 +116,9 @@ export async function recordProgressBatch(db: Db, leaseOwner: string, items: rea
     sql`progress = v.progress, upstream_status = v.upstream_status, next_poll_at = v.next_poll_at`,
     (kept) => items.filter((i) => i.message !== false && kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: i.progress, message: i.message as string | null })),
     false,
+    HELD,
+    // No indexed column changes: a HOT update (see PROGRESS_STAMP_SQL).
+    PROGRESS_STAMP_SQL,
   );
   return idsOf(rows);
 }
@@ -152,6 +155,7 @@ async function updateHeld<R extends HeldRow = HeldRow>(
   wake: boolean,
   /** The columns returned of each changed row. */
   returning: SQL = HELD,
+  stamp: SQL = CHANGE_STAMP_SQL,
 ): Promise<R[]> {
   if (!items.length) return [];
   const values = sql.join(
@@ -161,7 +165,7 @@ async function updateHeld<R extends HeldRow = HeldRow>(
   return db.transaction(async (tx) => {
     const rows = await execRows<R>(
       tx,
-      sql`update ${tasks} t set ${set}, ${CHANGE_STAMP_SQL}
+      sql`update ${tasks} t set ${set}, ${stamp}
           from (values ${values}) as v (${sql.raw(columns)})
           where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
           returning ${returning}`,
