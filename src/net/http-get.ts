@@ -37,30 +37,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 // Idle sockets go after 30 s (or when the server closes them).
 const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, maxFreeSockets: 4096, timeout: 30_000 };
 
-/**
- * Node's agent keeps an idle socket one second less than the server announces
- * (`Keep-Alive: timeout=<s>`), so it never reuses a socket of a server that
- * announces one second: each poll would pay a connect and a close, most of its
- * CPU. Such a socket is kept half a second here. One the server closes just as
- * it is reused costs one retry of the GET (see `once`), nothing more.
- */
-const ONE_SECOND_HINT_KEEP_MS = 500;
-
-function keepOneSecondHints<A extends http.Agent>(agent: A): A {
-  // Node's returns whether to keep the socket (its typings say void).
-  const nodeKeep = agent.keepSocketAlive.bind(agent) as unknown as (socket: Socket) => boolean;
-  (agent as unknown as { keepSocketAlive: (socket: Socket) => boolean }).keepSocketAlive = (socket) => {
-    const hint = (socket as Socket & { _httpMessage?: { res?: http.IncomingMessage } })._httpMessage?.res?.headers['keep-alive'];
-    if (typeof hint !== 'string' || !/^timeout=1(?!\d)/.test(hint)) return nodeKeep(socket);
-    socket.setKeepAlive(true, 1000);
-    socket.unref();
-    if (socket.timeout !== ONE_SECOND_HINT_KEEP_MS) socket.setTimeout(ONE_SECOND_HINT_KEEP_MS);
-    return true;
-  };
-  return agent;
-}
-
-const agents = { 'http:': keepOneSecondHints(new http.Agent(agentOptions)), 'https:': keepOneSecondHints(new https.Agent(agentOptions)) };
+const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) };
 
 const named = (name: string, message: string, code?: string) => Object.assign(new Error(message), { name, ...(code ? { code } : {}) });
 
