@@ -39,9 +39,10 @@ describe.each(await databaseKinds())('progress writes on %s', (kind) => {
 
   it('are HOT updates: no index of tasks is written', async () => {
     const db = store.database.db;
-    for (let i = 0; i < 20; i++) await store.addTask({ prompt: `a long enough prompt for a trigram index, number ${i}` });
-    const claimed = await claimDueTasks(db, { owner: 'r1', leaseMs: 60_000, limit: 20, providers: [{ id: 'fake', maxConcurrency: 20 }] });
-    expect(claimed).toHaveLength(20);
+    // Few rows, so that every new version fits on their page even if nothing is pruned meanwhile.
+    for (let i = 0; i < 4; i++) await store.addTask({ prompt: `a long enough prompt for a trigram index, number ${i}` });
+    const claimed = await claimDueTasks(db, { owner: 'r1', leaseMs: 60_000, limit: 4, providers: [{ id: 'fake', maxConcurrency: 4 }] });
+    expect(claimed).toHaveLength(4);
     const counts = async () => {
       const [row] = await execRows<{ upd: string; hot: string }>(db, sql`select n_tup_upd::text as upd, n_tup_hot_upd::text as hot from pg_stat_user_tables where relname = 'tasks'`);
       return { upd: Number(row!.upd), hot: Number(row!.hot) };
@@ -56,18 +57,18 @@ describe.each(await databaseKinds())('progress writes on %s', (kind) => {
       }
       return counts();
     };
-    const before = await flushed(20);
-    for (let round = 1; round <= 3; round++) {
+    const before = await flushed(4);
+    for (let round = 1; round <= 5; round++) {
       const kept = await recordProgressBatch(
         db,
         'r1',
         claimed.map((t) => ({ taskId: t.id, progress: round / 10, upstreamStatus: 'running', message: false as const, nextPollAt: new Date(Date.now() + round * 1000) })),
       );
-      expect(kept.size).toBe(20);
+      expect(kept.size).toBe(4);
     }
-    const after = await flushed(before.upd + 60);
-    expect(after.upd - before.upd).toBe(60);
-    // Nearly all: one that does not fit on its page (before pruning makes room) goes elsewhere, as any update. Without HOT: none.
-    expect(after.hot - before.hot).toBeGreaterThanOrEqual(50);
+    const after = await flushed(before.upd + 20);
+    expect(after.upd - before.upd).toBe(20);
+    // A write that changed an indexed column (change_xid, or next_poll_at while tasks_due had it) is never HOT.
+    expect(after.hot - before.hot).toBe(20);
   });
 });
