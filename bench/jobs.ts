@@ -40,8 +40,14 @@ export interface JobsOptions {
   jobs: number;
   intervalMs: number;
   durationMs: number;
-  /** Extra node flags for the reelay process, e.g. --cpu-prof. */
+  /** Extra node flags for the reelay process. */
   nodeArgs?: string[];
+  /** Write a CPU profile of the reelay process's polling window to this directory (bench/cpu-prof-window.mjs). */
+  profileDir?: string;
+  /** Run this compiled reelay (a directory like dist/, its drizzle/ beside it) instead of building dist/: A/B runs of two versions at once. */
+  distDir?: string;
+  /** Skip the bare poll loops (baselineCpuPercent and fetchCpuPercent are then NaN). */
+  noBaseline?: boolean;
   log?: (line: string) => void;
 }
 
@@ -139,12 +145,16 @@ async function baselineLoop(mode: 'fetch' | 'http', emuUrl: string, ids: string[
 export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
   const log = opts.log ?? ((l: string) => console.log(`     ${l}`));
   const { jobs, intervalMs, durationMs } = opts;
-  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  if (!opts.distDir) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  const mainJs = path.join(opts.distDir ?? path.join(ROOT, 'dist'), 'main.js');
   const temp = await createTempDatabase();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-bench-jobs-'));
   const emu: Lightx2vEmulator = await startLightx2vEmulator({ processingAfterMs: 0, completeAfterMs: durationMs, statusPathField: 'save_result_path' });
   // The emulator keeps every request for test assertions: not needed here.
   const trim = setInterval(() => (emu.server.requests.length = 0), 1000);
+  // New connections to the upstream: a poll that finds no kept-alive socket pays a connect (and later a close).
+  let connections = 0;
+  emu.server.httpServer!.on('connection', () => connections++);
   const sql = postgres(temp.url, { max: 2, onnotice: () => {} });
   const port = await freePort();
   const configFile = path.join(dataDir, 'reelay.config.json');
@@ -152,7 +162,8 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
     configFile,
     JSON.stringify({ providers: [{ id: 'up', kind: 'lightx2v', baseUrl: emu.url, maxConcurrency: jobs, pollIntervalMs: intervalMs, timeoutMs: durationMs * 10 + 600_000 }], defaultProvider: 'up' }),
   );
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--enable-source-maps', 'dist/main.js'], {
+  const profArgs = opts.profileDir ? ['--import', path.join(ROOT, 'bench/cpu-prof-window.mjs')] : [];
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...profArgs, '--enable-source-maps', mainJs], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -165,6 +176,7 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
       REELAY_MAX_ACTIVE_TASKS_PER_KEY: '0',
       REELAY_CREATES_PER_MINUTE_PER_KEY: '0',
       LOG_LEVEL: 'warn',
+      ...(opts.profileDir ? { REELAY_CPU_PROF_DIR: opts.profileDir } : {}),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -216,17 +228,29 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
     await sleep(Math.min(intervalMs, Math.max(0, firstFinish - Date.now() - 2000)));
     api0.phase('polling');
     const windowEnd = firstFinish - 1000;
+    // HOT updates of tasks in the window (a HOT update writes no index entry): statistics lag about a second.
+    const hot = async () => {
+      const [r] = await sql<Array<{ upd: string; hot: string }>>`select n_tup_upd::text as upd, n_tup_hot_upd::text as hot from pg_stat_user_tables where relname = 'tasks'`;
+      return { upd: Number(r?.upd ?? 0), hot: Number(r?.hot ?? 0) };
+    };
+    const hot0 = await hot();
     const c0 = cpuMsOf(child.pid!);
     const polls0 = emu.tasks.size ? [...emu.tasks.values()].reduce((s, t) => s + t.polls, 0) : 0;
     const w0 = performance.now();
+    const conn0 = connections;
+    if (opts.profileDir) child.kill('SIGUSR2');
     while (Date.now() < windowEnd) {
       await counts();
       await sleep(Math.min(1000, Math.max(10, windowEnd - Date.now())));
     }
     const cpuWindowS = (performance.now() - w0) / 1000;
     const cpuPercent = ((cpuMsOf(child.pid!) - c0) / (cpuWindowS * 1000)) * 100;
+    if (opts.profileDir) child.kill('SIGUSR2');
     const pollsPerSecond = ([...emu.tasks.values()].reduce((s, t) => s + t.polls, 0) - polls0) / cpuWindowS;
-    log(`polling: ${fmt(cpuPercent, 1)} % of a core over ${fmt(cpuWindowS, 1)} s, ${fmt(pollsPerSecond, 0)} upstream polls/s`);
+    const connectsPerSecond = (connections - conn0) / cpuWindowS;
+    const hot1 = await hot();
+    log(`tasks updates in the window: ${hot1.upd - hot0.upd}, of which HOT ${hot1.hot - hot0.hot} (${fmt(((hot1.hot - hot0.hot) / Math.max(1, hot1.upd - hot0.upd)) * 100, 0)} %)`);
+    log(`polling: ${fmt(cpuPercent, 1)} % of a core over ${fmt(cpuWindowS, 1)} s, ${fmt(pollsPerSecond, 0)} upstream polls/s, ${fmt(connectsPerSecond, 1)} new connections/s`);
 
     // The jobs finish: wait for all of them, probing the API meanwhile.
     api0.phase('finishing');
@@ -252,10 +276,12 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
     emu.neverFinish = true;
     const ids = [...emu.tasks.keys()];
     const windowMs = Math.max(10_000, Math.min(20_000, intervalMs * 3));
-    const base = await baselineLoop('http', emu.url, ids, intervalMs, windowMs);
-    log(`bare node:http loop: ${fmt(base.cpuPercent, 1)} % of a core, ${fmt(base.pollsPerSecond, 0)} polls/s`);
-    const viaFetch = await baselineLoop('fetch', emu.url, ids, intervalMs, windowMs);
-    log(`bare fetch loop: ${fmt(viaFetch.cpuPercent, 1)} % of a core, ${fmt(viaFetch.pollsPerSecond, 0)} polls/s`);
+    const skipped = { cpuPercent: NaN, pollsPerSecond: NaN };
+    const connB = connections;
+    const base = opts.noBaseline ? skipped : await baselineLoop('http', emu.url, ids, intervalMs, windowMs);
+    if (!opts.noBaseline) log(`bare node:http loop: ${fmt(base.cpuPercent, 1)} % of a core, ${fmt(base.pollsPerSecond, 0)} polls/s, ${connections - connB} connections in all`);
+    const viaFetch = opts.noBaseline ? skipped : await baselineLoop('fetch', emu.url, ids, intervalMs, windowMs);
+    if (!opts.noBaseline) log(`bare fetch loop: ${fmt(viaFetch.cpuPercent, 1)} % of a core, ${fmt(viaFetch.pollsPerSecond, 0)} polls/s`);
 
     return {
       jobs,
@@ -306,8 +332,8 @@ function argOf(name: string, def: number): number {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const nodeArgs = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/profiles')}`] : [];
-  benchJobs({ jobs: argOf('jobs', 1000), intervalMs: argOf('interval', 2000), durationMs: argOf('duration', 60_000), nodeArgs })
+  const profileDir = process.argv.includes('--cpu-prof') ? path.join(ROOT, 'bench/profiles') : undefined;
+  benchJobs({ jobs: argOf('jobs', 1000), intervalMs: argOf('interval', 2000), durationMs: argOf('duration', 60_000), profileDir, noBaseline: process.argv.includes('--no-baseline'), distDir: process.argv.includes('--dist') ? path.resolve(process.argv[process.argv.indexOf('--dist') + 1]!) : undefined })
     .then((r) => {
       for (const line of describeJobs(r)) console.log(line);
     })

@@ -9,7 +9,13 @@
 // a row lock) for as long as it likes before it commits, so no safety margin
 // on a time is ever sure. A transaction id compared with a snapshot's xmin is:
 // whatever commits after a snapshot was taken has an id >= its xmin.
-import { and, asc, gte, sql, type SQL } from 'drizzle-orm';
+//
+// One kind of change keeps its change_xid: the runner's progress writes of
+// PROCESSING tasks (task-change.ts PROGRESS_STAMP_SQL; they stay HOT updates
+// that way). So the owner's PROCESSING tasks are re-read too, whatever their
+// change_xid: a task with a missed progress change is either still
+// PROCESSING, or changed state since, and that change was stamped.
+import { and, asc, eq, gt, gte, sql, type SQL } from 'drizzle-orm';
 import { execRows, type DbOrTx } from './client.js';
 import { tasks, type TaskRow } from './schema.js';
 import { taskConditions, type TaskFilter } from './task-filter.js';
@@ -24,9 +30,11 @@ const PAGE = 500;
 
 /**
  * The owner's tasks last changed by a transaction with id >= `since`, oldest
- * change first. Narrowed by the filter's fixed properties (provider, model,
- * creation time); status and text are left to the caller, which must also see
- * a task leave the filter to keep its bookkeeping.
+ * change first, then the owner's other PROCESSING tasks (their progress may
+ * have changed without a new change_xid), by id. Narrowed by the filter's
+ * fixed properties (provider, model, creation time); status and text are left
+ * to the caller, which must also see a task leave the filter to keep its
+ * bookkeeping. Callers drop rows they already sent (by version).
  */
 export async function* changedTasksSince(db: DbOrTx, owner: string, filter: TaskFilter, since: number): AsyncGenerator<TaskRow[]> {
   const base = taskConditions(owner, { ...filter, status: null, search: null });
@@ -40,8 +48,21 @@ export async function* changedTasksSince(db: DbOrTx, owner: string, filter: Task
       .orderBy(asc(tasks.changeXid), asc(tasks.id))
       .limit(PAGE);
     if (rows.length) yield rows;
-    if (rows.length < PAGE) return;
+    if (rows.length < PAGE) break;
     const last = rows[rows.length - 1]!;
     after = { xid: last.changeXid, id: last.id };
+  }
+  // On tasks_owner_active (owner, status): the tasks in flight, not the owner's history.
+  let afterId: string | null = null;
+  for (;;) {
+    const rows: TaskRow[] = await db
+      .select()
+      .from(tasks)
+      .where(and(base, eq(tasks.status, 'PROCESSING'), afterId ? gt(tasks.id, afterId) : undefined))
+      .orderBy(asc(tasks.id))
+      .limit(PAGE);
+    if (rows.length) yield rows;
+    if (rows.length < PAGE) return;
+    afterId = rows[rows.length - 1]!.id;
   }
 }

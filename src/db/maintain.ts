@@ -23,6 +23,7 @@ function report(log: MaintenanceLog | undefined, counted: number | null, indexes
   if (counted !== null && counted > 0) log.info({ tasks: counted }, 'task counters back-filled');
   if (history !== null && history > 0) log.info({ tasks: history }, 'task history back-filled');
   if (indexes.built.length || indexes.rebuilt.length) log.info({ built: indexes.built, rebuilt: indexes.rebuilt, ms }, concurrently ? 'indexes built concurrently' : 'indexes built');
+  if (indexes.dropped.length) log.info({ dropped: indexes.dropped }, 'replaced indexes dropped');
   for (const s of indexes.skipped) if (s.reason.startsWith('extension')) log.warn({ index: s.name }, `index skipped: ${s.reason} (search scans instead)`);
 }
 

@@ -20,6 +20,7 @@ export interface OnlineIndex {
 }
 
 export const ONLINE_INDEXES: readonly OnlineIndex[] = [
+  { name: 'tasks_active', definition: "tasks using btree (status, provider_id) where status in ('QUEUED', 'PROCESSING')" },
   { name: 'tasks_owner_status_created', definition: 'tasks using btree (owner, status, created_at, id)' },
   { name: 'tasks_owner_provider_created', definition: 'tasks using btree (owner, provider_id, created_at, id)' },
   { name: 'tasks_owner_model_created', definition: 'tasks using btree (owner, model, created_at, id)' },
@@ -34,9 +35,16 @@ export const ONLINE_INDEXES: readonly OnlineIndex[] = [
   { name: 'tasks_running', definition: "tasks using btree (provider_id, started_at) where status = 'PROCESSING'" },
 ];
 
+/** Indexes made obsolete by an online one: dropped (concurrently) once their replacement is valid. */
+export const RETIRED_INDEXES: ReadonlyArray<{ name: string; replacedBy: string }> = [
+  // It had next_poll_at, which every progress write changes: no progress write could be a HOT update.
+  { name: 'tasks_due', replacedBy: 'tasks_active' },
+];
+
 export interface IndexReport {
   built: string[];
   rebuilt: string[];
+  dropped: string[];
   skipped: Array<{ name: string; reason: string }>;
 }
 
@@ -65,7 +73,7 @@ async function ensureExtension(db: DbOrTx, extension: string): Promise<string | 
  * be inside a transaction (CONCURRENTLY refuses to run in one).
  */
 export async function buildOnlineIndexes(db: DbOrTx, driver: 'pglite' | 'postgres'): Promise<IndexReport> {
-  const report: IndexReport = { built: [], rebuilt: [], skipped: [] };
+  const report: IndexReport = { built: [], rebuilt: [], dropped: [], skipped: [] };
   // The embedded database has one connection and one process: a plain build blocks nobody else.
   const concurrently = driver === 'postgres' ? 'concurrently ' : '';
   for (const index of ONLINE_INDEXES) {
@@ -85,6 +93,11 @@ export async function buildOnlineIndexes(db: DbOrTx, driver: 'pglite' | 'postgre
     if (state === 'invalid') await db.execute(sql.raw(`drop index ${concurrently}if exists ${index.name}`));
     await db.execute(sql.raw(`create index ${concurrently}if not exists ${index.name} on ${index.definition}`));
     (state === 'invalid' ? report.rebuilt : report.built).push(index.name);
+  }
+  for (const old of RETIRED_INDEXES) {
+    if ((await indexState(db, old.name)) === 'missing' || (await indexState(db, old.replacedBy)) !== 'valid') continue;
+    await db.execute(sql.raw(`drop index ${concurrently}if exists ${old.name}`));
+    report.dropped.push(old.name);
   }
   return report;
 }

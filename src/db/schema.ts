@@ -112,7 +112,11 @@ export const tasks = pgTable(
     index('tasks_owner_created').on(t.owner, t.createdAt, t.id),
     index('tasks_created').on(t.createdAt, t.id),
     index('tasks_owner_changed').on(t.owner, t.changeXid, t.id),
-    index('tasks_due').on(t.status, t.nextPollAt).where(sql`status in ('QUEUED', 'PROCESSING')`),
+    // Unfinished tasks by provider: the claim's slot count and its search for lapsed leases. Not
+    // next_poll_at (or any column a progress write changes): a progress write then changes no
+    // indexed column and is a HOT update, which writes no index at all. Built online (it replaced
+    // tasks_due (status, next_poll_at), dropped once this one is valid; see online-indexes.ts).
+    index('tasks_active').on(t.status, t.providerId).where(sql`status in ('QUEUED', 'PROCESSING')`),
     // Per-key limits: active tasks of an owner (the per-minute window is in recent_creates).
     index('tasks_owner_active').on(t.owner, t.status).where(sql`status in ('QUEUED', 'PROCESSING')`),
     // Fair queue: owners of a provider's queue, each owner's queued tasks in creation order...

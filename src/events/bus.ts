@@ -65,8 +65,9 @@ export async function publishTaskChanged(tx: DbOrTx, ids: readonly string[], opt
     await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, ${ids[0]}::text || ${MARK})${opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``}`);
     return;
   }
-  const list = sql.join(ids.map((id) => sql`${id}`), sql`, `);
-  const tasks = sql`select pg_notify(${TASK_CHANNEL}, id || ${MARK}) from unnest(array[${list}]::text[]) as id`;
+  // One array parameter: the same statement text (prepared once) for any number of ids.
+  const array = `{${ids.map((id) => `"${id.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+  const tasks = sql`select pg_notify(${TASK_CHANNEL}, id || ${MARK}) from unnest(${array}::text[]) as id`;
   await tx.execute(wake ? sql`${tasks} union all ${wake}` : tasks);
 }
 

@@ -12,6 +12,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
+import { finished } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 
@@ -35,6 +36,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 // socket beyond the limit would be closed and connected again at the next burst.
 // Idle sockets go after 30 s (or when the server closes them).
 const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, maxFreeSockets: 4096, timeout: 30_000 };
+
 const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) };
 
 const named = (name: string, message: string, code?: string) => Object.assign(new Error(message), { name, ...(code ? { code } : {}) });
@@ -104,13 +106,17 @@ function once(url: URL, headers: Record<string, string>, deadline: number, signa
       const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
       const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? zlib.createGunzip() : encoding === 'deflate' ? zlib.createInflate() : encoding === 'br' ? zlib.createBrotliDecompress() : null;
       const chunks: Buffer[] = [];
+      const done = (err?: Error | null) => (err ? fail(err) : finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') })));
+      // A plain body (every poll, in practice) is read without a pipeline: one costs an
+      // AbortController, an aborted signal's DOMException and an async iterator per poll.
+      if (!decoder) {
+        res.on('data', (c: Buffer) => chunks.push(c));
+        return void finished(res, done);
+      }
       const sink = async (source: AsyncIterable<Buffer>) => {
         for await (const c of source) chunks.push(c);
       };
-      (decoder ? pipeline(res, decoder, sink) : pipeline(res, sink)).then(
-        () => finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') })),
-        (err: Error) => fail(err),
-      );
+      pipeline(res, decoder, sink).then(() => done(), done);
     });
     req.end();
   });

@@ -87,6 +87,11 @@ export class EmulatorServer {
     return this;
   }
 
+  /** The listening node:http server (benchmarks count its connections). */
+  get httpServer(): http.Server | undefined {
+    return this.server;
+  }
+
   async listen(port = 0): Promise<string> {
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 1000;

@@ -6,7 +6,7 @@ import type { TaskRow } from '../../src/db/schema.js';
 import type { TaskEvents } from '../../src/events/bus.js';
 import { TaskFeed, type FeedBatch } from '../../src/events/task-feed.js';
 import { createLogger } from '../../src/logger.js';
-import { cancelTaskRow, recordProgress, transition } from '../../src/runner/transitions.js';
+import { cancelTaskRow, recordProgress, recordProgressBatch, transition } from '../../src/runner/transitions.js';
 import type { Context } from '../../src/schema/context.js';
 import { watchTask, watchTasks } from '../../src/schema/subscriptions.js';
 import { databaseKinds } from '../support/postgres.js';
@@ -184,6 +184,27 @@ describe.each(await databaseKinds())('subscriptions on %s', (kind) => {
     for (const id of [probe.id, unmatched.id, theirs.id]) expect(byId.has(id)).toBe(false);
     // With no other transaction running (PGlite), the mark taken at subscription start excludes older changes exactly.
     if (kind === 'pglite') expect(byId.has(before.id)).toBe(false);
+    await it.return(undefined);
+  });
+
+  it('tasksUpdated re-reads a PROCESSING task whose batched progress write was missed (such writes keep change_xid)', async () => {
+    const task = await store.addTask({ prompt: 'in flight' });
+    const running = (await transition(store.database.db, task.id, { status: 'PROCESSING', leaseOwner: 'r' }))!;
+    const it = watchTasks({ provider: 'fake' }, ctx);
+    const first = it.next();
+    served.set(task.id, running);
+    const announce = setInterval(() => events.notify(task.id), 20);
+    expect((await first).value).toMatchObject({ id: task.id, status: 'PROCESSING', progress: null });
+    clearInterval(announce);
+
+    // The runner's progress write, whose notification the feed never hears of.
+    const kept = await recordProgressBatch(store.database.db, 'r', [{ taskId: task.id, progress: 0.7, upstreamStatus: 'running', message: false, nextPollAt: new Date(Date.now() + 5000) }]);
+    expect(kept.has(task.id)).toBe(true);
+    const after = await store.get(task.id);
+    // A new version, but no new change_xid: the UPDATE changes no indexed column (a HOT update).
+    expect(after).toMatchObject({ progress: 0.7, version: running.version + 1, changeXid: running.changeXid });
+    events.reconnect();
+    expect((await next(it, 'the missed progress')).value).toMatchObject({ id: task.id, status: 'PROCESSING', progress: 0.7, version: running.version + 1 });
     await it.return(undefined);
   });
 });
