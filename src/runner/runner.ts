@@ -168,6 +168,14 @@ export class Runner {
   }
 
   private work(task: TaskRow): void {
+    // A claim can hand back a task this runner still works on: its lease lapsed (a stalled event
+    // loop, a slow database) before the heartbeat renewed it, and the orphan search found it. The
+    // claim renewed the lease; the worker already on it carries on. A second one would submit again.
+    const running = this.inflight.get(task.id);
+    if (running) {
+      running.version = Math.max(running.version, task.version);
+      return;
+    }
     const entry = this.opts.registry.get(task.providerId);
     if (!entry) return;
     const ctrl = new AbortController();

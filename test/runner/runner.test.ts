@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { UpstreamError } from '../../src/providers/errors.js';
@@ -87,6 +88,22 @@ describe.each(kinds)('runner on %s', (kind) => {
     const failed = await store.waitFor(task.id, (t) => t.status === 'FAILED');
     expect(failed.errorCode).toBe('UPSTREAM_UNCERTAIN');
     expect(failed.errorMessage).toMatch(/did not submit it again/);
+    expect(p.submits).toHaveLength(1);
+  });
+
+  it('keeps one worker per task when a claim hands back a task it still works on (its lease lapsed under load)', async () => {
+    const p = new FakeProvider();
+    p.submitScript = [{ delayMs: 1500 }];
+    p.pollScript = [fileResult(dir)];
+    startRunner(p, { pollIntervalMs: 50 }, 30_000);
+    const task = await store.addTask();
+    const end = Date.now() + 10_000;
+    while (p.submits.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    // While the submission is in flight, the lease lapses (a stalled event loop, a slow database):
+    // the next claim finds the task as an orphan, and hands it back to this same runner.
+    await store.database.db.execute(sql`update tasks set lease_expires_at = now() - interval '1 second', next_poll_at = now() - interval '1 second' where id = ${task.id}`);
+    const done = await store.waitFor(task.id, (t) => t.status === 'COMPLETED' || t.status === 'FAILED');
+    expect(done.status).toBe('COMPLETED');
     expect(p.submits).toHaveLength(1);
   });
 
