@@ -6,7 +6,8 @@ import { LIGHTX2V_FAIL_MESSAGE, startLightx2vEmulator, type Lightx2vEmulator } f
 import { PNG_DATA_URL, cancel, countDuring, create, createOk, expectStoredBytes, providerEntry, run, startImageServer, watchUntil } from './helpers.js';
 import { SAMPLE_VIDEO } from '../emulators/media.js';
 
-const timing = { processingAfterMs: 150, completeAfterMs: 600 };
+// A running window of 1.5 s: a loaded machine still sees progress between 0 and 1 (at 450 ms it could miss it).
+const timing = { processingAfterMs: 300, completeAfterMs: 1800 };
 let emu: Lightx2vEmulator;
 let emuStream: Lightx2vEmulator;
 let emuStatusPath: Lightx2vEmulator;

@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { UpstreamError } from '../../src/providers/errors.js';
 import type { GenerationRequest, Provider, ProviderConfig, ResultSource, Snapshot } from '../../src/providers/types.js';
 import { createVideogenV1Provider, statusMap } from '../../src/providers/videogen-v1/index.js';
@@ -63,6 +63,9 @@ describe('videogen-v1 adapter', () => {
   });
 
   it('text-to-video: submit, pending → processing → completed, result bytes match', async () => {
+    // Wide enough windows that a loaded machine's first poll still sees `pending`.
+    Object.assign(emu, { processingAfterMs: 1000, completeAfterMs: 1500 });
+    onTestFinished(() => void Object.assign(emu, { processingAfterMs: 100, completeAfterMs: 300 }));
     const p = provider();
     const request = req('A cat playing piano');
     const { providerTaskId, snapshot } = await p.submit(request, ctx());
