@@ -9,6 +9,7 @@
 import { sql } from 'drizzle-orm';
 import { execRows, type Db, type DbOrTx } from './client.js';
 import { maintenanceDone, taskCountDeltas, taskCounts, tasks } from './schema.js';
+import { startRollupLoop, type RollupLoop } from './rollup-loop.js';
 
 /** The tail of an insert into task_counts that adds to an existing row. */
 const addToCounts = sql`on conflict (owner, provider_id, status) do update set
@@ -102,27 +103,6 @@ export async function backfillCounts(db: Db): Promise<number | null> {
 }
 
 /** Roll up every second (and at once again while a full batch came back), until stopped. */
-export function startCountRollup(db: Db, opts: { intervalMs?: number; onError?: (err: unknown) => void } = {}): { stop(): Promise<void> } {
-  const intervalMs = opts.intervalMs ?? 1000;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  const tick = () => {
-    running = (async () => {
-      try {
-        while (!stopped && (await rollUpCounts(db)) >= ROLLUP_BATCH);
-      } catch (err) {
-        if (!stopped) opts.onError?.(err);
-      }
-      if (!stopped) timer = setTimeout(tick, intervalMs).unref();
-    })();
-  };
-  timer = setTimeout(tick, intervalMs).unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+export function startCountRollup(db: Db, opts: { intervalMs?: number; onError?: (err: unknown) => void } = {}): RollupLoop {
+  return startRollupLoop(() => rollUpCounts(db), ROLLUP_BATCH, opts);
 }

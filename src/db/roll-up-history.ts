@@ -10,6 +10,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { execRows, type Db, type DbOrTx } from './client.js';
 import { maintenanceDone, taskHistory, taskHistoryDeltas, tasks } from './schema.js';
+import { startRollupLoop, type RollupLoop } from './rollup-loop.js';
 
 export const HISTORY_LOCK = 7_270_006;
 export const HISTORY_BACKFILL = 'task_history';
@@ -136,27 +137,6 @@ export async function backfillHistory(db: Db): Promise<number | null> {
 }
 
 /** Roll up every second (and at once again while a full batch came back), until stopped. */
-export function startHistoryRollup(db: Db, opts: { intervalMs?: number; onError?: (err: unknown) => void } = {}): { stop(): Promise<void> } {
-  const intervalMs = opts.intervalMs ?? 1000;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  const tick = () => {
-    running = (async () => {
-      try {
-        while (!stopped && (await rollUpHistory(db)) >= ROLLUP_BATCH);
-      } catch (err) {
-        if (!stopped) opts.onError?.(err);
-      }
-      if (!stopped) timer = setTimeout(tick, intervalMs).unref();
-    })();
-  };
-  timer = setTimeout(tick, intervalMs).unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+export function startHistoryRollup(db: Db, opts: { intervalMs?: number; onError?: (err: unknown) => void } = {}): RollupLoop {
+  return startRollupLoop(() => rollUpHistory(db), ROLLUP_BATCH, opts);
 }
