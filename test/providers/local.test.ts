@@ -383,14 +383,23 @@ describe('local provider', () => {
     const queued: GenerationRequest = { taskId: 'queued', prompt: 'x', ...small };
     await one.submit(busy, ctx());
     await one.submit(queued, ctx());
-    await expect.poll(async () => (await one.poll('local-queued', { ...ctx(), request: queued })).message, { timeout: 5000, interval: 5 }).toBe('waiting for a free renderer');
-    await one.cancel('local-queued', ctx());
-    expect(one.heldJobs()).toEqual(['busy']);
+    // One of the two takes the only renderer (on a loaded machine not always the first submitted); the other waits.
+    const WAITING = 'waiting for a free renderer';
+    let waiting: GenerationRequest | undefined;
+    await expect
+      .poll(async () => {
+        for (const r of [queued, busy]) if ((await one.poll(`local-${r.taskId}`, { ...ctx(), request: r })).message === WAITING) waiting = r;
+        return waiting?.taskId;
+      }, { timeout: 5000, interval: 5 })
+      .toBeDefined();
+    const rendering = waiting === queued ? busy : queued;
+    await one.cancel(`local-${waiting!.taskId}`, ctx());
+    expect(one.heldJobs()).toEqual([rendering.taskId]);
     const started = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
-    await expect.poll(started, { timeout: 5000 }).toMatch(/busy/);
-    await one.cancel('local-busy', ctx()); // frees the renderer: the cancelled one must not take it
+    await expect.poll(started, { timeout: 5000 }).toMatch(new RegExp(rendering.taskId));
+    await one.cancel(`local-${rendering.taskId}`, ctx()); // frees the renderer: the cancelled one must not take it
     await new Promise((r) => setTimeout(r, 500));
-    expect(started()).not.toMatch(/queued/);
+    expect(started()).not.toMatch(new RegExp(waiting!.taskId));
   });
 
   it('stops a real render jammed by a corrupt image once it stalls', async () => {

