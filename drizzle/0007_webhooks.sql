@@ -68,5 +68,6 @@ BEGIN
   RETURN NULL;
 END $$;--> statement-breakpoint
 CREATE TRIGGER tasks_webhook_outbox AFTER UPDATE OF status, progress ON tasks
-  FOR EACH ROW WHEN (NEW.webhook_events IS NOT NULL AND (NEW.status IS DISTINCT FROM OLD.status OR NEW.progress IS DISTINCT FROM OLD.progress))
+  FOR EACH ROW WHEN (NEW.webhook_events IS NOT NULL AND (NEW.status IS DISTINCT FROM OLD.status
+    OR (NEW.progress IS DISTINCT FROM OLD.progress AND 'PROGRESS' = ANY (NEW.webhook_events))))
   EXECUTE FUNCTION task_webhook_outbox();

@@ -77,16 +77,11 @@ BEGIN
     coalesce(NEW.cost_amount, 0), task_duration_ms(NEW.status, NEW.created_at, NEW.started_at, NEW.completed_at), task_queue_ms(NEW.created_at, NEW.started_at));
   RETURN NULL;
 END $$;--> statement-breakpoint
-CREATE FUNCTION task_history_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO task_history_deltas (owner, provider_id, model, status, currency, finished_at, cost, run_ms, queue_ms)
-  SELECT n.owner, n.provider_id, coalesce(n.model, ''), n.status, coalesce(n.cost_currency, ''), coalesce(n.completed_at, now()),
-    coalesce(n.cost_amount, 0), task_duration_ms(n.status, n.created_at, n.started_at, n.completed_at), task_queue_ms(n.created_at, n.started_at)
-  FROM new_rows n WHERE n.status IN ('COMPLETED', 'FAILED', 'CANCELLED');
-  RETURN NULL;
-END $$;--> statement-breakpoint
 CREATE TRIGGER tasks_history_finish AFTER UPDATE OF status ON tasks
   FOR EACH ROW WHEN (NEW.status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND OLD.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))
   EXECUTE FUNCTION task_history_finished();--> statement-breakpoint
-CREATE TRIGGER tasks_history_insert AFTER INSERT ON tasks REFERENCING NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION task_history_inserted();
+-- A row inserted already final (a restore, a copy): the same delta. Row-level with a WHEN, so
+-- ordinary creates (QUEUED) neither call a function nor capture a transition table.
+CREATE TRIGGER tasks_history_insert AFTER INSERT ON tasks
+  FOR EACH ROW WHEN (NEW.status IN ('COMPLETED', 'FAILED', 'CANCELLED'))
+  EXECUTE FUNCTION task_history_finished();

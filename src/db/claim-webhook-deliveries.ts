@@ -2,9 +2,10 @@
 // number of runners at once (FOR UPDATE SKIP LOCKED). A claim counts the attempt
 // and pushes next_attempt_at past the attempt's deadline, so a runner that dies
 // mid-attempt leaves the row due again once that passes (at least once).
-import { getTableColumns, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { execRows, type DbOrTx } from './client.js';
-import { tasks, webhookDeliveries, type TaskRow } from './schema.js';
+import { webhookDeliveries, type TaskRow } from './schema.js';
+import { toTaskRow } from './task-row.js';
 
 /** A claimed delivery: what to send, where, and the attempt it is. */
 export interface ClaimedDelivery {
@@ -31,17 +32,9 @@ interface RawClaim {
   attempts: number;
 }
 
-/** tasks' columns by SQL name: to read a row stored as to_jsonb(tasks). */
-const TASK_COLUMNS = Object.entries(getTableColumns(tasks)).map(([key, col]) => ({ key, name: col.name, date: col.columnType === 'PgTimestamp' }));
-
-/** A tasks row stored as JSON (snake_case keys, timestamps as text) as the TaskRow drizzle would read. */
+/** A tasks row stored as JSON (to_jsonb: snake_case keys, timestamps as text) as the TaskRow drizzle would read. */
 export function taskRowFromJson(json: Record<string, unknown>): TaskRow {
-  const row: Record<string, unknown> = {};
-  for (const c of TASK_COLUMNS) {
-    const v = json[c.name];
-    row[c.key] = v === undefined ? null : c.date && v !== null ? new Date(v as string) : v;
-  }
-  return row as unknown as TaskRow;
+  return toTaskRow(json);
 }
 
 export async function claimWebhookDeliveries(db: DbOrTx, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
@@ -220,4 +220,13 @@ export function rowsOf<T>(result: unknown): T[] {
 
 export async function execRows<T>(db: DbOrTx, query: ReturnType<typeof sql>): Promise<T[]> {
   return rowsOf<T>(await db.execute(query));
+}
+
+/**
+ * Task ids as one uuid[] parameter (`= any(${uuidArray(ids)})`): one bound value
+ * whatever the count, so the statement text (and its plan) stays the same.
+ * The ids are UUIDs (checked upstream), which need no quoting in an array literal.
+ */
+export function uuidArray(ids: readonly string[]): SQL {
+  return sql`${`{${ids.join(',')}}`}::uuid[]`;
 }

@@ -7,7 +7,7 @@
 import { count, sql } from 'drizzle-orm';
 import { execRows, type DbOrTx } from './client.js';
 import { COUNTS_BACKFILL } from './roll-up-counts.js';
-import { maintenanceDone, taskCountDeltas, taskCounts, tasks, type TaskStatus } from './schema.js';
+import { maintenanceDone, removedTaskCounts, taskCountDeltas, taskCounts, tasks, type TaskStatus } from './schema.js';
 import { taskConditions, type TaskFilter } from './task-filter.js';
 
 export interface CounterRow {
@@ -32,9 +32,11 @@ export function countersAnswer(filter: TaskFilter = {}): boolean {
  * and provider (see countersAnswer); null before the back-fill is done. With
  * `owner` null (an operator key), the sum over every owner: still only counter
  * rows (owners × providers × statuses, plus the deltas not rolled up yet), never tasks.
+ * `withRemoved` adds the tasks retention removed (removed_task_counts, written by
+ * delete-expired-tasks.ts): `stats` keeps them, `totalCount` counts what exists.
  */
-export async function readCounters(db: DbOrTx, owner: string | null, filter: TaskFilter = {}): Promise<CounterRow[] | null> {
-  const where = (table: typeof taskCounts | typeof taskCountDeltas) => {
+export async function readCounters(db: DbOrTx, owner: string | null, filter: TaskFilter = {}, opts: { withRemoved?: boolean } = {}): Promise<CounterRow[] | null> {
+  const where = (table: typeof taskCounts | typeof taskCountDeltas | typeof removedTaskCounts) => {
     const conds = [owner === null ? sql`true` : sql`${table.owner} = ${owner}`];
     if (filter.provider) conds.push(sql`${table.providerId} = ${filter.provider}`);
     if (filter.status?.length) conds.push(sql`${table.status} in (${sql.join(filter.status.map((s) => sql`${s}::task_status`), sql`, `)})`);
@@ -51,6 +53,7 @@ export async function readCounters(db: DbOrTx, owner: string | null, filter: Tas
             select provider_id, status, tasks, timed, duration_ms from ${taskCounts} where ${where(taskCounts)}
             union all
             select provider_id, status, tasks, timed, duration_ms from ${taskCountDeltas} where ${where(taskCountDeltas)}
+            ${opts.withRemoved ? sql`union all select provider_id, status, tasks, timed, duration_ms from ${removedTaskCounts} where ${where(removedTaskCounts)}` : sql``}
           ) u
           group by provider_id, status
           having sum(tasks) <> 0

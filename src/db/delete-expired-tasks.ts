@@ -6,7 +6,7 @@
 // the deleted rows to removed_task_counts, so `stats` keeps them: a row is
 // counted there exactly when its delete commits.
 import { sql } from 'drizzle-orm';
-import { execRows, type DbOrTx } from './client.js';
+import { execRows, uuidArray, type DbOrTx } from './client.js';
 import { removedTaskCounts, tasks } from './schema.js';
 
 /** The SQL cutoff `now() - olderThanMs` (the database's clock, shared by every runner). */
@@ -36,7 +36,7 @@ export async function deleteExpiredTasks(db: DbOrTx, ids: readonly string[], old
     sql`with d as (
         delete from ${tasks} where id in (
           select id from ${tasks}
-          where id = any(${`{${ids.join(',')}}`}::uuid[]) and ${FINISHED} and completed_at < ${cutoffSql(olderThanMs)}
+          where id = any(${uuidArray(ids)}) and ${FINISHED} and completed_at < ${cutoffSql(olderThanMs)}
           for update skip locked
         )
         returning id, owner, provider_id, status, task_duration_ms(status, created_at, started_at, completed_at) as ms

@@ -5,7 +5,7 @@
 // `result.fileExpired` reads, with no column beyond `result`); /files/ answers
 // 410 Gone for it.
 import { sql } from 'drizzle-orm';
-import { execRows, type DbOrTx } from './client.js';
+import { execRows, uuidArray, type DbOrTx } from './client.js';
 import { cutoffSql } from './delete-expired-tasks.js';
 import { tasks } from './schema.js';
 
@@ -33,7 +33,7 @@ export async function markFilesExpired(db: DbOrTx, ids: readonly string[]): Prom
     sql`update ${tasks} set file_expired_at = now(),
         result = case when result is null then null else result || '{"fileExpired": true}'::jsonb end
       where id in (
-        select id from ${tasks} where id = any(${`{${ids.join(',')}}`}::uuid[]) and file_expired_at is null
+        select id from ${tasks} where id = any(${uuidArray(ids)}) and file_expired_at is null
         for update skip locked
       )
       returning id`,

@@ -1,23 +1,19 @@
 // The `stats` figures of finished tasks: run-time and queue-wait percentiles
 // (from the history's histograms, src/db/histogram.ts) and costs per currency,
 // in total and per provider, and the series of UTC hours or days for charts.
+import { roundAmount, type Money } from '../money.js';
 import type { DbOrTx } from './client.js';
 import { addHistogram, quantileSeconds, type Histogram } from './histogram.js';
 import { readFinishedSeries, readFinishedTotals, type FinishedGroup, type SeriesSpan } from './read-history.js';
 import type { TaskFilter } from './task-filter.js';
-
-export interface MoneyAmount {
-  amount: number;
-  currency: string;
-}
 
 export interface FinishedStats {
   p50DurationSeconds: number | null;
   p95DurationSeconds: number | null;
   p50QueueSeconds: number | null;
   /** One entry per currency, by currency code. */
-  cost: MoneyAmount[];
-  costByProvider: Map<string, MoneyAmount[]>;
+  cost: Money[];
+  costByProvider: Map<string, Money[]>;
 }
 
 export interface StatsBucket {
@@ -28,17 +24,17 @@ export interface StatsBucket {
   cancelled: number;
   successRate: number | null;
   p50DurationSeconds: number | null;
-  cost: MoneyAmount[];
+  cost: Money[];
 }
 
 export const SERIES_LIMITS: Record<SeriesSpan, number> = { hour: 168, day: 90 };
 const SPAN_MS: Record<SeriesSpan, number> = { hour: 3_600_000, day: 86_400_000 };
 
 /** Costs of groups per currency ('' is "not priced" and left out), to a millionth. */
-function costs(groups: readonly FinishedGroup[]): MoneyAmount[] {
+function costs(groups: readonly FinishedGroup[]): Money[] {
   const by = new Map<string, number>();
   for (const g of groups) if (g.currency) by.set(g.currency, (by.get(g.currency) ?? 0) + g.cost);
-  return [...by.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([currency, amount]) => ({ currency, amount: Math.round(amount * 1e6) / 1e6 }));
+  return [...by.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([currency, amount]) => ({ currency, amount: roundAmount(amount) }));
 }
 
 function groupBy<K>(groups: readonly FinishedGroup[], key: (g: FinishedGroup) => K): Map<K, FinishedGroup[]> {

@@ -3,10 +3,11 @@
 // transaction with an ordinary (synchronous) commit. The rows travel as one
 // JSON parameter, so the text is the same for any batch size and is prepared
 // once per connection.
-import { getTableColumns, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { execRows, type Db } from './client.js';
 import { taskEvents, tasks, type NewTaskRow, type TaskRow } from './schema.js';
 import { changeNotices } from '../events/bus.js';
+import { toTaskRow } from './task-row.js';
 
 /** A row of a batch: the columns a plain create sets (create-task.ts PLAIN_COLUMNS). */
 export type PlainTaskRow = Pick<NewTaskRow, 'owner' | 'providerId' | 'model' | 'prompt' | 'negativePrompt' | 'params' | 'inputImage'> & { id: string };
@@ -43,14 +44,3 @@ export async function insertTaskBatch(db: Db, rows: PlainTaskRow[]): Promise<Tas
   return raw.map(toTaskRow);
 }
 
-const COLUMNS = Object.entries(getTableColumns(tasks));
-
-/** A raw `returning *` row as Drizzle's own select would map it (the same driver parsers are in place). */
-function toTaskRow(raw: Record<string, unknown>): TaskRow {
-  const row: Record<string, unknown> = {};
-  for (const [key, column] of COLUMNS) {
-    const value = raw[column.name];
-    row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
-  }
-  return row as TaskRow;
-}

@@ -67,9 +67,3 @@ export async function webhookSecretForOwner(db: DbOrTx, owner: string): Promise<
   );
   return made!.secret;
 }
-
-/** The default endpoint of a key name's tasks, if any. */
-export async function keyWebhookUrl(db: DbOrTx, name: string): Promise<string | null> {
-  const [row] = await db.select({ url: keyWebhooks.url }).from(keyWebhooks).where(eq(keyWebhooks.name, name));
-  return row?.url ?? null;
-}

@@ -6,7 +6,6 @@
 import { count, sql } from 'drizzle-orm';
 import type { DbOrTx } from './client.js';
 import { countersAnswer, readCounters, type CounterRow } from './count-tasks.js';
-import { readRemovedCounts } from './read-removed-counts.js';
 import { tasks } from './schema.js';
 import { taskConditions, type TaskFilter } from './task-filter.js';
 
@@ -53,15 +52,10 @@ function fromCounters(rows: CounterRow[]): TaskStats {
   };
 }
 
-/** Live counters plus those of removed tasks, ordered by provider like readCounters. */
-function withRemoved(live: CounterRow[], removed: CounterRow[]): CounterRow[] {
-  return removed.length ? [...live, ...removed].sort((a, b) => (a.providerId < b.providerId ? -1 : a.providerId > b.providerId ? 1 : 0)) : live;
-}
-
 /** Stats of `owner`'s tasks (null: every owner's) matching the filter. */
 export async function getTaskStats(db: DbOrTx, owner: string | null, filter?: TaskFilter): Promise<TaskStats> {
-  const counted = countersAnswer(filter) ? await readCounters(db, owner, filter) : null;
-  if (counted) return fromCounters(withRemoved(counted, await readRemovedCounts(db, owner, filter)));
+  const counted = countersAnswer(filter) ? await readCounters(db, owner, filter, { withRemoved: true }) : null;
+  if (counted) return fromCounters(counted);
   const where = taskConditions(owner, filter);
   const [totals] = await db
     .select({

@@ -119,3 +119,14 @@ export function hostAllowed(host: string, allowHosts: readonly string[]): boolea
   }
   return false;
 }
+
+/**
+ * Whether a URL's host is refused before any DNS: an IP literal that is not
+ * public, or a cloud metadata name, unless `allowHosts` lists it. Other names
+ * are judged by the addresses DNS returns, at connection time.
+ */
+export function forbiddenBeforeLookup(host: string, allowHosts: readonly string[]): boolean {
+  const h = normalizeHost(host);
+  if (hostAllowed(h, allowHosts)) return false;
+  return isIP(h) ? !isPublicAddress(h) : isMetadataHostname(h);
+}

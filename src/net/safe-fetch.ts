@@ -10,11 +10,11 @@ import dns from 'node:dns';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
+import { type LookupFunction } from 'node:net';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UpstreamError, permanentError } from '../providers/errors.js';
-import { hostAllowed, isMetadataHostname, isPublicAddress, normalizeHost } from './address-policy.js';
+import { forbiddenBeforeLookup, hostAllowed, isPublicAddress, normalizeHost } from './address-policy.js';
 
 /** What is fetched: the words of messages and the codes of failures. */
 export interface FetchPurpose {
@@ -141,10 +141,9 @@ function checkTarget(u: URL, opts: SafeFetchOptions, trusted: boolean, fail: Fai
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw fail.badUrl(`${noun} URL scheme ${u.protocol} is not supported (http and https only)`);
   if (u.username || u.password) throw fail.badUrl(`${noun} URLs must not carry credentials`);
   if (trusted) return;
-  const host = normalizeHost(u.hostname);
-  if (hostAllowed(host, opts.allowHosts)) return;
   // IP literals never go through DNS, so they are judged here; names are judged at lookup.
-  if (isIP(host) ? !isPublicAddress(host) : isMetadataHostname(host)) throw fail.forbidden(host);
+  const host = normalizeHost(u.hostname);
+  if (forbiddenBeforeLookup(host, opts.allowHosts)) throw fail.forbidden(host);
 }
 
 /**

@@ -4,7 +4,7 @@
 // concurrency count exact across runner processes; SKIP LOCKED keeps claims
 // from blocking on rows someone else is updating.
 import { and, asc, eq, inArray, isNull, lte, or, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
+import { uuidArray, type Db } from '../db/client.js';
 import { pickQueuedFairly } from '../db/fair-queue.js';
 import { taskEvents, tasks, type TaskRow } from '../db/schema.js';
 import { changeStamp } from '../db/task-change.js';
@@ -110,7 +110,7 @@ export async function renewLeases(db: Db, owner: string, ids: string[], leaseMs:
     .update(tasks)
     .set({ leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
     // The ids as one array parameter: thousands of held tasks are one statement with three parameters.
-    .where(and(sql`${tasks.id} = any(${`{${ids.join(',')}}`}::uuid[])`, eq(tasks.leaseOwner, owner), eq(tasks.status, 'PROCESSING')))
+    .where(and(sql`${tasks.id} = any(${uuidArray(ids)})`, eq(tasks.leaseOwner, owner), eq(tasks.status, 'PROCESSING')))
     .returning({ id: tasks.id });
   return new Set(rows.map((r) => r.id));
 }

@@ -44,32 +44,36 @@ async function removeAll(filesDir: string, ids: readonly string[]): Promise<void
   await Promise.all(Array.from({ length: Math.min(REMOVE_CONCURRENCY, ids.length) }, worker));
 }
 
+/**
+ * Batches until none is left: find up to BATCH ids, remove their files, then
+ * `apply` the row change (which returns the ids it changed). Files go first, so
+ * a crash in between leaves a row without files, never files without a row.
+ * A short batch was the last; one that changed nothing means another runner's
+ * sweep holds those rows.
+ */
+async function sweepBatches(filesDir: string, find: () => Promise<string[]>, apply: (ids: string[]) => Promise<unknown[]>, stopped: () => boolean): Promise<number> {
+  let changed = 0;
+  while (!stopped()) {
+    const ids = await find();
+    await removeAll(filesDir, ids);
+    const n = (await apply(ids)).length;
+    changed += n;
+    if (ids.length < BATCH || n === 0) break;
+  }
+  return changed;
+}
+
 /** One full sweep (every batch due now); `stopped` ends it between batches. */
 export async function sweepRetention(db: Db, filesDir: string, opts: Omit<RetentionOptions, 'intervalMs'>, stopped: () => boolean = () => false): Promise<SweepReport> {
   const report: SweepReport = { tasks: 0, files: 0 };
   if (opts.taskDays !== undefined) {
     const olderThanMs = opts.taskDays * DAY_MS;
-    for (;;) {
-      if (stopped()) return report;
-      const ids = await findExpiredTasks(db, olderThanMs, BATCH);
-      await removeAll(filesDir, ids);
-      const deleted = (await deleteExpiredTasks(db, ids, olderThanMs)).length;
-      report.tasks += deleted;
-      // A short batch was the last; an empty one means another runner's sweep holds these rows.
-      if (ids.length < BATCH || deleted === 0) break;
-    }
+    report.tasks = await sweepBatches(filesDir, () => findExpiredTasks(db, olderThanMs, BATCH), (ids) => deleteExpiredTasks(db, ids, olderThanMs), stopped);
   }
   // Past task retention everything is gone already: file retention only matters for a shorter window.
-  if (opts.fileDays !== undefined && (opts.taskDays === undefined || opts.fileDays < opts.taskDays)) {
+  if (opts.fileDays !== undefined && (opts.taskDays === undefined || opts.fileDays < opts.taskDays) && !stopped()) {
     const olderThanMs = opts.fileDays * DAY_MS;
-    for (;;) {
-      if (stopped()) return report;
-      const ids = await findTasksWithExpiredFiles(db, olderThanMs, BATCH);
-      await removeAll(filesDir, ids);
-      const marked = (await markFilesExpired(db, ids)).length;
-      report.files += marked;
-      if (ids.length < BATCH || marked === 0) break;
-    }
+    report.files = await sweepBatches(filesDir, () => findTasksWithExpiredFiles(db, olderThanMs, BATCH), (ids) => markFilesExpired(db, ids), stopped);
   }
   return report;
 }

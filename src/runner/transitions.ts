@@ -3,12 +3,12 @@
 // transaction and notifies listeners at commit. Terminal states never change:
 // each update is guarded by the allowed source states.
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
-import { execRows, type Db, type Tx } from '../db/client.js';
+import { execRows, uuidArray, type Db, type Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
 import { CHANGE_STAMP_SQL, changeStamp, PROGRESS_STAMP_SQL } from '../db/task-change.js';
 import { publishTaskChanged } from '../events/bus.js';
 import { countFinished } from '../metrics.js';
-import type { Money } from '../tasks/price.js';
+import type { Money } from '../money.js';
 
 const ACTIVE: TaskStatus[] = ['QUEUED', 'PROCESSING'];
 
@@ -236,7 +236,7 @@ export interface CompletionItem {
   cost: Money | null;
 }
 
-/** `completeTask` for many held tasks in one transaction; returns the ids it completed. */
+/** Complete many held tasks in one transaction (result, cost, COMPLETED); returns the ids it completed. */
 export async function completeTasks(db: Db, leaseOwner: string, items: readonly CompletionItem[]): Promise<Set<string>> {
   const rows = await updateHeld<FinishedRow>(
     db,
@@ -258,15 +258,6 @@ export async function completeTasks(db: Db, leaseOwner: string, items: readonly 
   // Committed: each finish counts (reelay_tasks_finished_total) in the process that made it.
   for (const r of rows) countFinished({ ...r, createdAt: new Date(r.createdAt), startedAt: r.startedAt ? new Date(r.startedAt) : null, completedAt: r.completedAt ? new Date(r.completedAt) : null });
   return idsOf(rows);
-}
-
-export function completeTask(db: Db, taskId: string, leaseOwner: string, result: TaskResult, mediaType: 'VIDEO' | 'IMAGE', upstreamStatus?: string | null, cost: Money | null = null): Promise<TaskRow | null> {
-  return transition(
-    db,
-    taskId,
-    { status: 'COMPLETED', progress: 1, result, mediaType, upstreamStatus, costAmount: cost?.amount ?? null, costCurrency: cost?.currency ?? null, completedAt: sql`now()`, leaseOwner: null, leaseExpiresAt: null },
-    { from: ['PROCESSING'], leaseOwner, event: { message: 'completed' } },
-  );
 }
 
 /** Fail a task; `leaseOwner` omitted means any holder (used by validation before claim). */
@@ -338,7 +329,7 @@ export async function releaseTasks(db: Db, leaseOwner: string, ids: readonly str
     const rows = await tx
       .update(tasks)
       .set({ leaseOwner: null, leaseExpiresAt: null, nextPollAt: sql`now()`, ...changeStamp })
-      .where(and(sql`${tasks.id} = any(${`{${ids.join(',')}}`}::uuid[])`, eq(tasks.leaseOwner, leaseOwner), inArray(tasks.status, ACTIVE)))
+      .where(and(sql`${tasks.id} = any(${uuidArray(ids)})`, eq(tasks.leaseOwner, leaseOwner), inArray(tasks.status, ACTIVE)))
       .returning({ id: tasks.id });
     const released = rows.map((r) => r.id);
     if (released.length) {

@@ -25,14 +25,18 @@ export function taskEstimate(ctx: Context, row: TaskRow): Promise<Estimate | nul
 
 async function estimate(ctx: Context, row: TaskRow): Promise<Estimate | null> {
   const now = Date.now();
+  const provider = row.status === 'QUEUED' ? ctx.services.registry.get(row.providerId) : undefined;
+  // A queued row's loads start in the same tick as the run times: they join the batch that a
+  // `queuePosition` selected next to the estimate opens, instead of opening a second one.
+  const queue = provider ? Promise.all([ctx.loaders.queuePosition.load(row.id), ctx.loaders.runningTasks.load(row.providerId)]) : null;
+  queue?.catch(() => {}); // not awaited when there is no history: its failure is not this field's
   const history = await ctx.loaders.runTimes.load({ providerId: row.providerId, model: row.model ?? null });
   if (!history) return null;
   const m = history.medianSeconds;
   const elapsed = (at: Date | null) => (at ? Math.max(0, (now - at.getTime()) / 1000) : 0);
   if (row.status === 'PROCESSING') return estimateAt(now, processingRemaining(m, elapsed(row.startedAt), row.progress ?? null));
-  const provider = ctx.services.registry.get(row.providerId);
-  if (!provider) return null; // not configured any more: it will not start here
-  const [position, running] = await Promise.all([ctx.loaders.queuePosition.load(row.id), ctx.loaders.runningTasks.load(row.providerId)]);
+  if (!provider || !queue) return null; // not configured any more: it will not start here
+  const [position, running] = await queue;
   if (position === null) return null; // started (or ended) since the row was read
   // Tasks running there are taken to last the same median as this one's model.
   const busy = running.map((r) => processingRemaining(m, elapsed(r.startedAt), r.progress));

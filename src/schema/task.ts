@@ -3,7 +3,8 @@ import { TASK_STATUSES, type TaskEventRow, type TaskRow } from '../db/schema.js'
 import { posterFileOf } from '../storage/posters.js';
 import { fileLink } from '../storage/signed-urls.js';
 import { shownCost } from '../tasks/price.js';
-import type { FinishedStats, MoneyAmount, StatsBucket } from '../db/finished-stats.js';
+import type { FinishedStats, StatsBucket } from '../db/finished-stats.js';
+import type { Money } from '../money.js';
 import type { TaskStats } from '../db/task-stats.js';
 import { builder } from './builder.js';
 import { canRead, type Context } from './context.js';
@@ -73,7 +74,7 @@ const InputImageRef = builder.objectRef<NonNullable<TaskRow['inputImage']>>('Inp
   }),
 });
 
-export const MoneyRef = builder.objectRef<MoneyAmount>('Money').implement({
+export const MoneyRef = builder.objectRef<Money>('Money').implement({
   description: 'An amount in a currency (ISO 4217 code, e.g. USD), from the providers\' configured pricing.',
   fields: (t) => ({
     amount: t.exposeFloat('amount'),

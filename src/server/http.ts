@@ -194,7 +194,10 @@ export function createHttpServer(services: Services): HttpServer {
       }
       if (pathname === '/metrics') return await serveMetrics(req, res, metricsAccess, services.database.db);
       if (pathname.startsWith('/files/')) {
-        const expired = (id: string) => filesExpired(services.database.db, id);
+        // Whether retention removed this task's files: asked at most once per request (the poster's
+        // 404 → 410 below and serveFile's miss are the same question).
+        let expiredLookup: Promise<boolean> | undefined;
+        const expired = (id: string) => (expiredLookup ??= filesExpired(services.database.db, id));
         const refused = fileLinkRefusal(config.fileUrls, pathname, req.url) ?? (await posterRefusal(posters, req, res, pathname));
         // A poster of a video that file retention removed answers 410 like the video itself.
         const gone = refused?.code === 'POSTER_UNAVAILABLE' && (await expired(pathname.split('/')[2]!));

@@ -3,17 +3,9 @@
 // perSecond × seconds, where seconds are the stored result's duration when
 // known, else the requested duration (else 0). Priced once, when the task
 // completes, and recorded on the task: later price changes do not rewrite it.
+import { roundAmount, type Money } from '../money.js';
 import type { Price, Pricing } from '../providers/types.js';
 
-export interface Money {
-  amount: number;
-  currency: string;
-}
-
-/** Amounts are kept to a millionth of the currency unit (no 0.30000000000000004). */
-export function roundAmount(amount: number): number {
-  return Math.round(amount * 1e6) / 1e6;
-}
 
 /** The price of one completed task; null when the provider has no pricing. */
 export function priceTask(pricing: Pricing | undefined, model: string | null, resultSeconds: number | null | undefined, requestedSeconds: number | null | undefined): Money | null {

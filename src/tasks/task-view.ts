@@ -6,7 +6,8 @@
 import type { TaskRow } from '../db/schema.js';
 import { posterFileOf } from '../storage/posters.js';
 import { fileLink, type FileUrlSigning } from '../storage/signed-urls.js';
-import { shownCost, type Money } from './price.js';
+import type { Money } from '../money.js';
+import { shownCost } from './price.js';
 
 export interface TaskViewOptions {
   /** Signed file links (REELAY_FILE_URL_TTL_SECONDS): fresh ones at each call. */

@@ -2,9 +2,8 @@
 // anything is stored: an http(s) URL without credentials, not a literal
 // private, local or metadata address unless REELAY_WEBHOOK_ALLOW_HOSTS lists
 // it. Host names are judged again, after DNS, at every delivery (safePost).
-import { isIP } from 'node:net';
 import { ValidationError } from '../errors.js';
-import { hostAllowed, isMetadataHostname, isPublicAddress, normalizeHost } from '../net/address-policy.js';
+import { forbiddenBeforeLookup, normalizeHost } from '../net/address-policy.js';
 
 export const WEBHOOK_EVENTS = ['STARTED', 'PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
@@ -24,7 +23,7 @@ export function webhookUrlProblem(raw: string, allowHosts: readonly string[]): {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return { problem: 'must be an http or https URL' };
   if (u.username || u.password) return { problem: 'must not carry credentials' };
   const host = normalizeHost(u.hostname);
-  if (!hostAllowed(host, allowHosts) && (isIP(host) ? !isPublicAddress(host) : isMetadataHostname(host))) {
+  if (forbiddenBeforeLookup(host, allowHosts)) {
     return { problem: `host ${host} is a private, local or metadata address; reelay does not deliver to such addresses unless REELAY_WEBHOOK_ALLOW_HOSTS lists the host` };
   }
   return { url: u.toString() };

@@ -10,6 +10,7 @@ import { databaseKinds } from '../support/postgres.js';
 import { startVideogenV1Emulator, type VideogenV1Emulator } from '../emulators/videogen-v1.js';
 import { createOk, providerEntry } from '../e2e/helpers.js';
 import { subscribe, wsClient } from '../support/ws.js';
+import { until } from '../support/wait.js';
 
 const kinds = await databaseKinds();
 /** The emulator's fixed run time (from its task's creation to completed). */
@@ -58,11 +59,7 @@ describe.each(kinds)('estimated time left on %s', (kind) => {
   }
 
   async function untilFinished(ids: string[]): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    while (!(await Promise.all(ids.map(read))).every((v) => FINISHED.includes(v.status))) {
-      if (Date.now() > deadline) throw new Error('tasks did not finish');
-      await pause(100);
-    }
+    await until(() => Promise.all(ids.map(read)), (vs) => vs.every((v) => FINISHED.includes(v.status)), 30_000, 100);
   }
 
   /** List pages of every task until `ids` are finished, each node stamped with when it was read. */
@@ -136,6 +133,5 @@ describe.each(kinds)('estimated time left on %s', (kind) => {
     }
     // Later samples count down with it.
     for (const [phase, list] of Object.entries(phases)) if (list.length > 1) expect(list.at(-1)![0], phase).toBeLessThan(list[0]![0]);
-    if (process.env.ETA_DEBUG) console.log(kind, JSON.stringify(phases));
   });
 });

@@ -5,13 +5,13 @@
 // per provider, with a time window; percentiles; series per UTC hour and day;
 // the daily spend cap (SPEND_LIMIT); argument limits; and stats that read
 // counters and history only, never the tasks.
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseKeysArgs, runKeysCommand } from '../../src/keys/commands.js';
 import { tasks } from '../../src/db/schema.js';
 import { startTasksApiEmulator, type TasksApiEmulator } from '../emulators/tasks-api.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { databaseKinds } from '../support/postgres.js';
+import { until } from '../support/wait.js';
 
 const kinds = await databaseKinds();
 const ALICE = 'alice-key-123456';
@@ -72,13 +72,8 @@ describe.each(kinds)('money and stats on %s', (kind) => {
   async function finished(key: string, input: Record<string, unknown>) {
     const created = await create(key, input);
     expect(created.__typename, JSON.stringify(created)).toBe('CreateVideoTaskSuccess');
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const task = (await t.gql(TASK, { id: created.task.id }, key)).data!.task;
-      if (['COMPLETED', 'FAILED', 'CANCELLED'].includes(task.status)) return { ...task, createdAt: created.task.createdAt as string };
-      if (Date.now() > deadline) throw new Error(`task did not finish: ${JSON.stringify(task)}`);
-      await new Promise((r) => setTimeout(r, 30));
-    }
+    const task = await until(async () => (await t.gql(TASK, { id: created.task.id }, key)).data!.task, (v) => ['COMPLETED', 'FAILED', 'CANCELLED'].includes(v.status), 30_000, 30);
+    return { ...task, createdAt: created.task.createdAt as string };
   }
 
   it('prices completed tasks from the pricing (perVideo + perSecond × the result\'s seconds, perModel), keeps the price, and sums stats.cost per currency and provider', async () => {

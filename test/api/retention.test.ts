@@ -14,6 +14,7 @@ import { startVideogenV1Emulator, type VideogenV1Emulator } from '../emulators/v
 import { PNG_DATA_URL, providerEntry } from '../e2e/helpers.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { databaseKinds } from '../support/postgres.js';
+import { until } from '../support/wait.js';
 
 const kinds = await databaseKinds();
 const ALICE = 'alice-key-retention-1';
@@ -55,15 +56,8 @@ describe.each(kinds)('retention on %s', (kind) => {
   };
   const read = async (id: string, key: string): Promise<Task | null> => (await t.gql(READ, { id }, key)).data.task;
   /** Polls until the task satisfies `pred` (the runner works on its own). */
-  const waitFor = async (id: string, key: string, pred: (task: Task) => boolean, timeoutMs = 20_000): Promise<Task> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const task = await read(id, key);
-      if (task && pred(task)) return task;
-      if (Date.now() > deadline) throw new Error(`task ${id} did not get there: ${JSON.stringify(task)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const waitFor = async (id: string, key: string, pred: (task: Task) => boolean, timeoutMs = 20_000): Promise<Task> =>
+    (await until(() => read(id, key), (task) => task !== null && pred(task), timeoutMs, 50))!;
   const finished = (task: Task) => ['COMPLETED', 'FAILED', 'CANCELLED'].includes(task.status);
   const stats = async (key: string) => Promise.all(STATS_FILTERS.map(async (filter) => (await t.gql(STATS, { filter }, key)).data.stats));
   const totalCount = async (key: string) => (await t.gql(`{ tasks(first: 1) { totalCount } }`, undefined, key)).data.tasks.totalCount;

@@ -15,6 +15,7 @@ import { startTasksApiEmulator, type TasksApiEmulator } from '../emulators/tasks
 import { providerEntry } from '../e2e/helpers.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { databaseKinds } from '../support/postgres.js';
+import { until } from '../support/wait.js';
 
 const kinds = await databaseKinds();
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
@@ -91,15 +92,6 @@ const VIEW = /* GraphQL */ `
 `;
 const READ = /* GraphQL */ `query Read($id: ID!) { task(id: $id) { ${VIEW} webhookDeliveries { id event url attempts lastStatus lastError deliveredAt nextAttemptAt } } }`;
 
-async function until<T>(fn: () => T | Promise<T>, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`condition not reached; last value: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe.each(kinds)('webhooks on %s', (kind) => {
   let emu: TasksApiEmulator;

@@ -4,7 +4,6 @@
 // (0, 1, 2, 3, 130), downloaded MP4s, --json and error output.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +11,7 @@ import { makePng } from '../emulators/media.js';
 import { startTasksApiEmulator, type TasksApiEmulator } from '../emulators/tasks-api.js';
 import { providerEntry } from '../e2e/helpers.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { buildOnce, ROOT } from '../support/processes.js';
+import { buildOnce, freePort, ROOT } from '../support/processes.js';
 
 const KEY = 'cli-key-123456789';
 const BIN = path.join(ROOT, 'bin/reelay.mjs');
@@ -153,10 +152,7 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
   }, SLOW);
 
   it('a server that cannot be reached: exit 3 (--url overrides REELAY_URL)', async () => {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
-    await new Promise((resolve) => server.close(resolve));
+    const port = await freePort(); // nothing listens there
     const cases = [['generate', 'x'], ['tasks'], ['watch', '00000000-0000-4000-8000-000000000000'], ['stats']];
     const results = await Promise.all(cases.map((args) => done([...args, '--url', `http://127.0.0.1:${port}`])));
     cases.forEach((args, i) => {

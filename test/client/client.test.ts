@@ -1,23 +1,14 @@
 // The typed client (reelay/client) against the real server with the local
 // renderer: create, watch to the end, generate with progress, typed errors
 // (returned as data by the API, thrown as ReelayError), auth and uploads.
-import net from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createReelayClient, isReelayError, NETWORK_ERROR, ReelayError, type ReelayClient, type VideoTask } from '../../src/client/index.js';
 import { makePng } from '../emulators/media.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { freePort } from '../support/processes.js';
 
 const KEY = 'client-key-1234567';
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function caught(p: Promise<unknown>): Promise<ReelayError> {
   try {
@@ -136,7 +127,7 @@ describe('reelay/client against the real server', () => {
   });
 
   it('a server that cannot be reached: NETWORK_ERROR, kind "network"', async () => {
-    const port = await closedPort();
+    const port = await freePort(); // nothing listens there
     const down = createReelayClient({ url: `http://127.0.0.1:${port}`, apiKey: KEY, webSocketImpl: WebSocket });
     const e = await caught(down.createVideoTask({ prompt: 'x' }));
     expect(e).toMatchObject({ kind: 'network', code: NETWORK_ERROR });

@@ -61,6 +61,9 @@ export interface Lightx2vEmulator {
   /** Create requests (JSON or form) that reached the handler, valid or not. */
   readonly createRequests: number;
   neverFinish: boolean;
+  /** submitted → running, and running → finished, this long after creation (may be changed between tests). */
+  processingAfterMs: number;
+  completeAfterMs: number;
   failNext(message?: string): void;
   vanish(taskId: string): void;
   statusOf(taskId: string): Lightx2vStatus | undefined;
@@ -111,8 +114,6 @@ function isImage(b: Buffer): boolean {
 }
 
 export async function startLightx2vEmulator(opts: Lightx2vEmulatorOptions = {}): Promise<Lightx2vEmulator> {
-  const processingAfter = opts.processingAfterMs ?? 200;
-  const completeAfter = Math.max(opts.completeAfterMs ?? 900, processingAfter + 1);
   const resultMode = opts.resultMode ?? 'json';
   const tasks = new Map<string, Lightx2vEmulatorTask>();
   const byPath = new Map<string, Lightx2vEmulatorTask>();
@@ -128,6 +129,8 @@ export async function startLightx2vEmulator(opts: Lightx2vEmulatorOptions = {}):
       return createRequests;
     },
     neverFinish: false,
+    processingAfterMs: opts.processingAfterMs ?? 200,
+    completeAfterMs: opts.completeAfterMs ?? 900,
     failNext(message = LIGHTX2V_FAIL_MESSAGE) {
       failNextMessage = message;
     },
@@ -144,6 +147,8 @@ export async function startLightx2vEmulator(opts: Lightx2vEmulatorOptions = {}):
 
   function view(t: Lightx2vEmulatorTask): { status: Lightx2vStatus; progress: number; message: string } {
     const age = Date.now() - t.createdAt;
+    const processingAfter = emu.processingAfterMs;
+    const completeAfter = Math.max(emu.completeAfterMs, processingAfter + 1);
     const running = (at: number) => Math.round(Math.min(0.95, Math.max(0.01, ((at - processingAfter) / (completeAfter - processingAfter)) * 0.95)) * 100) / 100;
     if (t.cancelledAt !== null) return { status: 'cancelled', progress: running(Math.min(t.cancelledAt - t.createdAt, completeAfter)), message: 'Task cancelled' };
     if (age < processingAfter) return { status: 'submitted', progress: 0, message: 'Task submitted, waiting for a worker' };
