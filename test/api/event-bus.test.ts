@@ -80,9 +80,13 @@ for (const bus of buses) {
       const one = subscribe(client, `subscription($id: ID!) { taskUpdated(id: $id) { status } }`, { id }, (d) => d.taskUpdated);
       const all = subscribe(client, `subscription { tasksUpdated { id status } }`, {}, (d) => d.tasksUpdated);
       await one.waitFor((v) => v.status === 'QUEUED');
-      // Make sure tasksUpdated is live too before the cut.
-      await cancelTaskRow(b.app.services.database.db, (await b.gql(CREATE, { p: 'probe' })).data.createVideoTask.task.id);
-      await all.waitFor((v) => v.status === 'CANCELLED');
+      // Make sure tasksUpdated is live too before the cut: the server may register it after
+      // `one`'s first value, and it has no first value of its own, so probe until one arrives.
+      for (let i = 0, live = false; !live; i++) {
+        const probe: string = (await b.gql(CREATE, { p: `probe ${i}` })).data.createVideoTask.task.id;
+        await cancelTaskRow(b.app.services.database.db, probe);
+        live = Boolean(await all.waitFor((v) => v.id === probe && v.status === 'CANCELLED', 2_000).catch(() => null));
+      }
 
       proxy.hold();
       proxy.dropAll();

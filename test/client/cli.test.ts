@@ -230,11 +230,12 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
       const id = out.match(UUID)![0];
       child.stdin.write(`${answer}\r`);
       if (answer === 'y') {
-        expect(await code).toBe(1);
+        // With the output in the message: a failure here shows what the CLI printed.
+        expect({ code: await code, out }).toMatchObject({ code: 1 });
         expect(out).toContain(`task ${id} CANCELLED`);
         expect((await task(id)).status).toBe('CANCELLED');
       } else {
-        expect(await code).toBe(130);
+        expect({ code: await code, out }).toMatchObject({ code: 130 });
         expect(out).toContain(`task ${id} is still running`);
         expect((await task(id)).status).toBe('PROCESSING');
         expect((await done(['cancel', id])).code).toBe(0);
