@@ -4,7 +4,7 @@
 // mid-attempt leaves the row due again once that passes (at least once).
 import { sql } from 'drizzle-orm';
 import { execRows, type DbOrTx } from './client.js';
-import { webhookDeliveries, type TaskRow } from './schema.js';
+import { keyWebhooks, webhookDeliveries, type TaskRow } from './schema.js';
 import { toTaskRow } from './task-row.js';
 
 /** A claimed delivery: what to send, where, and the attempt it is. */
@@ -19,6 +19,8 @@ export interface ClaimedDelivery {
   createdAt: Date;
   /** This attempt's number (1 for the first). */
   attempts: number;
+  /** The owner's stored signing secret, read with the claim (null: none stored yet). */
+  secret: string | null;
 }
 
 interface RawClaim {
@@ -30,6 +32,7 @@ interface RawClaim {
   task: Record<string, unknown> | string;
   created_at: Date | string;
   attempts: number;
+  secret: string | null;
 }
 
 /** A tasks row stored as JSON (to_jsonb: snake_case keys, timestamps as text) as the TaskRow drizzle would read. */
@@ -45,7 +48,8 @@ export async function claimWebhookDeliveries(db: DbOrTx, limit: number, leaseMs:
         set attempts = d.attempts + 1, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
         from (select id from ${webhookDeliveries} where next_attempt_at <= now() order by next_attempt_at limit ${limit} for update skip locked) c
         where d.id = c.id
-        returning d.id, d.task_id, d.owner, d.event, d.url, d.task, d.created_at, d.attempts`,
+        returning d.id, d.task_id, d.owner, d.event, d.url, d.task, d.created_at, d.attempts,
+                  (select secret from ${keyWebhooks} k where k.name = d.owner) as secret`,
   );
   return rows.map((r) => ({
     id: r.id,
@@ -56,5 +60,6 @@ export async function claimWebhookDeliveries(db: DbOrTx, limit: number, leaseMs:
     task: taskRowFromJson(typeof r.task === 'string' ? (JSON.parse(r.task) as Record<string, unknown>) : r.task),
     createdAt: new Date(r.created_at),
     attempts: r.attempts,
+    secret: r.secret,
   }));
 }

@@ -59,8 +59,9 @@ export async function claimDueTasks(db: Db, opts: ClaimOptions): Promise<TaskRow
         .where(inArray(tasks.id, orphans.map((o) => o.id)))
         .returning();
       claimed.push(...rows);
-      // A holder whose lease lapsed (released tasks have no owner left).
-      for (const o of orphans) if (o.leaseOwner !== null) recovered++;
+      // Another holder whose lease lapsed (released tasks have no owner left; a lapse of this
+      // runner's own lease under load hands the task back to it, which recovers nothing).
+      for (const o of orphans) if (o.leaseOwner !== null && o.leaseOwner !== opts.owner) recovered++;
     }
 
     // 2. Start queued tasks where the provider has free slots.

@@ -126,7 +126,8 @@ export class WebhookDeliverer {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      const secret = (await webhookSecretForOwner(db, d.owner)) ?? config.secret;
+      // The claim read the stored secret; only an owner without one yet needs a second look (which may make it).
+      const secret = d.secret ?? (await webhookSecretForOwner(db, d.owner)) ?? config.secret;
       if (!secret) throw new Error('no secret to sign with: set REELAY_WEBHOOK_SECRET (owners without a stored key)');
       const body = deliveryBody(d, publicUrl ?? d.task.requestOrigin ?? this.opts.fallbackOrigin, { signing: this.opts.fileUrls, currencyOf: this.opts.currencyOf });
       const now = new Date();

@@ -34,4 +34,13 @@ describe('lease recoveries', () => {
     expect(await claimDueTasks(store.database.db, { owner: 'other', leaseMs: 30_000, limit: 10, providers })).toEqual([]);
     expect(await recovered()).toBe(start + 1);
   });
+
+  it('does not count a runner taking back its own task after its lease lapsed', async () => {
+    const start = await recovered();
+    const mine = await store.addTask();
+    expect((await claimDueTasks(store.database.db, { owner: 'slow-runner', leaseMs: 200, limit: 1, providers })).map((t) => t.id)).toEqual([mine.id]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await claimDueTasks(store.database.db, { owner: 'slow-runner', leaseMs: 30_000, limit: 10, providers })).map((t) => t.id)).toEqual([mine.id]);
+    expect(await recovered()).toBe(start);
+  });
 });
