@@ -2,6 +2,9 @@
 // first, then every change, complete after a terminal state. tasksUpdated:
 // every change of the client's tasks matching a filter, for dashboards; after
 // missed notifications (a LISTEN reconnect) it re-reads what changed meanwhile.
+// With `ready: true` it first sends null once the watch is registered, so a
+// client that reads its list after that null misses no change (there is no
+// other way to know: graphql-ws does not acknowledge a subscribe).
 // Rows of a task are ordered by their version (src/events/versions.ts).
 import { GraphQLError } from 'graphql';
 import { changedTasksSince, currentMark } from '../db/changed-tasks.js';
@@ -56,7 +59,7 @@ export async function* watchTask(id: string, ctx: Context): AsyncGenerator<TaskR
   }
 }
 
-export async function* watchTasks(filter: TaskFilter, ctx: Context): AsyncGenerator<TaskRow> {
+export async function* watchTasks(filter: TaskFilter, ctx: Context, opts: { ready?: boolean } = {}): AsyncGenerator<TaskRow | null> {
   const db = ctx.services.database.db;
   // Taken before watching: a change committed after the watch began has a
   // change_xid at or above it, so a re-sync from here misses nothing.
@@ -66,6 +69,8 @@ export async function* watchTasks(filter: TaskFilter, ctx: Context): AsyncGenera
   // Every row of the client's tasks updates the bookkeeping, matching or not.
   const take = (row: TaskRow) => row.owner === ctx.owner && seen.offer(row) && matchesFilter(row, filter);
   try {
+    // Registered: every change from here on is delivered (buffered while this waits to be read).
+    if (opts.ready) yield null;
     for await (const batch of changes) {
       for (const row of batch.rows.values()) if (take(row)) yield row;
       if (batch.resync) {
@@ -92,9 +97,13 @@ builder.subscriptionFields((t) => ({
   tasksUpdated: t.field({
     type: VideoTaskRef,
     nullable: true,
-    description: "Every change to the calling client's tasks that match the filter.",
-    args: { filter: t.arg({ type: TaskFilterInput }) },
-    subscribe: (_r, args, ctx) => watchTasks(filterFrom(args.filter), ctx),
+    description:
+      "Every change to the calling client's tasks that match the filter. With `ready: true` the first event is null, sent once the subscription is registered: a list read after it misses no change.",
+    args: {
+      filter: t.arg({ type: TaskFilterInput }),
+      ready: t.arg.boolean({ defaultValue: false }),
+    },
+    subscribe: (_r, args, ctx) => watchTasks(filterFrom(args.filter), ctx, { ready: args.ready === true }),
     resolve: (row) => row,
   }),
 }));

@@ -14,7 +14,7 @@ describe('schema.graphql', () => {
       'createVideoTask(input: CreateVideoTaskInput!): CreateVideoTaskResult!',
       'cancelTask(id: ID!): CancelTaskResult!',
       'taskUpdated(id: ID!): VideoTask',
-      'tasksUpdated(filter: TaskFilter): VideoTask',
+      'tasksUpdated(filter: TaskFilter, ready: Boolean = false): VideoTask',
       'interface Error',
       'union CreateVideoTaskResult',
       'queuePosition: Int',

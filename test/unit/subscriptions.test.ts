@@ -117,6 +117,17 @@ describe.each(await databaseKinds())('subscriptions on %s', (kind) => {
     expect((await next(it, 'completion')).done).toBe(true);
   });
 
+  it('tasksUpdated with ready: null first, once registered, and then the very next change', async () => {
+    const task = await store.addTask();
+    const it = watchTasks({}, ctx, { ready: true });
+    expect(await next(it, 'the ready null')).toEqual({ value: null, done: false });
+    // One notification, sent once: no announcing until the watch is live.
+    served.set(task.id, later(task, { status: 'CANCELLED', version: 2 }, 1));
+    events.notify(task.id);
+    expect((await next(it, 'the change after ready')).value).toMatchObject({ id: task.id, status: 'CANCELLED' });
+    await it.return(undefined);
+  });
+
   it('tasksUpdated orders by version: late older rows and repeats are dropped', async () => {
     const task = await store.addTask();
     const marker = await store.addTask();
