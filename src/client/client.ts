@@ -1,12 +1,13 @@
 // createReelayClient: the typed way to use a reelay server from Node or a
-// browser. Queries and mutations go over HTTP (fetch); `watch` and `generate`
-// follow a task through the `taskUpdated` subscription (graphql-ws).
+// browser. Queries and mutations go over HTTP (fetch); `watch`, `generate` and
+// `watchTasks` use subscriptions (graphql-ws). Every result type comes from a
+// gql.tada document (documents.ts), so a schema change is a type error here.
 import { createClient, type Client as WsClient } from 'graphql-ws';
+import type { ResultOf } from 'gql.tada';
 import * as docs from './documents.js';
-import { fromErrorResult, networkError, ReelayError, type ErrorResult } from './errors.js';
-import { describe, request, source, type HttpOptions } from './http.js';
-import type { DocumentNode } from 'graphql';
-import { isTerminal, type CreateVideoTaskInput, type Provider, type Stats, type StatsArgs, type TaskPage, type TasksArgs, type VideoTask } from './types.js';
+import { fromErrorResult, networkError, ReelayError, UNAUTHENTICATED, type ErrorResult } from './errors.js';
+import { describe, request, source, type HttpOptions, type TypedDocument, type VariablesArg } from './http.js';
+import { isTerminal, type CreateVideoTaskInput, type Provider, type Stats, type StatsArgs, type TaskFilter, type TaskPage, type TasksArgs, type VideoTask } from './types.js';
 
 export interface ReelayClientOptions {
   /** The server, e.g. "http://127.0.0.1:4000" (a trailing "/graphql" is accepted too). */
@@ -22,6 +23,20 @@ export interface ReelayClientOptions {
   fetch?: typeof fetch;
   /** Extra HTTP headers on every request. */
   headers?: Record<string, string>;
+  /**
+   * The key was refused: HTTP 401 / UNAUTHENTICATED, or the WebSocket closed
+   * with 4403 (a revoked or expired key). Called before the error is thrown, so
+   * an app can ask for another key wherever the failure happened.
+   */
+  onAuthError?: (error: ReelayError) => void;
+  /** The WebSocket is (again) connected. */
+  onConnected?: () => void;
+  /** The WebSocket closed (it reconnects while subscriptions are open and retries are left). */
+  onDisconnected?: () => void;
+  /** Reconnections tried for a dropped WebSocket, 0.5 s apart doubling up to 10 s (default 5; a page left open may want Infinity). */
+  retryAttempts?: number;
+  /** How long an unused WebSocket stays open after its last subscription ends (ms, default 0), so a quick re-subscribe reuses it. */
+  lazyCloseTimeout?: number;
 }
 
 export interface WatchOptions {
@@ -32,6 +47,19 @@ export interface WatchOptions {
 export interface GenerateOptions extends WatchOptions {
   /** Every state of the task from creation to its end (status, progress, queuePosition, result). */
   onProgress?: (task: VideoTask) => void;
+}
+
+/** What `watchTasks` calls. */
+export interface TasksWatcher {
+  /** A changed task matching the filter. */
+  next(task: VideoTask): void;
+  /**
+   * The subscription is registered on the server (after every reconnect too):
+   * every change from now on reaches `next`. Read the list now (not before) to miss none.
+   */
+  ready?(): void;
+  /** The subscription ended for good: a refused key, an invalid filter, a socket that stayed down after every retry. */
+  error?(error: ReelayError): void;
 }
 
 export interface ReelayClient {
@@ -53,16 +81,29 @@ export interface ReelayClient {
   watch(id: string, onUpdate?: (task: VideoTask) => void, options?: WatchOptions): Promise<VideoTask>;
   /** createVideoTask + watch: resolves with the finished task (check `status`: COMPLETED, FAILED or CANCELLED). */
   generate(input: CreateVideoTaskInput, options?: GenerateOptions): Promise<VideoTask>;
+  /**
+   * Every change to the caller's tasks matching `filter` (`tasksUpdated`), until
+   * the returned function is called. Reconnects as `retryAttempts` allows; `ready`
+   * says when a list read will be complete.
+   */
+  watchTasks(filter: TaskFilter | null | undefined, watcher: TasksWatcher): () => void;
+  /**
+   * Any query or mutation, written with this package's `graphql()` (typed by
+   * reelay's schema): its typed data, or a ReelayError for a top-level error.
+   * Error results of unions come back as data here.
+   */
+  request<D extends TypedDocument<any, any>>(document: D, ...variables: VariablesArg<D>): Promise<ResultOf<D>>;
   /** Closes the WebSocket (if one was opened). */
   close(): Promise<void>;
 }
 
-type Union = { __typename: string; task?: VideoTask; id?: string };
+/** The members of a result union that are not errors (every error member has `code` and `message`). */
+type Success<T> = Exclude<T, { code: string; message: string }>;
 
-/** The success's payload, or the error member thrown as a ReelayError. */
-function unwrap<T extends Union>(result: T): T {
+/** The success member, or the error member thrown as a ReelayError. */
+function unwrap<T extends { __typename: string }>(result: T): Success<T> {
   if ('code' in result) throw fromErrorResult(result as unknown as ErrorResult);
-  return result;
+  return result as Success<T>;
 }
 
 function endpoints(url: string): { http: string; ws: string } {
@@ -70,6 +111,11 @@ function endpoints(url: string): { http: string; ws: string } {
   const http = `${base}/graphql`;
   return { http, ws: http.replace(/^http/i, 'ws') };
 }
+
+const closeCode = (e: unknown): number | undefined => {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+};
 
 /** A graphql-ws failure (close event, error list or socket error) as a ReelayError. */
 function wsError(e: unknown, wsUrl: string): ReelayError {
@@ -79,10 +125,11 @@ function wsError(e: unknown, wsUrl: string): ReelayError {
     const code = typeof first.extensions?.code === 'string' ? first.extensions.code : 'GRAPHQL_ERROR';
     return new ReelayError({ kind: 'graphql', code, message: first.message ?? 'subscription error' });
   }
-  const close = e as { code?: unknown; reason?: unknown };
-  if (typeof close?.code === 'number') {
-    if (close.code === 4403) return new ReelayError({ kind: 'graphql', code: 'UNAUTHENTICATED', message: `WebSocket refused (4403): ${String(close.reason || 'missing or wrong key')}` });
-    return networkError(`WebSocket ${wsUrl} closed (${close.code}${close.reason ? ` ${String(close.reason)}` : ''})`, e);
+  const code = closeCode(e);
+  if (code !== undefined) {
+    const reason = String((e as { reason?: unknown }).reason || '');
+    if (code === 4403) return new ReelayError({ kind: 'graphql', code: UNAUTHENTICATED, message: `WebSocket refused (4403): ${reason || 'missing or wrong key'}` });
+    return networkError(`WebSocket ${wsUrl} closed (${code}${reason ? ` ${reason}` : ''})`, e);
   }
   return networkError(`cannot reach ${wsUrl}: ${describe(e)}`, e);
 }
@@ -91,8 +138,8 @@ export function createReelayClient(options: ReelayClientOptions): ReelayClient {
   const { http: endpoint, ws: wsUrl } = endpoints(options.url);
   const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis);
   if (!fetchImpl) throw new TypeError('reelay client: no fetch available; pass options.fetch');
-  const httpOptions: HttpOptions = { endpoint, apiKey: options.apiKey, fetch: fetchImpl, headers: options.headers };
-  const run = <T>(doc: DocumentNode, variables?: Record<string, unknown>) => request<T>(httpOptions, doc, variables);
+  const httpOptions: HttpOptions = { endpoint, apiKey: options.apiKey, fetch: fetchImpl, headers: options.headers, onAuthError: options.onAuthError };
+  const run = <D extends TypedDocument<any, any>>(doc: D, ...variables: VariablesArg<D>) => request(httpOptions, doc, ...variables);
 
   let ws: WsClient | undefined;
   const wsClient = (): WsClient => {
@@ -104,46 +151,57 @@ export function createReelayClient(options: ReelayClientOptions): ReelayClient {
       webSocketImpl: impl,
       connectionParams: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
       lazy: true,
-      // A refused key (4403) will not work on a second try; dropped connections are retried (taskUpdated starts with the current state).
-      shouldRetry: (e) => typeof (e as { code?: unknown })?.code === 'number' && (e as { code: number }).code !== 4403,
-      retryAttempts: 5,
+      lazyCloseTimeout: options.lazyCloseTimeout ?? 0,
+      // A refused key (4403) will not work on a second try; dropped connections are retried
+      // (taskUpdated starts with the current state, tasksUpdated says `ready` again).
+      shouldRetry: (e) => closeCode(e) !== undefined && closeCode(e) !== 4403,
+      retryAttempts: options.retryAttempts ?? 5,
+      retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** retries) + Math.random() * 500)),
+      on: {
+        connected: () => options.onConnected?.(),
+        closed: (e) => {
+          if (closeCode(e) === 4403) options.onAuthError?.(wsError(e, wsUrl));
+          else options.onDisconnected?.();
+        },
+      },
     });
     return ws;
   };
 
   const client: ReelayClient = {
     async createVideoTask(input) {
-      const data = await run<{ createVideoTask: Union }>(docs.CreateVideoTask, { input });
-      return unwrap(data.createVideoTask).task!;
+      const data = await run(docs.CreateVideoTask, { input });
+      return unwrap(data.createVideoTask).task;
     },
     async task(id) {
-      const data = await run<{ task: VideoTask | null }>(docs.Task, { id });
+      const data = await run(docs.Task, { id });
       return data.task;
     },
     async tasks(args = {}) {
-      const data = await run<{ tasks: TaskPage }>(docs.Tasks, args as Record<string, unknown>);
+      const data = await run(docs.Tasks, args);
       return data.tasks;
     },
     async cancelTask(id) {
-      const data = await run<{ cancelTask: Union }>(docs.CancelTask, { id });
-      return unwrap(data.cancelTask).task!;
+      const data = await run(docs.CancelTask, { id });
+      return unwrap(data.cancelTask).task;
     },
     async retryTask(id) {
-      const data = await run<{ retryTask: Union }>(docs.RetryTask, { id });
-      return unwrap(data.retryTask).task!;
+      const data = await run(docs.RetryTask, { id });
+      return unwrap(data.retryTask).task;
     },
     async deleteTask(id) {
-      const data = await run<{ deleteTask: Union }>(docs.DeleteTask, { id });
-      return unwrap(data.deleteTask).id!;
+      const data = await run(docs.DeleteTask, { id });
+      return unwrap(data.deleteTask).id;
     },
     async providers() {
-      const data = await run<{ providers: Provider[] }>(docs.Providers);
+      const data = await run(docs.Providers);
       return data.providers;
     },
     async stats(args = {}) {
-      const data = await run<{ stats: Stats }>(docs.Stats, args as Record<string, unknown>);
+      const data = await run(docs.Stats, args);
       return data.stats;
     },
+    request: run,
     watch(id, onUpdate, watchOptions = {}) {
       const { signal } = watchOptions;
       return new Promise<VideoTask>((resolve, reject) => {
@@ -168,7 +226,7 @@ export function createReelayClient(options: ReelayClientOptions): ReelayClient {
           } catch (e) {
             return finish(e);
           }
-          dispose = socket.subscribe<{ taskUpdated: VideoTask | null }>(
+          dispose = socket.subscribe<ResultOf<typeof docs.TaskUpdated>>(
             { query: source(docs.TaskUpdated), variables: { id } },
             {
               next: (msg) => {
@@ -206,6 +264,48 @@ export function createReelayClient(options: ReelayClientOptions): ReelayClient {
       generateOptions.onProgress?.(task);
       if (isTerminal(task.status)) return task;
       return client.watch(task.id, generateOptions.onProgress, { signal: generateOptions.signal });
+    },
+    watchTasks(filter, watcher) {
+      let stopped = false;
+      let dispose: (() => void) | undefined;
+      const fail = (e: unknown) => {
+        if (stopped) return;
+        stopped = true;
+        dispose?.();
+        watcher.error?.(wsError(e, wsUrl));
+      };
+      const subscribe = () => {
+        let socket: WsClient;
+        try {
+          socket = wsClient();
+        } catch (e) {
+          // Reported after the caller has the stop function, as every other outcome is.
+          queueMicrotask(() => fail(e));
+          return;
+        }
+        dispose = socket.subscribe<ResultOf<typeof docs.TasksUpdated>>(
+          { query: source(docs.TasksUpdated), variables: { filter: filter ?? null, ready: true } },
+          {
+            next: (msg) => {
+              if (stopped) return;
+              if (msg.errors?.length) return fail(msg.errors);
+              const task = msg.data?.tasksUpdated;
+              if (task) watcher.next(task);
+              else watcher.ready?.();
+            },
+            error: fail,
+            // Only a server going away ends it (its feed closed): subscribe again a moment later (a new `ready` follows).
+            complete: () => {
+              if (!stopped) setTimeout(() => !stopped && subscribe(), 1000);
+            },
+          },
+        );
+      };
+      subscribe();
+      return () => {
+        stopped = true;
+        dispose?.();
+      };
     },
     async close() {
       const current = ws;

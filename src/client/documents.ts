@@ -151,3 +151,13 @@ export const TaskUpdated = graphql(
 `,
   [TaskFields],
 );
+
+/** With `ready: true` the first event is null, once the server delivers every later change. */
+export const TasksUpdated = graphql(
+  `
+  subscription TasksUpdated($filter: TaskFilter, $ready: Boolean) {
+    tasksUpdated(filter: $filter, ready: $ready) { ...TaskFields }
+  }
+`,
+  [TaskFields],
+);

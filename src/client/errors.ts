@@ -59,6 +59,14 @@ export function isReelayError(e: unknown): e is ReelayError {
   return e instanceof ReelayError;
 }
 
+/** The key is missing, wrong or no longer works: HTTP 401, code UNAUTHENTICATED, or a WebSocket closed with 4403. */
+export function isAuthError(e: unknown): e is ReelayError {
+  return e instanceof ReelayError && (e.code === UNAUTHENTICATED || e.status === 401);
+}
+
+/** The code of a refused key, over HTTP and over the WebSocket. */
+export const UNAUTHENTICATED = 'UNAUTHENTICATED';
+
 /** A member of an error union as the API returns it (every one implements `Error`). */
 export interface ErrorResult {
   __typename: string;

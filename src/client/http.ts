@@ -2,14 +2,23 @@
 // protocol when the variables hold a Blob (an image upload). Failures become
 // ReelayErrors: no answer → NETWORK_ERROR, top-level errors → their code.
 import { print, type DocumentNode } from 'graphql';
-import { networkError, ReelayError } from './errors.js';
+import type { DocumentDecoration, ResultOf, VariablesOf } from 'gql.tada';
+import { isAuthError, networkError, ReelayError, UNAUTHENTICATED } from './errors.js';
 
 export interface HttpOptions {
   endpoint: string;
   apiKey?: string;
   fetch: typeof fetch;
   headers?: Record<string, string>;
+  /** Told of every refused key (HTTP 401 / UNAUTHENTICATED) before it is thrown. */
+  onAuthError?: (error: ReelayError) => void;
 }
+
+/** A document whose result and variable types are known (a gql.tada `graphql()` document). */
+export type TypedDocument<Result = unknown, Variables = Record<string, unknown>> = DocumentNode & DocumentDecoration<Result, Variables>;
+
+/** The variables argument: optional when the document needs none. */
+export type VariablesArg<D> = {} extends VariablesOf<D> ? [variables?: VariablesOf<D>] : [variables: VariablesOf<D>];
 
 interface GraphQLResponse {
   data?: unknown;
@@ -50,8 +59,18 @@ function body(query: string, variables: Record<string, unknown> | undefined): { 
   return { body: form, multipart: true };
 }
 
-export async function request<T>(opts: HttpOptions, doc: DocumentNode, variables?: Record<string, unknown>): Promise<T> {
-  const { body: payload, multipart } = body(source(doc), variables);
+/** Sends the document; its typed result, or a ReelayError (a refused key is told to `onAuthError` first). */
+export async function request<D extends TypedDocument<any, any>>(opts: HttpOptions, doc: D, ...[variables]: VariablesArg<D>): Promise<ResultOf<D>> {
+  try {
+    return (await send(opts, source(doc), variables as Record<string, unknown> | undefined)) as ResultOf<D>;
+  } catch (e) {
+    if (isAuthError(e)) opts.onAuthError?.(e);
+    throw e;
+  }
+}
+
+async function send(opts: HttpOptions, query: string, variables: Record<string, unknown> | undefined): Promise<unknown> {
+  const { body: payload, multipart } = body(query, variables);
   const headers: Record<string, string> = {
     accept: 'application/graphql-response+json, application/json',
     ...opts.headers,
@@ -75,12 +94,12 @@ export async function request<T>(opts: HttpOptions, doc: DocumentNode, variables
   }
   const first = json.errors?.[0];
   if (first) {
-    const code = typeof first.extensions?.code === 'string' ? first.extensions.code : res.status === 401 ? 'UNAUTHENTICATED' : 'GRAPHQL_ERROR';
+    const code = typeof first.extensions?.code === 'string' ? first.extensions.code : res.status === 401 ? UNAUTHENTICATED : 'GRAPHQL_ERROR';
     const field = typeof first.extensions?.field === 'string' ? first.extensions.field : undefined;
     throw new ReelayError({ kind: 'graphql', code, message: first.message ?? 'GraphQL error', field, status: res.status });
   }
   if (json.data == null) throw networkError(`${opts.endpoint} answered HTTP ${res.status} without data`, undefined, res.status);
-  return json.data as T;
+  return json.data;
 }
 
 /** The useful part of a fetch failure (undici hides the reason in `cause`). */

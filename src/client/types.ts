@@ -16,6 +16,10 @@ export type Provider = ResultOf<typeof Providers>['providers'][number];
 export type StatsArgs = VariablesOf<typeof Stats>;
 export type Stats = ResultOf<typeof Stats>['stats'];
 
+/** Every status, in the order a task moves through them (a Record, so the schema's enum gaining or losing one fails compilation). */
+const LISTED: Record<TaskStatus, true> = { QUEUED: true, PROCESSING: true, COMPLETED: true, FAILED: true, CANCELLED: true };
+export const TASK_STATUSES: readonly TaskStatus[] = Object.keys(LISTED) as TaskStatus[];
+
 /** Statuses after which a task never changes again. */
 export const TERMINAL_STATUSES: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
 

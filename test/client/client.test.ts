@@ -3,12 +3,23 @@
 // (returned as data by the API, thrown as ReelayError), auth and uploads.
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createReelayClient, isReelayError, NETWORK_ERROR, ReelayError, type ReelayClient, type VideoTask } from '../../src/client/index.js';
+import { createReelayClient, graphql, isAuthError, isReelayError, NETWORK_ERROR, ReelayError, type ReelayClient, type TaskFilter, type VideoTask } from '../../src/client/index.js';
 import { makePng } from '../emulators/media.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { freePort } from '../support/processes.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
+import { until } from '../support/wait.js';
 
 const KEY = 'client-key-1234567';
+
+/** A watchTasks subscription's tasks, and how often it said `ready`. */
+function watchList(client: ReelayClient, filter: TaskFilter | null) {
+  const seen: VideoTask[] = [];
+  const errors: ReelayError[] = [];
+  let readies = 0;
+  const stop = client.watchTasks(filter, { next: (t) => seen.push(t), ready: () => readies++, error: (e) => errors.push(e) });
+  return { seen, errors, stop, readies: () => readies };
+}
 
 async function caught(p: Promise<unknown>): Promise<ReelayError> {
   try {
@@ -106,6 +117,68 @@ describe('reelay/client against the real server', () => {
     expect(stats.byProvider.find((p) => p.provider === 'local')).toBeTruthy();
   });
 
+  it('watchTasks: ready once the server has registered it, then every change of matching tasks', async () => {
+    const list = watchList(client, { search: 'listed' });
+    try {
+      await until(list.readies, (n) => n === 1);
+      // Made right after `ready`, without a probe: it is delivered.
+      const task = await client.createVideoTask({ prompt: 'listed one', provider: 'local', durationSeconds: 60, width: 320, height: 240 });
+      const other = await client.createVideoTask({ prompt: 'not in the list', provider: 'local', durationSeconds: 60, width: 320, height: 240 });
+      await until(() => list.seen, (s) => s.some((t) => t.id === task.id));
+      await client.cancelTask(other.id);
+      await client.cancelTask(task.id);
+      await until(() => list.seen, (s) => s.some((t) => t.id === task.id && t.status === 'CANCELLED'));
+      expect(list.seen.every((t) => t.prompt.includes('listed'))).toBe(true);
+      expect(list.readies()).toBe(1);
+      expect(list.errors).toEqual([]);
+    } finally {
+      list.stop();
+    }
+  });
+
+  it('watchTasks: a dropped socket reconnects and says ready again (read the list then)', async () => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(t.url).port) });
+    let connected = 0;
+    let disconnected = 0;
+    const viaProxy = createReelayClient({
+      url: `http://127.0.0.1:${proxy.port}`,
+      apiKey: KEY,
+      webSocketImpl: WebSocket,
+      onConnected: () => connected++,
+      onDisconnected: () => disconnected++,
+    });
+    const list = watchList(viaProxy, { search: 'reconnected' });
+    try {
+      await until(list.readies, (n) => n === 1);
+      proxy.dropAll();
+      await until(list.readies, (n) => n === 2);
+      expect({ connected, disconnected }).toEqual({ connected: 2, disconnected: 1 });
+      const task = await client.createVideoTask({ prompt: 'reconnected one', provider: 'local', durationSeconds: 60, width: 320, height: 240 });
+      await client.cancelTask(task.id);
+      await until(() => list.seen, (s) => s.some((x) => x.id === task.id && x.status === 'CANCELLED'));
+      expect(list.errors).toEqual([]);
+    } finally {
+      list.stop();
+      await viaProxy.close();
+      await proxy.close();
+    }
+  });
+
+  it('request: any document written with graphql(), typed by the schema', async () => {
+    const Health = graphql(`query Health { health { db providers { id healthy } } }`);
+    const health = await client.request(Health);
+    expect(health.health.db).toBe(true);
+    expect(health.health.providers.map((p) => p.id)).toContain('local');
+    const Events = graphql(`query Events($id: ID!) { task(id: $id) { events { status at } } }`);
+    const task = await client.createVideoTask({ prompt: 'with a history', provider: 'local', durationSeconds: 60, width: 320, height: 240 });
+    await client.cancelTask(task.id);
+    const events = await client.request(Events, { id: task.id });
+    expect(events.task?.events.map((e) => e.status)).toEqual(expect.arrayContaining(['QUEUED', 'CANCELLED']));
+    // Top-level errors are thrown as for every method.
+    const Bad = graphql(`query Bad($id: ID!) { task(id: $id) { id } }`);
+    expect(await caught(client.request(Bad, { id: null as unknown as string }))).toMatchObject({ kind: 'graphql', message: expect.stringContaining('$id') });
+  });
+
   it('uploads an image Blob as a GraphQL multipart request', async () => {
     const png = new Blob([new Uint8Array(makePng(64, 48, { rgb: [200, 40, 40] }))], { type: 'image/png' });
     const task = await client.createVideoTask({ prompt: 'From an upload', provider: 'local', durationSeconds: 1, width: 320, height: 240, image: { file: png } });
@@ -115,12 +188,21 @@ describe('reelay/client against the real server', () => {
     expect(await caught(client.createVideoTask({ prompt: 'broken', image: { file: bad } }))).toMatchObject({ code: 'INVALID_IMAGE', field: 'image.file' });
   });
 
-  it('a wrong key: UNAUTHENTICATED over HTTP and over the WebSocket', async () => {
-    const wrong = createReelayClient({ url: `${t.url}/graphql`, apiKey: 'wrong-key-123456', webSocketImpl: WebSocket });
+  it('a wrong key: UNAUTHENTICATED over HTTP and over the WebSocket, each told to onAuthError', async () => {
+    const told: ReelayError[] = [];
+    const wrong = createReelayClient({ url: `${t.url}/graphql`, apiKey: 'wrong-key-123456', webSocketImpl: WebSocket, onAuthError: (e) => told.push(e) });
     try {
-      expect(await caught(wrong.tasks())).toMatchObject({ kind: 'graphql', code: 'UNAUTHENTICATED', status: 401 });
+      const http = await caught(wrong.tasks());
+      expect(http).toMatchObject({ kind: 'graphql', code: 'UNAUTHENTICATED', status: 401 });
+      expect(told).toEqual([http]);
       // Refused at connection time (4403), before the task is looked at.
       expect(await caught(wrong.watch('00000000-0000-4000-8000-000000000000'))).toMatchObject({ kind: 'graphql', code: 'UNAUTHENTICATED' });
+      expect(told).toHaveLength(2);
+      expect(isAuthError(told[1])).toBe(true);
+      expect(told[1]!.message).toMatch(/4403/);
+      // Errors that are not about the key are not told.
+      await caught(client.cancelTask('00000000-0000-4000-8000-000000000000'));
+      expect(told).toHaveLength(2);
     } finally {
       await wrong.close();
     }
