@@ -1,4 +1,5 @@
-// Builds the web console (console/ → console/dist/) with Vite: run by
+// Builds the web console (console/ → console/dist/, with the client library
+// src/client it talks through bundled in) with Vite: run by
 // scripts/build.mjs, so on install and before every `npm start`, and by the
 // browser tests when the build is missing. A stamp of the sources' hash makes
 // an unchanged console cost a few file reads, not a Vite build. The new build
@@ -21,12 +22,15 @@ function walk(dir) {
   });
 }
 
-/** The hash of what the build depends on: the console's sources and the versions of what it bundles. */
+/** The client library (reelay/client) the console talks through: bundled from its sources. */
+const CLIENT_SRC = path.join(ROOT, 'src', 'client');
+
+/** The hash of what the build depends on: the console's and the client's sources and the versions of what it bundles. */
 function sourceHash() {
   const hash = crypto.createHash('sha256');
-  const files = [path.join(CONSOLE_SRC, 'index.html'), ...walk(path.join(CONSOLE_SRC, 'src'))].sort();
+  const files = [path.join(CONSOLE_SRC, 'index.html'), ...walk(path.join(CONSOLE_SRC, 'src')), ...walk(CLIENT_SRC)].sort();
   for (const f of files) hash.update(path.relative(ROOT, f)).update('\0').update(fs.readFileSync(f)).update('\0');
-  for (const pkg of ['vite', 'preact', 'htm', 'graphql-ws']) {
+  for (const pkg of ['vite', 'preact', 'htm', 'graphql-ws', 'graphql', 'gql.tada']) {
     try {
       hash.update(`${pkg}@${JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')).version}\0`);
     } catch {

@@ -1,8 +1,8 @@
 // The console's shell: finds out whether the server wants a key (and asks for
-// one), then lays out Create, Tasks and Operate over one API connection.
+// one), then lays out Create, Tasks and Operate over one client connection.
 import { html } from 'htm/preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
-import { AuthError, createApi, type Provider, type ReelayApi, type Task } from './api.js';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { createConsoleClient, isAuthError, type Provider, type ReelayClient, type Task } from './api.js';
 import { CreateForm } from './create-form.js';
 import { KeyPrompt } from './key-prompt.js';
 import { storedKey, storeKey } from './key.js';
@@ -10,6 +10,7 @@ import { OperatePanel } from './operate.js';
 import { TaskList } from './task-list.js';
 
 type Phase = { at: 'loading' } | { at: 'key'; refused: boolean } | { at: 'ready'; providers: Provider[] } | { at: 'failed'; message: string };
+/** "live" only once the server has registered the task list's subscription (its `ready`), so nothing after it can be missed. */
 export type Connection = 'connecting' | 'live' | 'reconnecting';
 
 export function App() {
@@ -18,46 +19,40 @@ export function App() {
   // Bumped by "Try again" after a failed start, and by every key entered.
   const [attempt, setAttempt] = useState(0);
   const [connection, setConnection] = useState<Connection>('connecting');
-  // Bumped when the socket comes back: the list re-reads what it may have missed.
-  const [resync, setResync] = useState(0);
   // A task this page created or retried, handed to the list at once (the socket may be slower).
   const [created, setCreated] = useState<Task | null>(null);
   // Bumped when a task finishes: the stats are re-read.
   const [finished, setFinished] = useState(0);
+  // The client in use: a late failure of a replaced one changes nothing.
+  const current = useRef<ReelayClient | null>(null);
 
-  const api: ReelayApi = useMemo(
-    () =>
-      createApi({
-        key,
-        onConnected: (again) => {
-          setConnection('live');
-          if (again) setResync((n) => n + 1);
-        },
-        onDisconnected: () => setConnection('reconnecting'),
-        onAuthLost: () => setPhase({ at: 'key', refused: true }),
-      }),
-    [key, attempt],
-  );
+  const client: ReelayClient = useMemo(() => {
+    const c: ReelayClient = createConsoleClient({
+      key,
+      // Refused after it worked (revoked, expired) or at the start: ask for a key.
+      onAuthError: () => current.current === c && setPhase({ at: 'key', refused: key !== null }),
+      onDisconnected: () => current.current === c && setConnection('reconnecting'),
+    });
+    return c;
+  }, [key, attempt]);
+  current.current = client;
 
   useEffect(() => {
     let gone = false;
     setPhase({ at: 'loading' });
-    (async () => {
-      try {
-        await api.init();
-        const providers = await api.providers();
-        if (!gone) setPhase({ at: 'ready', providers });
-      } catch (err) {
-        if (gone) return;
-        if (err instanceof AuthError) setPhase({ at: 'key', refused: key !== null });
-        else setPhase({ at: 'failed', message: err instanceof Error ? err.message : String(err) });
-      }
-    })();
+    setConnection('connecting');
+    client.providers().then(
+      (providers) => !gone && setPhase({ at: 'ready', providers }),
+      (err: unknown) => {
+        if (gone || isAuthError(err)) return; // onAuthError asked for a key
+        setPhase({ at: 'failed', message: err instanceof Error ? err.message : String(err) });
+      },
+    );
     return () => {
       gone = true;
-      api.close();
+      void client.close();
     };
-  }, [api]);
+  }, [client]);
 
   const useKey = (k: string | null) => {
     storeKey(k);
@@ -85,10 +80,17 @@ export function App() {
     ${header}
     <main class="layout">
       <div class="side">
-        <${CreateForm} api=${api} providers=${phase.providers} onCreated=${setCreated} />
-        <${OperatePanel} api=${api} providers=${phase.providers} refresh=${finished} />
+        <${CreateForm} client=${client} providers=${phase.providers} onCreated=${setCreated} />
+        <${OperatePanel} client=${client} refresh=${finished} />
       </div>
-      <${TaskList} api=${api} providers=${phase.providers} created=${created} resync=${resync} onCreated=${setCreated} onFinished=${() => setFinished((n) => n + 1)} />
+      <${TaskList}
+        client=${client}
+        providers=${phase.providers}
+        created=${created}
+        onLive=${() => current.current === client && setConnection('live')}
+        onCreated=${setCreated}
+        onFinished=${() => setFinished((n) => n + 1)}
+      />
     </main>
   `;
 }

@@ -5,10 +5,10 @@
 // labelled "Avoid"), so a lookup by that name finds one textbox.
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { CreateInput, Provider, ReelayApi, Task } from './api.js';
+import { isReelayError, type CreateVideoTaskInput, type Provider, type ReelayClient, type Task } from './api.js';
 
 interface Props {
-  api: ReelayApi;
+  client: ReelayClient;
   providers: Provider[];
   onCreated(task: Task): void;
 }
@@ -19,7 +19,7 @@ const fieldOf = (f: string | null | undefined) => (f ? (FIELD_OF[f] ?? f.replace
 
 const IMAGE_TYPES = 'image/png,image/jpeg,image/webp';
 
-export function CreateForm({ api, providers, onCreated }: Props) {
+export function CreateForm({ client, providers, onCreated }: Props) {
   const initial = providers.find((p) => p.isDefault) ?? providers[0];
   const [providerId, setProviderId] = useState(initial?.id ?? '');
   const [prompt, setPrompt] = useState('');
@@ -74,7 +74,7 @@ export function CreateForm({ api, providers, onCreated }: Props) {
   const submit = async (e: Event) => {
     e.preventDefault();
     if (busy) return;
-    const input: CreateInput = { prompt, provider: providerId || undefined };
+    const input: CreateVideoTaskInput = { prompt, provider: providerId || undefined };
     const local: Record<string, string> = {};
     const num = (name: string, raw: string, int = false) => {
       if (!raw.trim()) return undefined;
@@ -93,26 +93,23 @@ export function CreateForm({ api, providers, onCreated }: Props) {
     if (file) input.image = { file };
     else if (imageUrl.trim()) input.image = { url: imageUrl.trim() };
     if (caps && !caps.textToVideo && !input.image) local.image = `${providerId} needs an image.`;
-    for (const k of Object.keys(input) as (keyof CreateInput)[]) if (input[k] === undefined) delete input[k];
+    for (const k of Object.keys(input) as (keyof CreateVideoTaskInput)[]) if (input[k] === undefined) delete input[k];
     setErrors(local);
     setNotice('');
     if (Object.keys(local).length) return;
     setBusy(true);
     try {
-      const out = await api.createVideoTask(input);
-      if (out.ok) {
-        onCreated(out.value);
-        setNotice(`Task created: ${out.value.status.toLowerCase()}${out.value.queuePosition ? `, #${out.value.queuePosition} in the queue` : ''}.`);
-        setFile(null);
-        if (fileInput.current) fileInput.current.value = '';
-      } else {
-        const { code, message, field, retryAfterSeconds } = out.error;
-        const text = `${message}${retryAfterSeconds ? ` (try again in ${retryAfterSeconds} s)` : ''} [${code}]`;
-        setErrors({ [fieldOf(field)]: text });
-      }
+      const task = await client.createVideoTask(input);
+      onCreated(task);
+      setNotice(`Task created: ${task.status.toLowerCase()}${task.queuePosition ? `, #${task.queuePosition} in the queue` : ''}.`);
+      setFile(null);
+      if (fileInput.current) fileInput.current.value = '';
     } catch (err) {
-      const e = err as Error & { field?: string };
-      setErrors({ [fieldOf(e.field)]: e.message });
+      if (isReelayError(err)) {
+        // An error result (ValidationError, UnsupportedError, RateLimitedError, …) with its code; a top-level error as it says.
+        const text = err.kind === 'api' ? `${err.message}${err.retryAfterSeconds ? ` (try again in ${err.retryAfterSeconds} s)` : ''} [${err.code}]` : err.message;
+        setErrors({ [fieldOf(err.field)]: text });
+      } else setErrors({ form: err instanceof Error ? err.message : String(err) });
     } finally {
       setBusy(false);
     }

@@ -1,11 +1,20 @@
 // Operate: provider health and the key's `stats` (counts, success rate,
-// durations), with a bar chart of `stats.series` where the server has it.
+// durations), with a bar chart of `stats.series` (the last 24 hours).
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { Health, Provider, ReelayApi, SeriesPoint, Stats } from './api.js';
+import type { ReelayClient } from './api.js';
+import { Operate, type OperateData } from './documents.js';
 import { percent, seconds, time } from './format.js';
 
 const EVERY_MS = 10_000;
+
+/** One bar of the chart: a label and named numbers. */
+export interface SeriesPoint {
+  label: string;
+  values: Record<string, number>;
+}
+
+const points = (series: OperateData['stats']['series']): SeriesPoint[] => series.map((b) => ({ label: b.start, values: { completed: b.completed, failed: b.failed } }));
 
 /** Stacked bars, one per point, one colour per value; plain SVG (no script, no style attribute). */
 export function BarChart({ points }: { points: SeriesPoint[] }) {
@@ -32,9 +41,9 @@ export function BarChart({ points }: { points: SeriesPoint[] }) {
   `;
 }
 
-export function OperatePanel({ api, refresh }: { api: ReelayApi; providers: Provider[]; refresh: number }) {
-  const [health, setHealth] = useState<Health | null>(null);
-  const [stats, setStats] = useState<Stats | null>(null);
+export function OperatePanel({ client, refresh }: { client: ReelayClient; refresh: number }) {
+  const [health, setHealth] = useState<OperateData['health'] | null>(null);
+  const [stats, setStats] = useState<OperateData['stats'] | null>(null);
   const [problem, setProblem] = useState('');
   const [tick, setTick] = useState(0);
 
@@ -47,13 +56,13 @@ export function OperatePanel({ api, refresh }: { api: ReelayApi; providers: Prov
   useEffect(() => {
     let gone = false;
     const t = setTimeout(() => {
-      Promise.all([api.health(), api.stats()]).then(
-        ([h, s]) => !gone && (setHealth(h), setStats(s), setProblem('')),
+      client.request(Operate).then(
+        (d) => !gone && (setHealth(d.health), setStats(d.stats), setProblem('')),
         (err: Error) => !gone && setProblem(err.message),
       );
     }, refresh ? 300 : 0);
     return () => ((gone = true), clearTimeout(t));
-  }, [api, tick, refresh]);
+  }, [client, tick, refresh]);
 
   return html`
     <section class="card operate" aria-labelledby="operate-title">
@@ -93,7 +102,7 @@ export function OperatePanel({ api, refresh }: { api: ReelayApi; providers: Prov
                   </tbody>
                 </table>`
               : null}
-            ${stats.series ? html`<${BarChart} points=${stats.series} />` : null}
+            <${BarChart} points=${points(stats.series)} />
           `
         : html`<p class="muted">Loading…</p>`}
       <button type="button" onClick=${() => setTick((n) => n + 1)}>Refresh</button>

@@ -3,12 +3,13 @@
 // a download link; its events as a timeline under "Details".
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
-import { FINAL, type ReelayApi, type Task, type TaskEvent } from './api.js';
+import { FINAL, isReelayError, type ReelayClient, type Task } from './api.js';
+import { TaskEvents, type TaskEvent } from './documents.js';
 import { bytes, clock, time } from './format.js';
 
 interface Props {
   task: Task;
-  api: ReelayApi;
+  client: ReelayClient;
   now: number;
   onChange(task: Task): void;
   onRemove(id: string): void;
@@ -52,20 +53,20 @@ function Media({ task }: { task: Task }) {
 }
 
 /** The task's history, read when Details opens and again whenever the task changes while open. */
-function Details({ task, api }: { task: Task; api: ReelayApi }) {
+function Details({ task, client }: { task: Task; client: ReelayClient }) {
   const [open, setOpen] = useState(false);
   const [events, setEvents] = useState<TaskEvent[] | null>(null);
   const [problem, setProblem] = useState('');
   useEffect(() => {
     if (!open) return;
     let gone = false;
-    api.task(task.id).then(
-      (t) => !gone && (setEvents(t?.events ?? []), setProblem('')),
+    client.request(TaskEvents, { id: task.id }).then(
+      (d) => !gone && (setEvents(d.task?.events ?? []), setProblem('')),
       (err: Error) => !gone && setProblem(err.message),
     );
     return () => void (gone = true);
   }, [open, task.updatedAt, task.status]);
-  const params = Object.entries(task.params ?? {}).filter(([, v]) => v != null);
+  const params = Object.entries((task.params ?? {}) as Record<string, unknown>).filter(([, v]) => v != null);
   return html`
     <details onToggle=${(e: Event) => setOpen((e.target as HTMLDetailsElement).open)}>
       <summary>Details</summary>
@@ -96,7 +97,7 @@ function Details({ task, api }: { task: Task; api: ReelayApi }) {
   `;
 }
 
-export function TaskItem({ task, api, now, onChange, onRemove, onCreated }: Props) {
+export function TaskItem({ task, client, now, onChange, onRemove, onCreated }: Props) {
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState('');
   const final = FINAL.has(task.status);
@@ -107,29 +108,15 @@ export function TaskItem({ task, api, now, onChange, onRemove, onCreated }: Prop
     try {
       await run();
     } catch (err) {
-      setProblem(err instanceof Error ? err.message : String(err));
+      // An error result of the API (TASK_FINISHED, NOT_FOUND, …) with its code.
+      setProblem(isReelayError(err) && err.kind === 'api' ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err));
     } finally {
       setBusy(false);
     }
   };
-  const cancel = () =>
-    act(async () => {
-      const out = await api.cancelTask(task.id);
-      if (out.ok) onChange(out.value);
-      else setProblem(`${out.error.message} [${out.error.code}]`);
-    });
-  const retry = () =>
-    act(async () => {
-      const out = await api.retryTask(task.id);
-      if (out.ok) onCreated(out.value);
-      else setProblem(`${out.error.message} [${out.error.code}]`);
-    });
-  const remove = () =>
-    act(async () => {
-      const out = await api.deleteTask(task.id);
-      if (out.ok) onRemove(task.id);
-      else setProblem(`${out.error.message} [${out.error.code}]`);
-    });
+  const cancel = () => act(async () => onChange(await client.cancelTask(task.id)));
+  const retry = () => act(async () => onCreated(await client.retryTask(task.id)));
+  const remove = () => act(async () => onRemove(await client.deleteTask(task.id)));
 
   return html`
     <li class=${`task s-${task.status.toLowerCase()}`} data-task-id=${task.id} data-status=${task.status} aria-busy=${busy ? 'true' : 'false'}>
@@ -155,7 +142,7 @@ export function TaskItem({ task, api, now, onChange, onRemove, onCreated }: Prop
         ${final ? html`<button type="button" class="danger" onClick=${remove} disabled=${busy}>Delete</button>` : null}
       </div>
       ${problem ? html`<p class="error" role="alert">${problem}</p>` : null}
-      <${Details} task=${task} api=${api} />
+      <${Details} task=${task} client=${client} />
     </li>
   `;
 }

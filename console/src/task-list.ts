@@ -1,17 +1,31 @@
 // Watch: the key's tasks, newest first, kept live over `tasksUpdated`; more
 // pages of `tasks` load as the end of the list scrolls into view; filters by
 // status and provider and a prompt search.
+//
+// Nothing is missed between reading the list and subscribing: the first page
+// is read again each time the subscription is `ready` (registered on the
+// server, at the start and after every reconnect), and merged, states only
+// moving forward; only then is the connection shown as live.
 import { html } from 'htm/preact';
 import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
-import { FINAL, STATUSES, type Provider, type ReelayApi, type Task, type TaskFilter, type TaskStatus } from './api.js';
+import { FINAL, STATUSES, type Provider, type ReelayClient, type Task, type TaskFilter, type TaskStatus } from './api.js';
 import { TaskItem } from './task-item.js';
 
 const PAGE = 20;
+
+/** What the list is filtered by (the API's TaskFilter takes more). */
+interface ListFilter {
+  status?: TaskStatus[];
+  provider?: string;
+  search?: string;
+}
 
 interface State {
   tasks: Task[];
   cursor: string | null;
   hasNext: boolean;
+  /** A page arrived for this filter (the cursor and hasNext are real). */
+  loaded: boolean;
   total: number | null;
   loading: boolean;
   error: string;
@@ -22,9 +36,10 @@ interface State {
 type Action =
   | { type: 'reset'; generation: number }
   | { type: 'loading'; generation: number }
-  | { type: 'page'; generation: number; nodes: Task[]; cursor: string | null; hasNext: boolean; total: number; first: boolean }
+  /** `first`: the first page; `refresh`: the first page read again, merged without moving the paging on. */
+  | { type: 'page'; generation: number; nodes: Task[]; cursor: string | null; hasNext: boolean; total: number; first: boolean; refresh?: boolean }
   | { type: 'failed'; generation: number; message: string }
-  | { type: 'upsert'; task: Task; filter: TaskFilter }
+  | { type: 'upsert'; task: Task; filter: ListFilter }
   | { type: 'remove'; id: string };
 
 const RANK: Record<TaskStatus, number> = { QUEUED: 0, PROCESSING: 1, COMPLETED: 2, FAILED: 2, CANCELLED: 2 };
@@ -40,7 +55,7 @@ function newer(prev: Task, next: Task): boolean {
   return true;
 }
 
-function matches(task: Task, f: TaskFilter): boolean {
+function matches(task: Task, f: ListFilter): boolean {
   if (f.status?.length && !f.status.includes(task.status)) return false;
   if (f.provider && task.provider !== f.provider) return false;
   if (f.search?.trim() && !task.prompt.toLowerCase().includes(f.search.trim().toLowerCase())) return false;
@@ -52,7 +67,7 @@ const byNewest = (a: Task, b: Task) => (a.createdAt < b.createdAt ? 1 : a.create
 function reduce(s: State, a: Action): State {
   switch (a.type) {
     case 'reset':
-      return { tasks: [], cursor: null, hasNext: true, total: null, loading: false, error: '', generation: a.generation };
+      return { tasks: [], cursor: null, hasNext: true, loaded: false, total: null, loading: false, error: '', generation: a.generation };
     case 'loading':
       return a.generation === s.generation ? { ...s, loading: true, error: '' } : s;
     case 'failed':
@@ -66,7 +81,10 @@ function reduce(s: State, a: Action): State {
         if (!prev) merged.push(t);
         else if (newer(prev, t)) merged[merged.indexOf(prev)] = t;
       }
-      return { ...s, tasks: merged.sort(byNewest), cursor: a.cursor, hasNext: a.hasNext, total: a.first ? a.total : s.total, loading: false };
+      const tasks = merged.sort(byNewest);
+      // A refresh after more pages were loaded leaves the paging where it is.
+      if (a.refresh && s.loaded) return { ...s, tasks, total: a.total };
+      return { ...s, tasks, cursor: a.cursor, hasNext: a.hasNext, loaded: true, total: a.first ? a.total : s.total, loading: a.refresh ? s.loading : false };
     }
     case 'upsert': {
       const i = s.tasks.findIndex((t) => t.id === a.task.id);
@@ -89,26 +107,35 @@ function reduce(s: State, a: Action): State {
 }
 
 interface Props {
-  api: ReelayApi;
+  client: ReelayClient;
   providers: Provider[];
   /** A task this page just created or retried. */
   created: Task | null;
-  /** Bumped when the socket reconnects: re-read from the top. */
-  resync: number;
+  /** The subscription is registered and the list read after it: changes now show as they happen. */
+  onLive(): void;
   onCreated(task: Task): void;
   onFinished(): void;
 }
 
-export function TaskList({ api, providers, created, resync, onCreated, onFinished }: Props) {
+/** The filter as the API takes it: empty parts left out. */
+function apiFilter(f: ListFilter): TaskFilter | null {
+  const out: TaskFilter = {};
+  if (f.status?.length) out.status = f.status;
+  if (f.provider) out.provider = f.provider;
+  if (f.search?.trim()) out.search = f.search.trim();
+  return Object.keys(out).length ? out : null;
+}
+
+export function TaskList({ client, providers, created, onLive, onCreated, onFinished }: Props) {
   const [status, setStatus] = useState<TaskStatus | ''>('');
   const [provider, setProvider] = useState('');
   const [searchInput, setSearchInput] = useState('');
   const [search, setSearch] = useState('');
-  const [s, dispatch] = useReducer(reduce, { tasks: [], cursor: null, hasNext: true, total: null, loading: false, error: '', generation: 0 });
+  const [s, dispatch] = useReducer(reduce, { tasks: [], cursor: null, hasNext: true, loaded: false, total: null, loading: false, error: '', generation: 0 });
   const [now, setNow] = useState(Date.now());
   const [liveError, setLiveError] = useState('');
   const sentinel = useRef<HTMLDivElement>(null);
-  const filter: TaskFilter = { status: status ? [status] : undefined, provider: provider || undefined, search: search || undefined };
+  const filter: ListFilter = { status: status ? [status] : undefined, provider: provider || undefined, search: search || undefined };
   const filterRef = useRef(filter);
   filterRef.current = filter;
   const stateRef = useRef(s);
@@ -137,7 +164,7 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
     inflight.current = gen;
     dispatch({ type: 'loading', generation: gen });
     try {
-      const page = await api.tasks({ first: PAGE, after: cursor, filter: filterRef.current });
+      const page = await client.tasks({ first: PAGE, after: cursor, filter: apiFilter(filterRef.current) });
       dispatch({ type: 'page', generation: gen, nodes: page.nodes, cursor: page.pageInfo.endCursor, hasNext: page.pageInfo.hasNextPage, total: page.totalCount, first: cursor === null });
     } catch (err) {
       dispatch({ type: 'failed', generation: gen, message: err instanceof Error ? err.message : String(err) });
@@ -157,27 +184,42 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
     dispatch({ type: 'reset', generation: gen });
     void fetchPage(gen, null);
   };
+  /**
+   * The first page read again and merged (not a restart: the list stays as it
+   * is). Apart from the paging's one-at-a-time rule, so that a read begun
+   * before the subscription was registered cannot stand in for it.
+   */
+  const refresh = async () => {
+    const gen = generation.current;
+    try {
+      const page = await client.tasks({ first: PAGE, filter: apiFilter(filterRef.current) });
+      dispatch({ type: 'page', generation: gen, nodes: page.nodes, cursor: page.pageInfo.endCursor, hasNext: page.pageInfo.hasNextPage, total: page.totalCount, first: true, refresh: true });
+    } catch (err) {
+      dispatch({ type: 'failed', generation: gen, message: err instanceof Error ? err.message : String(err) });
+    }
+  };
 
-  // A new filter (or a reconnect) starts from the top.
-  useEffect(restart, [status, provider, search, resync]);
+  // A new filter starts from the top.
+  useEffect(restart, [status, provider, search]);
 
   // Live changes: the server filters by provider and search; the status is
   // judged here, so a task that leaves the chosen status leaves the list.
   useEffect(() => {
-    const stop = api.watch(
-      { provider: provider || undefined, search: search || undefined },
-      {
-        next: (task) => {
-          setLiveError('');
-          dispatch({ type: 'upsert', task, filter: filterRef.current });
-          if (FINAL.has(task.status)) onFinished();
-        },
-        // A refused subscription (a socket that drops is retried by the client, a refused key handled by the app).
-        error: (err) => setLiveError(Array.isArray(err) ? err.map((e: { message?: string }) => e.message).join('; ') : err instanceof Error ? err.message : ''),
+    const stop = client.watchTasks(apiFilter({ provider, search }), {
+      next: (task) => {
+        dispatch({ type: 'upsert', task, filter: filterRef.current });
+        if (FINAL.has(task.status)) onFinished();
       },
-    );
+      // Registered (again): what changed before it is in a read made now.
+      ready: () => {
+        setLiveError('');
+        void refresh().then(onLive);
+      },
+      // A refused subscription (a socket that drops is retried by the client, a refused key handled by the app).
+      error: (err) => setLiveError(err.message),
+    });
     return stop;
-  }, [api, provider, search]);
+  }, [client, provider, search]);
 
   useEffect(() => {
     if (created) dispatch({ type: 'upsert', task: created, filter: filterRef.current });
@@ -217,7 +259,7 @@ export function TaskList({ api, providers, created, resync, onCreated, onFinishe
           (t) => html`<${TaskItem}
             key=${t.id}
             task=${t}
-            api=${api}
+            client=${client}
             now=${now}
             onChange=${(task: Task) => dispatch({ type: 'upsert', task, filter: filterRef.current })}
             onRemove=${(id: string) => dispatch({ type: 'remove', id })}
