@@ -5,7 +5,7 @@ import type { UpstreamError } from '../providers/errors.js';
 import type { RegisteredProvider } from '../providers/registry.js';
 import type { Db } from '../db/client.js';
 import { backoffMs } from './backoff.js';
-import { takeToken } from './rate-limit.js';
+import { takeToken } from '../db/take-rate-token.js';
 
 const POLL_BACKOFF_CAP_MS = 60_000;
 

@@ -8,7 +8,7 @@ import { createLogger } from '../../src/logger.js';
 import { UpstreamError } from '../../src/providers/errors.js';
 import { HealthMonitor } from '../../src/providers/health.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
-import { takeToken } from '../../src/runner/rate-limit.js';
+import { takeToken } from '../../src/db/take-rate-token.js';
 import { claimDueTasks } from '../../src/runner/claim.js';
 import { cancelTask } from '../../src/runner/cancel.js';
 import { Runner } from '../../src/runner/runner.js';

@@ -2,9 +2,8 @@
 // bucket row in the database refilled continuously at rpm/60 per second,
 // holding at most a tenth of a minute's worth (so bursts stay small).
 import { eq, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
-import { execRows } from '../db/client.js';
-import { providerLimits } from '../db/schema.js';
+import { execRows, type Db } from './client.js';
+import { providerLimits } from './schema.js';
 
 export function bucketSize(perMinute: number): number {
   return Math.max(1, Math.floor(perMinute / 10));
