@@ -13,7 +13,7 @@ import https from 'node:https';
 import { type LookupFunction } from 'node:net';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { UpstreamError, permanentError } from '../providers/errors.js';
+import { UpstreamError, permanentError } from './upstream-error.js';
 import { forbiddenBeforeLookup, hostAllowed, isPublicAddress, normalizeHost } from './address-policy.js';
 
 /** What is fetched: the words of messages and the codes of failures. */

@@ -11,7 +11,7 @@ import { InvalidMediaError } from '../media/errors.js';
 import { validateMedia } from '../media/probe.js';
 import { readHead } from '../media/sniff.js';
 import { RESULT_FETCH, safeFetchToFile } from '../net/safe-fetch.js';
-import { UpstreamError, permanentError } from '../providers/errors.js';
+import { UpstreamError, permanentError } from '../net/upstream-error.js';
 import type { ProviderResult } from '../providers/types.js';
 import type { TaskResult } from '../db/schema.js';
 
