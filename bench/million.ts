@@ -13,6 +13,8 @@ import { sql } from 'drizzle-orm';
 import { buildOnlineIndexes, ONLINE_INDEXES } from '../src/db/online-indexes.js';
 import { backfillCounts, COUNTS_BACKFILL } from '../src/db/roll-up-counts.js';
 import { backfillHistory, HISTORY_BACKFILL } from '../src/db/roll-up-history.js';
+import { getStatsSeries } from '../src/db/finished-stats.js';
+import type { Money } from '../src/money.js';
 import { scanQueuePositions } from '../test/support/queue-positions-scan.js';
 import { openBench, OWNER, PROVIDER, type Bench } from './harness.js';
 import { fmt, now, percentile, timed } from './stats.js';
@@ -228,7 +230,8 @@ export async function benchMillion(log: (line: string) => void = () => {}): Prom
     }
 
     // Issue 9's additions to stats must keep the same budget: percentiles and cost from the
-    // history's histograms, and the chart series, never from a scan of the tasks.
+    // history's histograms, and the chart series, never from a scan of the tasks (the series
+    // are checked equal to one first).
     const MONEY_QUERY = `query($filter: TaskFilter) { stats(filter: $filter) { total completed p50DurationSeconds p95DurationSeconds p50QueueSeconds cost { amount currency } byProvider { provider cost { amount currency } } } }`;
     const SERIES_QUERY = `query($bucket: StatsBucketSize!, $last: Int!) { stats { series(bucket: $bucket, last: $last) { start total completed failed successRate p50DurationSeconds cost { amount currency } } } }`;
     for (const provider of [null, PROVIDER]) {
@@ -240,6 +243,7 @@ export async function benchMillion(log: (line: string) => void = () => {}): Prom
       });
     }
     for (const [bucket, last] of [['HOUR', 168], ['DAY', 90]] as const) {
+      await checkSeries(bench, SERIES_QUERY, bucket, last);
       add({
         what: `stats.series(bucket: ${bucket}, last: ${last})`,
         ...(await measure(() => bench.gql(SERIES_QUERY, { bucket, last }), SAMPLES)),
@@ -251,6 +255,27 @@ export async function benchMillion(log: (line: string) => void = () => {}): Prom
   } finally {
     await raw.client?.end({ timeout: 5 });
     await b?.close();
+  }
+}
+
+type SeriesAnswer = { stats: { series: Array<{ start: string; total: number; completed: number; failed: number; successRate: number | null; p50DurationSeconds: number | null; cost: Money[] }> } };
+
+/** The series over HTTP equals the same series computed from a scan of the tasks (once more if an hour ended in between). */
+async function checkSeries(bench: Bench, query: string, bucket: 'HOUR' | 'DAY', last: number): Promise<void> {
+  const span = bucket === 'HOUR' ? 'hour' : 'day';
+  for (let attempt = 1; ; attempt++) {
+    const scanned = (await getStatsSeries(bench.database.db, OWNER, {}, span, last, new Date(), 'scan')).map((b) => ({
+      start: b.start.getTime(),
+      total: b.total,
+      completed: b.completed,
+      failed: b.failed,
+      successRate: b.successRate,
+      p50DurationSeconds: b.p50DurationSeconds,
+      cost: b.cost.map((c) => ({ amount: c.amount, currency: c.currency })),
+    }));
+    const got = (await bench.gql<SeriesAnswer>(query, { bucket, last })).stats.series.map((b) => ({ ...b, start: Date.parse(b.start) }));
+    if (JSON.stringify(got) === JSON.stringify(scanned)) return;
+    if (attempt === 2) throw new Error(`million: stats.series(${bucket}, ${last}) differs from a scan`);
   }
 }
 

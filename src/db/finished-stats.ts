@@ -4,7 +4,7 @@
 import { roundAmount, type Money } from '../money.js';
 import type { DbOrTx } from './client.js';
 import { addHistogram, quantileSeconds, type Histogram } from './histogram.js';
-import { readFinishedSeries, readFinishedTotals, type FinishedGroup, type SeriesSpan } from './read-history.js';
+import { readFinishedSeries, readFinishedTotals, type FinishedGroup, type SeriesSource, type SeriesSpan } from './read-history.js';
 import type { TaskFilter } from './task-filter.js';
 
 export interface FinishedStats {
@@ -83,9 +83,9 @@ export function seriesStart(span: SeriesSpan, last: number, now: Date): Date {
  * The last `last` UTC hours or days (oldest first, the current one last, every
  * period present), counting tasks by when they finished.
  */
-export async function getStatsSeries(db: DbOrTx, owner: string | null, filter: TaskFilter, span: SeriesSpan, last: number, now = new Date()): Promise<StatsBucket[]> {
+export async function getStatsSeries(db: DbOrTx, owner: string | null, filter: TaskFilter, span: SeriesSpan, last: number, now = new Date(), source: SeriesSource = 'auto'): Promise<StatsBucket[]> {
   const from = seriesStart(span, last, now);
-  const groups = await readFinishedSeries(db, owner, filter, span, from);
+  const groups = await readFinishedSeries(db, owner, filter, span, from, source);
   const byStart = groupBy(groups, (g) => g.start);
   return Array.from({ length: last }, (_, i) => {
     const start = from.getTime() + i * SPAN_MS[span];

@@ -1,5 +1,6 @@
 // Work on the data that follows the migrations and must not block writes: the
-// counter and history back-fills and the indexes built concurrently. On Postgres it runs in
+// counter and history back-fills (and the fill of the history's series table)
+// and the indexes built concurrently. On Postgres it runs in
 // the background on a connection of its own, in one process at a time (a
 // session advisory lock; the others skip it), while the process already serves:
 // until it is done, counts fall back to scans and lists to the older indexes,
@@ -9,7 +10,7 @@ import postgres from 'postgres';
 import type { Db } from './client.js';
 import { buildOnlineIndexes, type IndexReport } from './online-indexes.js';
 import { backfillCounts } from './roll-up-counts.js';
-import { backfillHistory } from './roll-up-history.js';
+import { backfillHistory, fillHistorySeries } from './roll-up-history.js';
 
 const MAINTENANCE_LOCK = 7_270_005;
 
@@ -18,10 +19,11 @@ export interface MaintenanceLog {
   warn(obj: object, msg: string): void;
 }
 
-function report(log: MaintenanceLog | undefined, counted: number | null, indexes: IndexReport, ms: number, concurrently: boolean, history: number | null = null): void {
+function report(log: MaintenanceLog | undefined, counted: number | null, indexes: IndexReport, ms: number, concurrently: boolean, history: number | null = null, series = false): void {
   if (!log) return;
   if (counted !== null && counted > 0) log.info({ tasks: counted }, 'task counters back-filled');
   if (history !== null && history > 0) log.info({ tasks: history }, 'task history back-filled');
+  if (series) log.info({}, 'task series filled');
   if (indexes.built.length || indexes.rebuilt.length) log.info({ built: indexes.built, rebuilt: indexes.rebuilt, ms }, concurrently ? 'indexes built concurrently' : 'indexes built');
   if (indexes.dropped.length) log.info({ dropped: indexes.dropped }, 'replaced indexes dropped');
   for (const s of indexes.skipped) if (s.reason.startsWith('extension')) log.warn({ index: s.name }, `index skipped: ${s.reason} (search scans instead)`);
@@ -31,7 +33,8 @@ export async function maintainPglite(db: Db, log?: MaintenanceLog): Promise<void
   const t0 = Date.now();
   const counted = await backfillCounts(db);
   const history = await backfillHistory(db);
-  report(log, counted, await buildOnlineIndexes(db, 'pglite'), Date.now() - t0, false, history);
+  const series = await fillHistorySeries(db);
+  report(log, counted, await buildOnlineIndexes(db, 'pglite'), Date.now() - t0, false, history, series);
 }
 
 export interface BackgroundMaintenance {
@@ -61,7 +64,9 @@ export function maintainPostgresInBackground(url: string, log?: MaintenanceLog):
       if (cancelled) return;
       const history = await backfillHistory(db);
       if (cancelled) return;
-      report(log, counted, await buildOnlineIndexes(db, 'postgres'), Date.now() - t0, true, history);
+      const series = await fillHistorySeries(db);
+      if (cancelled) return;
+      report(log, counted, await buildOnlineIndexes(db, 'postgres'), Date.now() - t0, true, history, series);
     } catch (err) {
       if (!cancelled) log?.warn({ err }, 'database maintenance failed; the next start tries again');
     } finally {

@@ -1,15 +1,16 @@
 // Reads of the finished tasks' history for `stats` (percentiles, costs, series)
-// and the spend cap: the rolled-up task_history rows plus the deltas not rolled
-// up yet (task_history_deltas), in one statement, hence one snapshot (a roll-up
-// moves deltas in one transaction: a reader sees either side, never both).
+// and the spend cap: the rolled-up task_history rows (for series without a
+// provider or model filter, their sums over those, task_series) plus the deltas
+// not rolled up yet (task_history_deltas), in one statement, hence one snapshot
+// (a roll-up moves deltas in one transaction: a reader sees either side, never both).
 // Until the back-fill is done, and for filters the history cannot answer (a
 // creation-time window, a prompt search), the same figures come from a scan
 // of the matching finished tasks instead.
 import { sql, type SQL } from 'drizzle-orm';
 import { execRows, type DbOrTx } from './client.js';
 import { parseHistogram, type Histogram } from './histogram.js';
-import { finishedTasksAsDeltas, HISTORY_BACKFILL } from './roll-up-history.js';
-import { maintenanceDone, taskHistory, taskHistoryDeltas, type TaskStatus } from './schema.js';
+import { finishedTasksAsDeltas, HISTORY_BACKFILL, SERIES_FILL } from './roll-up-history.js';
+import { maintenanceDone, taskHistory, taskHistoryDeltas, taskSeries, type TaskStatus } from './schema.js';
 import { taskConditions, type TaskFilter } from './task-filter.js';
 
 /** Finished tasks of one provider × final status × currency ('' when not priced), possibly of one period. */
@@ -30,6 +31,8 @@ export type SeriesSpan = 'hour' | 'day';
 
 /** True once the history is back-filled (SQL, for use inside a statement). */
 const historyIsReady = sql`exists (select 1 from ${maintenanceDone} where name = ${HISTORY_BACKFILL})`;
+/** True once task_series is filled (it is only ever filled after the history). */
+const seriesIsReady = sql`exists (select 1 from ${maintenanceDone} where name = ${SERIES_FILL})`;
 
 /** Whether the history can answer this filter (status, provider and model only). */
 export function historyAnswers(filter: TaskFilter = {}): boolean {
@@ -128,24 +131,46 @@ export async function readFinishedTotals(db: DbOrTx, owner: string | null, filte
 }
 
 /**
- * The owner's finished tasks per `span` (UTC hours or days, by when they
- * finished) from `from` on, per provider × status × currency; the filter's
- * provider, model and status apply.
+ * Where series come from: 'auto' is the cheapest that can answer (task_series
+ * when filled and the filter names no provider or model, else task_history,
+ * else a scan while the history is not back-filled); 'history' skips
+ * task_series, 'scan' reads the tasks (tests and the benchmark compare them).
  */
-export async function readFinishedSeries(db: DbOrTx, owner: string | null, filter: TaskFilter, span: SeriesSpan, from: Date): Promise<FinishedGroup[]> {
+export type SeriesSource = 'auto' | 'history' | 'scan';
+
+/**
+ * The owner's finished tasks per `span` (UTC hours or days, by when they
+ * finished) from `from` on, per status × currency and, unless they come from
+ * task_series (providerId ''), per provider; the filter's provider, model and
+ * status apply.
+ */
+export async function readFinishedSeries(db: DbOrTx, owner: string | null, filter: TaskFilter, span: SeriesSpan, from: Date, source: SeriesSource = 'auto'): Promise<FinishedGroup[]> {
   const keyFilter = { provider: filter.provider, model: filter.model, status: filter.status };
-  const where = keyConditions(owner, keyFilter);
   const since = from.toISOString();
-  const fromHistory = await read(
-    db,
-    sql`select extract(epoch from start)::float8 * 1000 as start, provider_id, status, currency, tasks::float8 as tasks, cost, run_hist::text as run_hist, '{}'::text as queue_hist
-        from ${taskHistory} where span = ${span} and start >= ${since}::timestamptz and ${where}
+  if (source !== 'scan') {
+    const where = keyConditions(owner, keyFilter);
+    const inPeriods = sql`span = ${span} and start >= ${since}::timestamptz and ${where}`;
+    const hist = sql`select extract(epoch from start)::float8 * 1000 as start, provider_id, status, currency, tasks::float8 as tasks, cost, run_hist::text as run_hist, '{}'::text as queue_hist
+        from ${taskHistory} where ${inPeriods}`;
+    // task_series has no provider or model: it answers only filters without them. Both
+    // branches are in the statement; the one the fill flag rules out is never run.
+    const rolledUp =
+      source === 'auto' && !filter.provider && !filter.model
+        ? sql`select extract(epoch from start)::float8 * 1000 as start, ''::text as provider_id, status, currency, tasks::float8 as tasks, cost, run_hist::text as run_hist, '{}'::text as queue_hist
+            from ${taskSeries} where ${seriesIsReady} and ${inPeriods}
+            union all
+            ${hist} and not ${seriesIsReady}`
+        : hist;
+    const fromHistory = await read(
+      db,
+      sql`${rolledUp}
         union all
         ${groupDeltas(sql`${taskHistoryDeltas}`, sql`${where} and finished_at >= ${since}::timestamptz`, span)}`,
-    true,
-  );
-  if (fromHistory) return fromHistory;
-  const scan = sql`(${finishedTasksAsDeltas(taskConditions(owner, { provider: filter.provider, model: filter.model, status: filter.status }))})`;
+      true,
+    );
+    if (fromHistory) return fromHistory;
+  }
+  const scan = sql`(${finishedTasksAsDeltas(taskConditions(owner, keyFilter))})`;
   return (await read(db, groupDeltas(scan, sql`finished_at >= ${since}::timestamptz`, span), false))!;
 }
 

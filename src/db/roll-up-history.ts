@@ -6,14 +6,17 @@
 // and back-fills the tasks that had finished before the triggers existed.
 // Readers add the deltas not rolled up yet (src/db/read-history.ts): the
 // history is exact whether or not the roll-up has run. Deleting tasks never
-// reduces it.
+// reduces it. task_series, its sums over providers and models for series,
+// follows task_history by triggers once filled (fillHistorySeries).
 import { sql, type SQL } from 'drizzle-orm';
 import { execRows, type Db, type DbOrTx } from './client.js';
-import { maintenanceDone, taskHistory, taskHistoryDeltas, tasks } from './schema.js';
+import { maintenanceDone, taskHistory, taskHistoryDeltas, taskSeries, tasks } from './schema.js';
 import { startRollupLoop, type RollupLoop } from './rollup-loop.js';
 
 export const HISTORY_LOCK = 7_270_006;
 export const HISTORY_BACKFILL = 'task_history';
+/** task_series (drizzle/0010_series.sql) filled from task_history once: its triggers keep it from then on. */
+export const SERIES_FILL = 'task_series';
 const ROLLUP_BATCH = 20_000;
 const BACKFILL_BATCH = 20_000;
 
@@ -111,6 +114,9 @@ export async function backfillHistory(db: Db): Promise<number | null> {
       await tx.execute(sql`select pg_advisory_xact_lock(${HISTORY_LOCK})`);
       const [done] = await execRows<{ x: number }>(tx, sql`select 1 as x from ${maintenanceDone} where name = ${HISTORY_BACKFILL}`);
       if (done) return null;
+      // task_series first: its triggers stop following task_history until it is filled again at the end.
+      await tx.execute(sql`delete from ${maintenanceDone} where name = ${SERIES_FILL}`);
+      await tx.execute(sql`delete from ${taskSeries}`);
       await tx.execute(sql`delete from ${taskHistoryDeltas}`);
       await tx.execute(sql`delete from ${taskHistory}`);
       let after: string | null = null;
@@ -130,10 +136,38 @@ export async function backfillHistory(db: Db): Promise<number | null> {
         after = edge.id;
       }
       await tx.insert(maintenanceDone).values({ name: HISTORY_BACKFILL });
+      await fillSeries(tx);
       return folded;
     },
     { isolationLevel: 'repeatable read' },
   );
+}
+
+/** Recompute all of task_series from task_history and mark it filled: its triggers follow task_history from then on. */
+async function fillSeries(tx: DbOrTx): Promise<void> {
+  await tx.execute(sql`delete from ${taskSeries}`);
+  await tx.execute(
+    sql`select task_series_refresh(array_agg(owner), array_agg(span), array_agg(start), array_agg(status), array_agg(currency))
+        from (select distinct owner, span, start, status, currency from ${taskHistory} where span <> 'all') k`,
+  );
+  await tx.insert(maintenanceDone).values({ name: SERIES_FILL });
+}
+
+/**
+ * Fill task_series once, on a database whose history was back-filled before
+ * the table existed (the back-fill fills it itself). Holds the history lock,
+ * so no roll-up writes task_history meanwhile; a few seconds at a million
+ * tasks (the history has a row per hour and key, not per task). Returns
+ * whether it filled it.
+ */
+export async function fillHistorySeries(db: Db): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${HISTORY_LOCK})`);
+    const done = await execRows<{ name: string }>(tx, sql`select name from ${maintenanceDone} where name in (${HISTORY_BACKFILL}, ${SERIES_FILL})`);
+    if (done.length !== 1 || done[0]!.name !== HISTORY_BACKFILL) return false;
+    await fillSeries(tx);
+    return true;
+  });
 }
 
 /** Roll up every second (and at once again while a full batch came back), until stopped. */

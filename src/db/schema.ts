@@ -256,6 +256,33 @@ export const taskHistory = pgTable(
 
 export type HistorySpan = 'hour' | 'day' | 'all';
 
+/**
+ * task_history's hours and days summed over providers and models, for
+ * `stats.series` without a provider or model filter: per owner × span
+ * ('hour' or 'day') × start × final status × currency, the tasks, their cost
+ * and the run-time histogram of completed tasks. Kept by triggers on
+ * task_history (drizzle/0010_series.sql), whichever process or version writes
+ * it; in use once filled (maintenance_done 'task_series', src/db/roll-up-history.ts).
+ */
+export const taskSeries = pgTable(
+  'task_series',
+  {
+    owner: text('owner').notNull(),
+    span: text('span').$type<Exclude<HistorySpan, 'all'>>().notNull(),
+    start: ts('start').notNull(),
+    status: taskStatus('status').notNull(),
+    currency: text('currency').notNull(),
+    tasks: bigint('tasks', { mode: 'number' }).notNull(),
+    cost: doublePrecision('cost').notNull(),
+    runHist: bigint('run_hist', { mode: 'number' }).array().notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.owner, t.span, t.start, t.status, t.currency] }),
+    // Operator keys (every owner): one span's rows in a time range.
+    index('task_series_span').on(t.span, t.start),
+  ],
+);
+
 /** Finished tasks not rolled up into task_history yet: one row per terminal transition, as it happened. */
 export const taskHistoryDeltas = pgTable(
   'task_history_deltas',

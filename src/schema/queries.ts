@@ -96,13 +96,15 @@ function ownerArg(owner: string | null | undefined): string | null | undefined {
 const EMPTY_STATS: TaskStats = { total: 0, queued: 0, processing: 0, completed: 0, failed: 0, cancelled: 0, successRate: null, avgDurationSeconds: null, byProvider: [] };
 
 /**
- * `stats` with the finished tasks' figures read once, when a field asks for
- * them; `scope` undefined: a key asking for another owner's (nothing).
+ * `stats` with the counts and the finished tasks' figures each read once, when
+ * a field asks for them (`stats { series }` reads neither); `scope` undefined:
+ * a key asking for another owner's (nothing).
  */
-function statsView(db: Context['services']['database']['db'], scope: { owner: string | null; filter: TaskFilter } | undefined, counts: TaskStats): StatsView {
+function statsView(db: Context['services']['database']['db'], scope: { owner: string | null; filter: TaskFilter } | undefined): StatsView {
+  let counts: Promise<TaskStats> | undefined;
   let finished: ReturnType<StatsView['finished']> | undefined;
   return {
-    ...counts,
+    counts: () => (counts ??= scope ? getTaskStats(db, scope.owner, scope.filter) : Promise.resolve(EMPTY_STATS)),
     finished: () => (finished ??= scope ? getFinishedStats(db, scope.owner, scope.filter) : Promise.resolve(summarizeFinished([]))),
     series: async (span, last) => {
       if (!Number.isInteger(last) || last < 1 || last > SERIES_LIMITS[span]) {
@@ -173,12 +175,11 @@ builder.queryFields((t) => ({
     type: StatsRef,
     description: "Counts and rates over the calling client's tasks matching the filter (every owner's for an operator key, see `owner`).",
     args: { filter: t.arg({ type: TaskFilterInput }), owner: t.arg.string({ description: OWNER_ARG_DESCRIPTION }) },
-    resolve: async (_r, args, ctx) => {
+    resolve: (_r, args, ctx) => {
       const filter = filterFrom(args.filter);
       const owner = readScope(ctx, ownerArg(args.owner));
       const db = ctx.services.database.db;
-      if (owner === undefined) return statsView(db, undefined, EMPTY_STATS);
-      return statsView(db, { owner, filter }, await getTaskStats(db, owner, filter));
+      return statsView(db, owner === undefined ? undefined : { owner, filter });
     },
   }),
 }));

@@ -150,8 +150,9 @@ VideoTaskRef.implement({
   }),
 });
 
-/** `stats` as resolved: the counts, and the finished tasks' figures, read only when a field asks. */
-export interface StatsView extends TaskStats {
+/** `stats` as resolved: the counts, the finished tasks' figures and the series, each read only when a field asks. */
+export interface StatsView {
+  counts: () => Promise<TaskStats>;
   finished: () => Promise<FinishedStats>;
   series: (span: 'hour' | 'day', last: number) => Promise<StatsBucket[]>;
 }
@@ -193,15 +194,19 @@ const StatsBucketRef = builder.objectRef<StatsBucket>('StatsBucket').implement({
 
 export const StatsRef = builder.objectRef<StatsView>('Stats').implement({
   fields: (t) => ({
-    total: t.exposeInt('total'),
-    queued: t.exposeInt('queued'),
-    processing: t.exposeInt('processing'),
-    completed: t.exposeInt('completed'),
-    failed: t.exposeInt('failed'),
-    cancelled: t.exposeInt('cancelled'),
-    successRate: t.float({ nullable: true, description: 'completed / (completed + failed).', resolve: (s) => s.successRate }),
-    avgDurationSeconds: t.float({ nullable: true, description: 'Mean time from start to completion of completed tasks.', resolve: (s) => s.avgDurationSeconds }),
-    byProvider: t.field({ type: [ProviderStatsRef], resolve: (s) => s.byProvider.map((p) => ({ ...p, finished: s.finished })) }),
+    total: t.int({ resolve: async (s) => (await s.counts()).total }),
+    queued: t.int({ resolve: async (s) => (await s.counts()).queued }),
+    processing: t.int({ resolve: async (s) => (await s.counts()).processing }),
+    completed: t.int({ resolve: async (s) => (await s.counts()).completed }),
+    failed: t.int({ resolve: async (s) => (await s.counts()).failed }),
+    cancelled: t.int({ resolve: async (s) => (await s.counts()).cancelled }),
+    successRate: t.float({ nullable: true, description: 'completed / (completed + failed).', resolve: async (s) => (await s.counts()).successRate }),
+    avgDurationSeconds: t.float({
+      nullable: true,
+      description: 'Mean time from start to completion of completed tasks.',
+      resolve: async (s) => (await s.counts()).avgDurationSeconds,
+    }),
+    byProvider: t.field({ type: [ProviderStatsRef], resolve: async (s) => (await s.counts()).byProvider.map((p) => ({ ...p, finished: s.finished })) }),
     p50DurationSeconds: t.float({
       nullable: true,
       description: 'Median run time (start to completion) of the completed tasks, from histograms (within 5 %).',

@@ -46,12 +46,26 @@ export function processingRemaining(medianSeconds: number, elapsedSeconds: numbe
  * run; with every slot just taken, ceil(position / concurrency) waves plus its own.
  */
 export function queuedRemaining(medianSeconds: number, position: number, concurrency: number, busy: readonly number[]): number {
-  const m = Math.max(0, medianSeconds);
+  return queuedRemainingOn(medianSeconds, position, freeingSlots(concurrency, busy));
+}
+
+/**
+ * When each of a provider's `concurrency` slots frees, soonest first (0: free
+ * now), from the seconds left of the tasks running there (`busy`): what
+ * queuedRemaining needs of them, shared by every queued task of that provider.
+ */
+export function freeingSlots(concurrency: number, busy: readonly number[]): readonly number[] {
   const c = Math.max(1, Math.floor(concurrency));
-  const p = Math.max(1, Math.floor(position));
   // With more tasks running than slots (the limit was lowered), only the last c to end free a slot for the queue.
-  const taken = [...busy].map((s) => Math.max(0, s)).sort((a, b) => a - b).slice(-c);
-  const slots = [...new Array<number>(c - taken.length).fill(0), ...taken];
+  const taken = busy.map((s) => Math.max(0, s)).sort((a, b) => a - b).slice(-c);
+  return [...new Array<number>(c - taken.length).fill(0), ...taken];
+}
+
+/** queuedRemaining with the slots already worked out (freeingSlots). */
+export function queuedRemainingOn(medianSeconds: number, position: number, slots: readonly number[]): number {
+  const m = Math.max(0, medianSeconds);
+  const c = slots.length;
+  const p = Math.max(1, Math.floor(position));
   const start = slots[(p - 1) % c]! + Math.floor((p - 1) / c) * m;
   return start + m;
 }

@@ -2,7 +2,9 @@
 // read-history.ts, finished-stats.ts): exact (same histograms and costs as a scan
 // of the tasks) under concurrent finishes with deltas rolled up or not, back-filled
 // for tasks finished before it existed, kept when tasks are deleted; series per
-// UTC hour and day; percentiles within the histograms' 5 %. On PGlite and Postgres.
+// UTC hour and day, equal from task_series (drizzle/0010_series.sql), from
+// task_history and from a scan; percentiles within the histograms' 5 %. On
+// PGlite and Postgres.
 import { sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execRows, type Db } from '../../src/db/client.js';
@@ -11,7 +13,7 @@ import { deleteTerminalTask } from '../../src/db/delete-task.js';
 import { getFinishedStats, getStatsSeries } from '../../src/db/finished-stats.js';
 import { bucketOf, quantileSeconds } from '../../src/db/histogram.js';
 import { readFinishedTotals, type FinishedGroup } from '../../src/db/read-history.js';
-import { backfillHistory, rollUpHistory } from '../../src/db/roll-up-history.js';
+import { backfillHistory, fillHistorySeries, rollUpHistory, SERIES_FILL } from '../../src/db/roll-up-history.js';
 import { tasks, type TaskStatus } from '../../src/db/schema.js';
 import type { TaskFilter } from '../../src/db/task-filter.js';
 import { databaseKinds } from '../support/postgres.js';
@@ -68,6 +70,38 @@ async function expectHistoryMatchesScan(db: Db): Promise<void> {
     }
   }
 }
+
+/** Series from task_series (when it answers), from task_history and from a scan of the tasks: all equal. */
+async function expectSeriesMatchScan(db: Db): Promise<void> {
+  const now = new Date();
+  for (const owner of [...OWNERS, null]) {
+    for (const filter of FILTERS) {
+      for (const [span, last] of [['hour', 168], ['day', 7]] as const) {
+        const scanned = await getStatsSeries(db, owner, filter, span, last, now, 'scan');
+        const what = `${owner} ${JSON.stringify(filter)} ${span}`;
+        expect(scanned.reduce((n, b) => n + b.total, 0), what).toBeGreaterThan(0);
+        expect(await getStatsSeries(db, owner, filter, span, last, now, 'history'), what).toEqual(scanned);
+        expect(await getStatsSeries(db, owner, filter, span, last, now), what).toEqual(scanned);
+      }
+    }
+  }
+}
+
+/** task_series holds task_history's hours and days summed over providers and models, row for row. */
+async function expectSeriesFollowsHistory(db: Db): Promise<void> {
+  const [row] = await execRows<{ wrong: number; rows: number }>(
+    db,
+    sql`select count(*) filter (where h.tasks is distinct from s.tasks or h.run_hist is distinct from s.run_hist or not abs(h.cost - s.cost) < 1e-9)::int as wrong,
+          count(*)::int as rows
+        from (
+          select owner, span, start, status, currency, sum(tasks)::bigint as tasks, sum(cost) as cost, hist_sum(run_hist) as run_hist
+          from task_history where span <> 'all' group by 1, 2, 3, 4, 5
+        ) h full join task_series s using (owner, span, start, status, currency)`,
+  );
+  expect(row!.wrong).toBe(0);
+}
+
+const seriesRows = async (db: Db) => Number((await execRows<{ n: number }>(db, sql`select count(*)::int as n from task_series`))[0]!.n);
 
 const pendingDeltas = async (db: Db) => Number((await execRows<{ n: number }>(db, sql`select count(*)::int as n from task_history_deltas`))[0]!.n);
 
@@ -141,11 +175,46 @@ describe.each(kinds)('task history on %s', (kind) => {
     await concurrentFinishes(db, 100, 2);
     expect(await pendingDeltas(db)).toBeGreaterThan(0);
     await expectHistoryMatchesScan(db);
+    await expectSeriesMatchScan(db);
     await rollUpHistory(db, 5);
     await expectHistoryMatchesScan(db);
+    await expectSeriesFollowsHistory(db);
     while ((await rollUpHistory(db)) > 0);
     expect(await pendingDeltas(db)).toBe(0);
     await expectHistoryMatchesScan(db);
+    await expectSeriesMatchScan(db);
+    await expectSeriesFollowsHistory(db);
+    expect(await seriesRows(db)).toBeGreaterThan(0);
+  });
+
+  it('series sums (task_series) are filled once on a history that had none, and follow every roll-up after', async () => {
+    const db = store.database.db;
+    await concurrentFinishes(db, 150, 4);
+    // A deployment upgraded from before task_series: the history is there, the sums are not.
+    await db.execute(sql`delete from maintenance_done where name = ${SERIES_FILL}`);
+    await db.execute(sql`truncate task_series`);
+    while ((await rollUpHistory(db)) > 0); // the triggers do nothing until the fill
+    expect(await seriesRows(db)).toBe(0);
+    await expectSeriesMatchScan(db); // from task_history meanwhile
+    await concurrentFinishes(db, 60, 5);
+    expect(await fillHistorySeries(db)).toBe(true);
+    expect(await fillHistorySeries(db)).toBe(false);
+    await expectSeriesFollowsHistory(db);
+    await expectSeriesMatchScan(db);
+    await concurrentFinishes(db, 60, 6);
+    while ((await rollUpHistory(db, 9)) > 0);
+    await expectSeriesFollowsHistory(db);
+    await expectSeriesMatchScan(db);
+    // Rows of task_history deleted or changed by hand: the sums follow (statement triggers on each).
+    await db.execute(sql`delete from task_history where provider_id = 'p2' and span = 'hour'`);
+    await db.execute(sql`update task_history set tasks = tasks + 1, run_hist = hist_add(run_hist, '{1}') where provider_id = 'p1' and span = 'day'`);
+    await expectSeriesFollowsHistory(db);
+    // Series without a provider or model filter read the sums; with one, task_history.
+    await db.execute(sql`update task_series set tasks = tasks + 1000 where span = 'day'`);
+    const total = async (filter: TaskFilter, source?: 'history') =>
+      (await getStatsSeries(db, null, filter, 'day', 7, new Date(), source)).reduce((n, b) => n + b.total, 0);
+    expect(await total({})).toBeGreaterThanOrEqual((await total({}, 'history')) + 1000);
+    expect(await total({ provider: 'p1' })).toBe(await total({ provider: 'p1' }, 'history'));
   });
 
   it('back-fill folds the tasks finished before the history existed, once, while finishes go on', async () => {
@@ -171,8 +240,11 @@ describe.each(kinds)('task history on %s', (kind) => {
     expect(folded).toBeGreaterThanOrEqual(270);
     expect(await backfillHistory(db)).toBeNull();
     await expectHistoryMatchesScan(db);
+    await expectSeriesFollowsHistory(db);
     while ((await rollUpHistory(db)) > 0);
     await expectHistoryMatchesScan(db);
+    await expectSeriesMatchScan(db);
+    await expectSeriesFollowsHistory(db);
     const stats = await getFinishedStats(db, 'ann');
     expect(stats.cost.find((c) => c.currency === 'USD')!.amount).toBeGreaterThanOrEqual(45 * 0.25 - 1e-9);
   });
