@@ -24,7 +24,8 @@ function keys(dataDir: string, ...args: string[]): string {
 }
 
 describe('npm run keys', () => {
-  it('creates a key that authenticates, lists it, and revokes it', async () => {
+  // Several processes start one after another on PGlite: minutes on a loaded machine.
+  it('creates a key that authenticates, lists it, and revokes it', { timeout: 180_000 }, async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'reelay-keys-'));
     try {
       const out = keys(dataDir, 'create', 'dana');

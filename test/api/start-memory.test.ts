@@ -27,7 +27,8 @@ async function traced(env: Record<string, string>): Promise<{ child: ReelayProce
     if (child.exitCode === null) child.kill('SIGTERM');
     await child.exited;
   });
-  await waitForOutput(child, 'reelay ready');
+  // PGlite's start (WebAssembly) takes long on a loaded machine; the tests allow for it.
+  await waitForOutput(child, 'reelay ready', 100_000);
   return {
     child,
     loaded: () => (fs.existsSync(trace) ? fs.readFileSync(trace, 'utf8').split('\n').filter(Boolean) : []),
@@ -36,7 +37,7 @@ async function traced(env: Record<string, string>): Promise<{ child: ReelayProce
 }
 
 describe.runIf(hasPostgres)('a server on Postgres', () => {
-  it('does not load PGlite, nor GraphiQL until a browser asks; its access lines reach stdout', async () => {
+  it('does not load PGlite, nor GraphiQL until a browser asks; its access lines reach stdout', { timeout: 120_000 }, async () => {
     const db: TempDatabase = await createTempDatabase();
     cleanups.push(() => db.drop());
     const { child, loaded, url } = await traced({ DATABASE_URL: db.url });
@@ -58,7 +59,7 @@ describe.runIf(hasPostgres)('a server on Postgres', () => {
 });
 
 describe('a server on the embedded database', () => {
-  it('loads PGlite', async () => {
+  it('loads PGlite', { timeout: 120_000 }, async () => {
     const { loaded } = await traced({ DATABASE_URL: '' });
     expect(loaded().some((u) => u.includes('@electric-sql/pglite'))).toBe(true);
   });

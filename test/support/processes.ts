@@ -40,7 +40,7 @@ export function startReelayProcess(args: string[], env: Record<string, string>):
 }
 
 /** Wait until the process printed `text`; fails early when it exits. */
-export function waitForOutput(child: ReelayProcess, text: string, timeoutMs = 30_000): Promise<void> {
+export function waitForOutput(child: ReelayProcess, text: string, timeoutMs = 50_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const tick = setInterval(() => {
