@@ -28,7 +28,11 @@ export const TASK_CHANNEL = 'reelay_task';
 /** Runners listen here to claim new work without waiting for a tick. */
 export const WAKE_CHANNEL = 'reelay_wake';
 
+/** The suffix of a progress-only notice (see ChangeKind.progress). */
+const PROGRESS_SUFFIX = ' p';
+
 const MARK = sql`' ' || pg_snapshot_xmin(pg_current_snapshot())::text`;
+const PROGRESS_MARK = sql`${MARK} || ${sql.raw(`'${PROGRESS_SUFFIX}'`)}`;
 
 /** External buses: how often a listener takes a mark, and how long a publish may trail its commit. */
 export const MARK_LAG_MS = 5_000;
@@ -42,6 +46,19 @@ interface Outbox {
 const outboxes = new WeakMap<object, Outbox>();
 const externalBus = new WeakMap<object, Transport>();
 
+/** What kind of change is announced. */
+export interface ChangeKind {
+  /** Runners may find work (a task was queued or a slot freed). */
+  wake?: boolean;
+  /**
+   * Only progress changed (progress, upstream status, next poll time) of a
+   * PROCESSING task, written by its lease holder: no status, lease or result
+   * change. Listeners that only care about those (runners watching the tasks
+   * they hold) skip such notices; a notice says so with a trailing ` p`.
+   */
+  progress?: boolean;
+}
+
 /**
  * Announce changed tasks (and, with `wake`, that runners may find work).
  * Call it inside the writing transaction, after the writes: with Postgres it
@@ -49,25 +66,26 @@ const externalBus = new WeakMap<object, Transport>();
  * round trip and is published after the commit. Called with a database
  * handle outside any transaction, the change must have committed already.
  */
-export async function publishTaskChanged(tx: DbOrTx, ids: readonly string[], opts: { wake?: boolean } = {}): Promise<void> {
+export async function publishTaskChanged(tx: DbOrTx, ids: readonly string[], opts: ChangeKind = {}): Promise<void> {
   const box = outboxes.get(tx);
   if (box) {
-    box.tasks.push(...ids);
+    box.tasks.push(...(opts.progress ? ids.map((id) => id + PROGRESS_SUFFIX) : ids));
     box.wake ||= opts.wake === true;
     return;
   }
   const bus = externalBus.get(tx);
-  if (bus) return send(bus, { tasks: [...ids], wake: opts.wake === true });
+  if (bus) return send(bus, { tasks: opts.progress ? ids.map((id) => id + PROGRESS_SUFFIX) : [...ids], wake: opts.wake === true });
   if (!ids.length && !opts.wake) return;
   const wake = opts.wake ? sql`select pg_notify(${WAKE_CHANNEL}, '')` : undefined;
   if (!ids.length) return void (await tx.execute(wake!));
+  const mark = opts.progress ? PROGRESS_MARK : MARK;
   if (ids.length === 1) {
-    await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, ${ids[0]}::text || ${MARK})${opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``}`);
+    await tx.execute(sql`select pg_notify(${TASK_CHANNEL}, ${ids[0]}::text || ${mark})${opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``}`);
     return;
   }
   // One array parameter: the same statement text (prepared once) for any number of ids.
   const array = `{${ids.map((id) => `"${id.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
-  const tasks = sql`select pg_notify(${TASK_CHANNEL}, id || ${MARK}) from unnest(${array}::text[]) as id`;
+  const tasks = sql`select pg_notify(${TASK_CHANNEL}, id || ${mark}) from unnest(${array}::text[]) as id`;
   await tx.execute(wake ? sql`${tasks} union all ${wake}` : tasks);
 }
 
@@ -83,17 +101,17 @@ export async function publishTaskChanged(tx: DbOrTx, ids: readonly string[], opt
  * one notification per row (identical notifications, such as the wake of every
  * row, are delivered once per transaction).
  */
-export function changeNotices(db: DbOrTx, taskId: string | Placeholder | SQL, opts: { wake?: boolean } = {}): SQL {
+export function changeNotices(db: DbOrTx, taskId: string | Placeholder | SQL, opts: ChangeKind = {}): SQL {
   if (outboxes.has(db) || externalBus.has(db)) return sql`(select 1)`;
   const wake = opts.wake ? sql`, pg_notify(${WAKE_CHANNEL}, '')` : sql``;
-  return sql`(select pg_notify(${TASK_CHANNEL}, ${taskId}::text || ${MARK})${wake})`;
+  return sql`(select pg_notify(${TASK_CHANNEL}, ${taskId}::text || ${opts.progress ? PROGRESS_MARK : MARK})${wake})`;
 }
 
 /**
  * After a statement that embedded `changeNotices`: nothing more with Postgres;
  * with an external bus, publish (after the commit, when `db` is a transaction).
  */
-export async function announceWritten(db: DbOrTx, ids: readonly string[], opts: { wake?: boolean } = {}): Promise<void> {
+export async function announceWritten(db: DbOrTx, ids: readonly string[], opts: ChangeKind = {}): Promise<void> {
   if (outboxes.has(db) || externalBus.has(db)) await publishTaskChanged(db, ids, opts);
 }
 
@@ -128,16 +146,23 @@ export function publishThrough(db: Db, bus: Transport, log?: Logger): void {
 
 type Listener<T> = (value: T) => void;
 
-/** A task change: its id, and the writer's mark (null from a writer that sent none). */
+/** A task change: its id, the writer's mark (null from a writer that sent none), and whether only progress changed. */
 export interface TaskNotice {
   id: string;
   mark: number | null;
+  progress: boolean;
 }
 
+/**
+ * `<id>[ <mark>][ p]`: the mark is sent over Postgres only, the `p` by writers
+ * of progress-only changes (older readers take an id and a mark, and read a
+ * `p` in the mark's place as no mark).
+ */
 export function parseNotice(payload: string): TaskNotice {
-  const [id = '', mark] = payload.split(' ');
+  const progress = payload.endsWith(PROGRESS_SUFFIX);
+  const [id = '', mark] = (progress ? payload.slice(0, -PROGRESS_SUFFIX.length) : payload).split(' ');
   const n = mark === undefined ? NaN : Number(mark);
-  return { id, mark: Number.isSafeInteger(n) ? n : null };
+  return { id, mark: Number.isSafeInteger(n) ? n : null, progress };
 }
 
 export class TaskEvents {
@@ -195,8 +220,9 @@ export class TaskEvents {
     await this.transport.close().catch(() => {});
   }
 
-  onTask(fn: (id: string, mark: number | null) => void): () => void {
-    return this.add(this.taskListeners, (n) => fn(n.id, n.mark));
+  /** `progress`: only progress changed (ChangeKind.progress). */
+  onTask(fn: (id: string, mark: number | null, progress: boolean) => void): () => void {
+    return this.add(this.taskListeners, (n) => fn(n.id, n.mark, n.progress));
   }
 
   onWake(fn: Listener<void>): () => void {

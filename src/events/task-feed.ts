@@ -33,6 +33,8 @@ export interface FeedWatcher extends AsyncIterableIterator<FeedBatch> {
 
 interface WatcherState {
   accept: (id: string) => boolean;
+  /** Predicate watchers: whether progress-only changes (bus.ts ChangeKind.progress) count. */
+  progress: boolean;
   /** Set for a watcher of one task: it is indexed by it instead of asked. */
   taskId?: string;
   /** Set for a watcher of one owner's tasks: indexed by the owner instead of asked. */
@@ -68,9 +70,9 @@ export class TaskFeed {
     private readonly log: Logger,
   ) {
     this.unsubscribe = [
-      events.onTask((id, mark) => {
+      events.onTask((id, mark, progress) => {
         if (mark !== null && (this.heard === null || mark > this.heard)) this.heard = mark;
-        if (this.byTask.has(id) || this.byOwner.size > 0 || this.anyAccepts(id)) {
+        if (this.byTask.has(id) || this.byOwner.size > 0 || this.anyAccepts(id, progress)) {
           this.pending.add(id);
           this.schedule();
         }
@@ -89,16 +91,20 @@ export class TaskFeed {
     for (const index of [this.byTask, this.byOwner]) for (const set of [...index.values()]) for (const w of [...set]) this.end(w);
   }
 
-  /** Rows of the tasks `accept` picks, from the moment of this call on. */
-  watch(accept: (id: string) => boolean): FeedWatcher {
-    const w: WatcherState = { accept, batch: emptyBatch(), waiting: null, closed: false };
+  /**
+   * Rows of the tasks `accept` picks, from the moment of this call on. With
+   * `progress: false`, a change that only moved a task's progress loads no row
+   * for this watcher (it may still get such a row, when another watcher had it loaded).
+   */
+  watch(accept: (id: string) => boolean, opts: { progress?: boolean } = {}): FeedWatcher {
+    const w: WatcherState = { accept, progress: opts.progress ?? true, batch: emptyBatch(), waiting: null, closed: false };
     this.watchers.add(w);
     return this.iterate(w);
   }
 
   /** Rows of one task, from the moment of this call on. */
   watchTask(taskId: string): FeedWatcher {
-    const w: WatcherState = { accept: (id) => id === taskId, taskId, batch: emptyBatch(), waiting: null, closed: false };
+    const w: WatcherState = { accept: (id) => id === taskId, progress: true, taskId, batch: emptyBatch(), waiting: null, closed: false };
     let set = this.byTask.get(taskId);
     if (!set) this.byTask.set(taskId, (set = new Set()));
     set.add(w);
@@ -107,15 +113,15 @@ export class TaskFeed {
 
   /** Rows of the tasks of `owner`, from the moment of this call on. */
   watchOwner(owner: string): FeedWatcher {
-    const w: WatcherState = { accept: () => true, owner, batch: emptyBatch(), waiting: null, closed: false };
+    const w: WatcherState = { accept: () => true, progress: true, owner, batch: emptyBatch(), waiting: null, closed: false };
     let set = this.byOwner.get(owner);
     if (!set) this.byOwner.set(owner, (set = new Set()));
     set.add(w);
     return this.iterate(w);
   }
 
-  private anyAccepts(id: string): boolean {
-    for (const w of this.watchers) if (w.accept(id)) return true;
+  private anyAccepts(id: string, progress: boolean): boolean {
+    for (const w of this.watchers) if ((w.progress || !progress) && w.accept(id)) return true;
     return false;
   }
 

@@ -12,7 +12,6 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import { finished } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 
@@ -30,14 +29,58 @@ export interface GetOptions {
 
 const MAX_REDIRECTS = 20;
 const CONNECT_TIMEOUT_MS = 10_000;
-// Most recently used sockets first: the least likely to have been closed by the server meanwhile.
 // Up to 4096 idle sockets are kept (node's default is 256): thousands of jobs polled
 // on one host can have hundreds of polls in flight after a busy moment, and every
 // socket beyond the limit would be closed and connected again at the next burst.
 // Idle sockets go after 30 s (or when the server closes them).
-const agentOptions = { keepAlive: true, scheduling: 'lifo' as const, maxFreeSockets: 4096, timeout: 30_000 };
+const agentOptions = { keepAlive: true, maxFreeSockets: 4096, timeout: 30_000 };
 
-const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) };
+/**
+ * Node's agent keeps an idle socket one second less than the server announces
+ * (`Keep-Alive: timeout=<s>`), so it never reuses a socket of a server that
+ * announces one second: each poll would pay a connect and a close, most of its
+ * CPU. Such a socket is kept half a second here. One the server closes just as
+ * it is reused costs one retry of the GET (see `once`), nothing more.
+ */
+const ONE_SECOND_HINT_KEEP_MS = 500;
+const ONE_SECOND_HINT = /^timeout=1(?!\d)/;
+
+const hintOf = (res: http.IncomingMessage | undefined) => res?.headers['keep-alive'];
+
+function keepOneSecondHints<A extends http.Agent>(agent: A): A {
+  // Node's returns whether to keep the socket (its typings say void).
+  const nodeKeep = agent.keepSocketAlive.bind(agent) as unknown as (socket: Socket) => boolean;
+  (agent as unknown as { keepSocketAlive: (socket: Socket) => boolean }).keepSocketAlive = (socket) => {
+    const hint = hintOf((socket as Socket & { _httpMessage?: { res?: http.IncomingMessage } })._httpMessage?.res);
+    if (typeof hint !== 'string' || !ONE_SECOND_HINT.test(hint)) return nodeKeep(socket);
+    socket.setKeepAlive(true, 1000);
+    socket.unref();
+    if (socket.timeout !== ONE_SECOND_HINT_KEEP_MS) socket.setTimeout(ONE_SECOND_HINT_KEEP_MS);
+    return true;
+  };
+  return agent;
+}
+
+const agentsOf = (scheduling: 'lifo' | 'fifo') => ({
+  'http:': keepOneSecondHints(new http.Agent({ ...agentOptions, scheduling })),
+  'https:': keepOneSecondHints(new https.Agent({ ...agentOptions, scheduling })),
+});
+
+/**
+ * Most recently used sockets first, in general: the least likely to have been
+ * closed by a server (that may not say when it closes idle ones) meanwhile.
+ * A host that announced a one-second keep-alive has its sockets taken oldest
+ * first instead, all of them idle under half a second (they go after that):
+ * polls to it then keep every socket of its pool in use, so a burst of polls
+ * (after a busy moment of the event loop) finds the sockets the last burst
+ * opened still there, instead of connecting again (most recently used first
+ * leaves the sockets beyond the few a steady trickle needs idle until they go).
+ */
+const lifo = agentsOf('lifo');
+const fifo = agentsOf('fifo');
+/** Hosts (host:port) whose last answer announced `Keep-Alive: timeout=1`. */
+const oneSecondHosts = new Set<string>();
+const MAX_ONE_SECOND_HOSTS = 1000;
 
 const named = (name: string, message: string, code?: string) => Object.assign(new Error(message), { name, ...(code ? { code } : {}) });
 
@@ -67,7 +110,7 @@ function once(url: URL, headers: Record<string, string>, deadline: number, signa
   return new Promise<GetAnswer>((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const lib = url.protocol === 'https:' ? https : http;
-    const agent = agents[url.protocol as 'http:' | 'https:'];
+    const agent = (oneSecondHosts.has(url.host) ? fifo : lifo)[url.protocol as 'http:' | 'https:'];
     if (!agent) return reject(named('TypeError', `unsupported protocol ${url.protocol}`));
     let settled = false;
     let gotResponse = false;
@@ -103,15 +146,25 @@ function once(url: URL, headers: Record<string, string>, deadline: number, signa
     });
     req.on('response', (res) => {
       gotResponse = true;
+      const hint = hintOf(res);
+      if (typeof hint !== 'string' || !ONE_SECOND_HINT.test(hint)) oneSecondHosts.delete(url.host);
+      else if (oneSecondHosts.size < MAX_ONE_SECOND_HOSTS) oneSecondHosts.add(url.host);
       const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
       const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? zlib.createGunzip() : encoding === 'deflate' ? zlib.createInflate() : encoding === 'br' ? zlib.createBrotliDecompress() : null;
       const chunks: Buffer[] = [];
       const done = (err?: Error | null) => (err ? fail(err) : finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') })));
-      // A plain body (every poll, in practice) is read without a pipeline: one costs an
-      // AbortController, an aborted signal's DOMException and an async iterator per poll.
+      // A plain body (every poll, in practice) is read without a pipeline (one costs an
+      // AbortController, an aborted signal's DOMException and an async iterator per poll)
+      // and without stream.finished (a dozen listeners and closures): it ends whole ('end'),
+      // fails ('error': a reset mid-body is one), or closes early.
       if (!decoder) {
         res.on('data', (c: Buffer) => chunks.push(c));
-        return void finished(res, done);
+        res.on('end', () => done());
+        res.on('error', done);
+        res.on('close', () => {
+          if (!settled) done(named('Error', 'the connection closed before the end of the body', 'ECONNRESET'));
+        });
+        return;
       }
       const sink = async (source: AsyncIterable<Buffer>) => {
         for await (const c of source) chunks.push(c);

@@ -100,8 +100,10 @@ export class Runner {
     this.unsubscribe.push(this.opts.events.onWake(() => this.kick()));
     // Changes to held tasks (a client's cancel, a takeover) arrive as rows from
     // the shared feed: one load per batch of changes, not one query per event.
+    // The progress this runner writes of its tasks changes nothing it reacts to
+    // (status, lease): such changes load no rows for it.
     const feed = this.opts.feed ?? (this.ownFeed = new TaskFeed(this.opts.events, (ids) => getTasksByIds(this.opts.db, ids), this.opts.log));
-    this.watcher = feed.watch((id) => this.inflight.has(id));
+    this.watcher = feed.watch((id) => this.inflight.has(id), { progress: false });
     void this.watchHeld(this.watcher);
     this.heartbeat = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.opts.leaseMs / 3)));
     this.loopDone = this.loop();

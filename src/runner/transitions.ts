@@ -6,7 +6,7 @@ import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import { execRows, uuidArray, type Db, type Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
 import { CHANGE_STAMP_SQL, changeStamp, PROGRESS_STAMP_SQL } from '../db/task-change.js';
-import { publishTaskChanged } from '../events/bus.js';
+import { announceWritten, changeNotices, publishTaskChanged } from '../events/bus.js';
 import { countFinished } from '../metrics.js';
 import type { Money } from '../money.js';
 
@@ -105,27 +105,38 @@ export interface ProgressItem {
 }
 
 /**
- * `recordProgress` for many tasks held by one runner, in one transaction: one
- * UPDATE, one INSERT of the history events, one notification round trip.
- * Returns the ids it changed; the others are no longer this runner's.
+ * `recordProgress` for many tasks held by one runner, in one statement (no
+ * transaction around it: one round trip): the UPDATE, the INSERT of the
+ * history events and the notifications, which say that only progress changed
+ * (bus.ts ChangeKind.progress). Returns the ids it changed; the others are no
+ * longer this runner's.
  */
 export async function recordProgressBatch(db: Db, leaseOwner: string, items: readonly ProgressItem[]): Promise<Set<string>> {
-  const rows = await updateHeld(
-    db,
-    leaseOwner,
-    items,
-    // One JSON parameter: the statement's text is the same for every batch size (prepared once,
-    // planned once) and the driver binds one value instead of four per task.
-    sql`json_to_recordset(${JSON.stringify(items.map((i) => ({ id: i.taskId, progress: i.progress, upstream_status: i.upstreamStatus, next_poll_at: i.nextPollAt.toISOString() })))}::json)
-        as v (id uuid, progress float8, upstream_status text, next_poll_at timestamptz)`,
-    sql`progress = v.progress, upstream_status = v.upstream_status, next_poll_at = v.next_poll_at`,
-    (kept) => items.filter((i) => i.message !== false && kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: i.progress, message: i.message as string | null })),
-    false,
-    HELD,
-    // No indexed column changes: a HOT update (see PROGRESS_STAMP_SQL).
-    PROGRESS_STAMP_SQL,
+  if (!items.length) return new Set();
+  // One JSON parameter: the statement's text is the same for every batch size (prepared once,
+  // planned once) and the driver binds one value instead of several per task. No indexed
+  // column changes: a HOT update (see PROGRESS_STAMP_SQL).
+  const json = JSON.stringify(
+    items.map((i) => ({ id: i.taskId, progress: i.progress, upstream_status: i.upstreamStatus, next_poll_at: i.nextPollAt.toISOString(), event: i.message !== false, message: i.message === false ? null : i.message })),
   );
-  return idsOf(rows);
+  const rows = await execRows<HeldRow>(
+    db,
+    sql`with v as (
+          select * from json_to_recordset(${json}::json) as v (id uuid, progress float8, upstream_status text, next_poll_at timestamptz, event boolean, message text)
+        ), u as (
+          update ${tasks} t set progress = v.progress, upstream_status = v.upstream_status, next_poll_at = v.next_poll_at, ${PROGRESS_STAMP_SQL}
+          from v
+          where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
+          returning t.id, t.progress
+        ), e as (
+          insert into ${taskEvents} (task_id, status, progress, message)
+          select u.id, 'PROCESSING'::task_status, u.progress, v.message from u join v on v.id = u.id where v.event
+        )
+        select u.id from u, lateral ${changeNotices(db, sql`u.id`, { progress: true })} as n`,
+  );
+  const kept = idsOf(rows);
+  await announceWritten(db, [...kept], { progress: true });
+  return kept;
 }
 
 /** What a many-row write returns of each row it changed. */
@@ -169,13 +180,12 @@ async function updateHeld<R extends HeldRow = HeldRow>(
   wake: boolean,
   /** The columns returned of each changed row. */
   returning: SQL = HELD,
-  stamp: SQL = CHANGE_STAMP_SQL,
 ): Promise<R[]> {
   if (!items.length) return [];
   return db.transaction(async (tx) => {
     const rows = await execRows<R>(
       tx,
-      sql`update ${tasks} t set ${set}, ${stamp}
+      sql`update ${tasks} t set ${set}, ${CHANGE_STAMP_SQL}
           from ${source}
           where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
           returning ${returning}`,

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { cancelTaskRow } from '../../src/runner/transitions.js';
+import { cancelTaskRow, recordProgressBatch, transition } from '../../src/runner/transitions.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { createTempDatabase, postgresAvailable, type TempDatabase } from '../support/postgres.js';
 import { startReelayProcess } from '../support/processes.js';
@@ -71,6 +71,23 @@ for (const bus of buses) {
       await one.waitFor((v) => v.status === 'CANCELLED');
       await client.dispose();
       for (const t of [a, b]) expect(t.queries.filter((q) => /pg_notify/i.test(q))).toEqual([]);
+    });
+
+    it("a runner's progress batch reaches the other's subscribers, marked as progress only", async () => {
+      const id: string = (await a.gql(CREATE, { p: 'progress over the bus' })).data.createVideoTask.task.id;
+      const work = b.app.services.database.workDb;
+      await transition(work, id, { status: 'PROCESSING', leaseOwner: 'bus-runner' }, { from: ['QUEUED'] });
+      const client = wsClient(a.wsUrl);
+      const one = subscribe(client, `subscription($id: ID!) { taskUpdated(id: $id) { status progress } }`, { id }, (d) => d.taskUpdated);
+      await one.waitFor((v) => v.status === 'PROCESSING');
+      const heard: boolean[] = [];
+      const off = a.app.services.events.onTask((tid, _mark, progress) => tid === id && void heard.push(progress));
+      await recordProgressBatch(work, 'bus-runner', [{ taskId: id, progress: 0.5, upstreamStatus: 'running', message: null, nextPollAt: new Date() }]);
+      await one.waitFor((v) => v.progress === 0.5);
+      off();
+      expect(heard).toEqual([true]);
+      await client.dispose();
+      expect(b.queries.filter((q) => /pg_notify/i.test(q))).toEqual([]);
     });
 
     it('a subscriber whose bus connection was cut re-syncs what was published meanwhile', async () => {

@@ -1,6 +1,7 @@
 // The lean GET used for status polls (src/net/http-get.ts): kept-alive sockets
-// are reused, a reused one closed unanswered is retried, and a body is read
-// whole, decoded, or failed when the connection ends early.
+// are reused even when the server announces a one-second keep-alive (node's
+// agent would connect anew for every poll), oldest first for such a server,
+// and a body is read whole, decoded, or failed when the connection ends early.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import zlib from 'node:zlib';
@@ -9,6 +10,7 @@ import { httpGet } from '../../src/net/http-get.js';
 
 interface TestServer {
   url: string;
+  server: http.Server;
   connections: Socket[];
   close(): Promise<void>;
 }
@@ -22,6 +24,7 @@ async function serve(handler: http.RequestListener, keepAliveTimeout = 1000): Pr
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    server,
     connections,
     close: () => {
       server.closeAllConnections();
@@ -47,10 +50,50 @@ const json = (body: unknown): http.RequestListener => (_req, res) => {
 };
 
 describe('httpGet', () => {
-  it('reuses a kept-alive socket', async () => {
-    const s = await start(json({ ok: true }), 5000);
-    for (let i = 0; i < 5; i++) expect(JSON.parse((await httpGet(`${s.url}/status/${i}`, { timeoutMs: 5000 })).body)).toEqual({ ok: true });
-    expect(s.connections).toHaveLength(1);
+  it('reuses the socket of a server announcing a one-second keep-alive', async () => {
+    const s = await start(json({ ok: true }), 1000);
+    // The first answer tells the hint (its socket goes to the other pool: one connection more).
+    await httpGet(`${s.url}/status/first`, { timeoutMs: 5000 });
+    const before = s.connections.length;
+    for (let i = 0; i < 5; i++) {
+      const a = await httpGet(`${s.url}/status/${i}`, { timeoutMs: 5000 });
+      expect(a.headers['keep-alive']).toBe('timeout=1');
+      expect(JSON.parse(a.body)).toEqual({ ok: true });
+    }
+    expect(s.connections).toHaveLength(before + 1);
+  });
+
+  it('takes the sockets of such a server oldest first, so every socket a burst opened stays in use', async () => {
+    const used: Socket[] = [];
+    let closed = 0;
+    const s = await start((req, res) => {
+      if (req.url?.startsWith('/seq/')) used.push(req.socket);
+      json({ ok: true })(req, res);
+    }, 1000);
+    s.server.on('connection', (c: Socket) => c.on('close', () => closed++));
+    await httpGet(`${s.url}/first`, { timeoutMs: 5000 });
+    // The client lets such a socket go after half a second idle: an attempt during which
+    // one went (a stalled machine) proves nothing either way and is made again.
+    for (let attempt = 1; ; attempt++) {
+      used.length = 0;
+      const closedBefore = closed;
+      await Promise.all(Array.from({ length: 4 }, (_, i) => httpGet(`${s.url}/burst/${i}`, { timeoutMs: 5000 })));
+      for (let i = 0; i < 4; i++) await httpGet(`${s.url}/seq/${i}`, { timeoutMs: 5000 });
+      if (closed > closedBefore && attempt < 5) continue;
+      // Most recently used first would have sent all four on one socket.
+      expect(new Set(used).size).toBe(4);
+      break;
+    }
+  });
+
+  it('lets such a socket go before the server would close it, and connects anew', async () => {
+    const s = await start(json({ ok: true }), 1000);
+    await httpGet(`${s.url}/a`, { timeoutMs: 5000 });
+    // The client drops the idle socket (after half a second), well before the server's second.
+    await new Promise<void>((r) => (s.connections[0]!.destroyed ? r() : s.connections[0]!.once('close', () => r())));
+    const a = await httpGet(`${s.url}/b`, { timeoutMs: 5000 });
+    expect(a.status).toBe(200);
+    expect(s.connections).toHaveLength(2);
   });
 
   it('sends the GET again on a new socket when a reused one is closed unanswered', async () => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getTasksByIds } from '../../src/db/read-tasks.js';
 import type { TaskRow } from '../../src/db/schema.js';
+import { publishTaskChanged } from '../../src/events/bus.js';
 import { TaskFeed } from '../../src/events/task-feed.js';
 import { createLogger } from '../../src/logger.js';
 import { HealthMonitor } from '../../src/providers/health.js';
@@ -18,6 +19,7 @@ import { FakeProvider, fakeConfig } from '../support/fake-provider.js';
 import { databaseKinds } from '../support/postgres.js';
 import { openTestStore, type TestStore } from '../support/store.js';
 import { fakeMp4 } from '../emulators/media.js';
+import { until } from '../support/wait.js';
 
 const log = createLogger('silent');
 
@@ -74,12 +76,18 @@ describe.each(await databaseKinds())('task versions on %s', (kind) => {
     const provider = new FakeProvider();
     const file = path.join(dir, 'out.mp4');
     fs.writeFileSync(file, fakeMp4('stale row'));
-    provider.pollScript = [{ state: 'processing', progress: 0.3 }, { state: 'processing', progress: 0.6 }, { state: 'processing', progress: 0.9 }, { state: 'completed', result: { source: { kind: 'file', path: file }, mediaType: 'VIDEO' } }];
+    // The job runs on (its progress loads no rows for the runner) until the stale row was served.
+    provider.pollScript = [{ state: 'processing', progress: 0.3 }];
     const registry = ProviderRegistry.of([{ config: fakeConfig('fake', { pollIntervalMs: 50 }), provider }]);
     // A long lease: a runner that wrongly gave the task up would not get it back within the test.
     const runner = new Runner({ db, events: store.events, feed, registry, health: new HealthMonitor(registry, db, log), filesDir: dir, log, leaseMs: 60_000, concurrency: 4, maxAttempts: 3, idleMs: 100 });
     runner.start();
     stops.push(() => runner.stop(2000));
+    // Once the runner holds the task, a change elsewhere makes the feed load it: the stale row.
+    await until(() => runner.activeTaskIds, (ids) => ids.includes(task.id));
+    await publishTaskChanged(db, [task.id]);
+    await until(() => stale, (s) => !s);
+    provider.pollScript = [{ state: 'processing', progress: 0.6 }, { state: 'completed', result: { source: { kind: 'file', path: file }, mediaType: 'VIDEO' } }];
     const done = await store.waitFor(task.id, (t) => t.status === 'COMPLETED', 15_000);
     expect(stale).toBe(false); // the old row was served
     expect(done.providerTaskId).toBe('up-9');

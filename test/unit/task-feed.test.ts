@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getTasksByIds } from '../../src/db/read-tasks.js';
 import { TaskFeed } from '../../src/events/task-feed.js';
 import { createLogger } from '../../src/logger.js';
-import { recordProgress, transition } from '../../src/runner/transitions.js';
+import { cancelTaskRow, recordProgress, recordProgressBatch, transition } from '../../src/runner/transitions.js';
 import { openTestStore, type TestStore } from '../support/store.js';
 
 describe('TaskFeed', () => {
@@ -49,6 +49,34 @@ describe('TaskFeed', () => {
     expect(loads.flat()).not.toContain(other.id);
     w.close();
     expect((await w.next()).done).toBe(true);
+  });
+
+  it('a watcher that leaves out progress loads nothing for progress-only changes, but every other change', async () => {
+    const task = await store.addTask();
+    const w = feed.watch((id) => id === task.id, { progress: false });
+    await transition(store.database.db, task.id, { status: 'PROCESSING', leaseOwner: 'r' });
+    expect((await w.next()).value!.rows.get(task.id)?.status).toBe('PROCESSING');
+    const next = w.next();
+    for (const p of [0.2, 0.5]) {
+      const item = { taskId: task.id, progress: p, upstreamStatus: 'running', message: null, nextPollAt: new Date() };
+      expect(await recordProgressBatch(store.database.db, 'r', [item])).toEqual(new Set([task.id]));
+    }
+    // A change of status after those: its row comes, with the progress written before it.
+    await cancelTaskRow(store.database.db, task.id);
+    const row = (await next).value!.rows.get(task.id);
+    expect([row?.status, row?.progress]).toEqual(['CANCELLED', 0.5]);
+    expect(loads).toEqual([[task.id], [task.id]]);
+    w.close();
+  });
+
+  it('a watcher of one task gets its progress-only changes', async () => {
+    const task = await store.addTask();
+    await transition(store.database.db, task.id, { status: 'PROCESSING', leaseOwner: 'r' });
+    const w = feed.watchTask(task.id);
+    const next = w.next();
+    await recordProgressBatch(store.database.db, 'r', [{ taskId: task.id, progress: 0.4, upstreamStatus: 'running', message: false, nextPollAt: new Date() }]);
+    expect((await next).value!.rows.get(task.id)?.progress).toBe(0.4);
+    w.close();
   });
 
   it('watchers of one task (indexed by id) get their task only, share the one row and end with the feed', async () => {

@@ -47,8 +47,13 @@ describe('SeenVersions', () => {
 
 describe('parseNotice', () => {
   it('reads the task id and the writer mark; a payload without a mark has none', () => {
-    expect(parseNotice('5f0c6d1e-0000-4000-8000-000000000000 7351')).toEqual({ id: '5f0c6d1e-0000-4000-8000-000000000000', mark: 7351 });
-    expect(parseNotice('5f0c6d1e-0000-4000-8000-000000000000')).toEqual({ id: '5f0c6d1e-0000-4000-8000-000000000000', mark: null });
-    expect(parseNotice('x junk')).toEqual({ id: 'x', mark: null });
+    expect(parseNotice('5f0c6d1e-0000-4000-8000-000000000000 7351')).toEqual({ id: '5f0c6d1e-0000-4000-8000-000000000000', mark: 7351, progress: false });
+    expect(parseNotice('5f0c6d1e-0000-4000-8000-000000000000')).toEqual({ id: '5f0c6d1e-0000-4000-8000-000000000000', mark: null, progress: false });
+    expect(parseNotice('x junk')).toEqual({ id: 'x', mark: null, progress: false });
+  });
+
+  it('reads a trailing p as a progress-only change, with or without a mark', () => {
+    expect(parseNotice('5f0c6d1e-0000-4000-8000-000000000000 7351 p')).toEqual({ id: '5f0c6d1e-0000-4000-8000-000000000000', mark: 7351, progress: true });
+    expect(parseNotice('5f0c6d1e-0000-4000-8000-000000000000 p')).toEqual({ id: '5f0c6d1e-0000-4000-8000-000000000000', mark: null, progress: true });
   });
 });
