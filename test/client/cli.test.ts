@@ -231,11 +231,11 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
       child.stdin.write(`${answer}\r`);
       if (answer === 'y') {
         // With the output in the message: a failure here shows what the CLI printed.
-        expect({ code: await code, out }).toMatchObject({ code: 1 });
+        expect(await code, `exit code; the CLI printed ${JSON.stringify(out)}`).toBe(1);
         expect(out).toContain(`task ${id} CANCELLED`);
         expect((await task(id)).status).toBe('CANCELLED');
       } else {
-        expect({ code: await code, out }).toMatchObject({ code: 130 });
+        expect(await code, `exit code; the CLI printed ${JSON.stringify(out)}`).toBe(130);
         expect(out).toContain(`task ${id} is still running`);
         expect((await task(id)).status).toBe('PROCESSING');
         expect((await done(['cancel', id])).code).toBe(0);
