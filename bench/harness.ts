@@ -162,7 +162,9 @@ export async function openBench(kind: DbKind): Promise<Bench> {
     },
     async close() {
       await app.stop().catch(() => {});
-      await temp?.drop().catch((err) => console.warn(`could not drop ${temp?.url}: ${(err as Error).message}`));
+      // REELAY_BENCH_KEEP_DB=1 keeps the database for profiling the same data afterwards (drop it yourself).
+      if (temp && process.env.REELAY_BENCH_KEEP_DB === '1') console.warn(`kept the database ${temp.url}`);
+      else await temp?.drop().catch((err) => console.warn(`could not drop ${temp?.url}: ${(err as Error).message}`));
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
