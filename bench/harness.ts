@@ -81,10 +81,13 @@ export async function openBench(kind: DbKind): Promise<Bench> {
   const scratch = path.join(dataDir, 'upstream');
   fs.mkdirSync(scratch, { recursive: true });
   let temp: TempDatabase | undefined;
-  if (kind === 'postgres') temp = await createTempDatabase();
+  // REELAY_BENCH_DATABASE_URL: an existing database (one kept by REELAY_BENCH_KEEP_DB, to profile reads of it).
+  const existing = kind === 'postgres' ? process.env.REELAY_BENCH_DATABASE_URL : undefined;
+  if (kind === 'postgres' && !existing) temp = await createTempDatabase();
   // One client creates hundreds of tasks a minute here: the per-key limits are off.
   const env = { PORT: '0', HOST: '127.0.0.1', REELAY_DATA_DIR: dataDir, LOG_LEVEL: 'silent', REELAY_MAX_ACTIVE_TASKS_PER_KEY: '0', REELAY_CREATES_PER_MINUTE_PER_KEY: '0' };
-  const config = loadConfig({ ...env, ...(temp ? { DATABASE_URL: temp.url } : {}) }, [], dataDir);
+  const databaseUrl = existing ?? temp?.url;
+  const config = loadConfig({ ...env, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) }, [], dataDir);
   const providerConfig = fakeConfig(PROVIDER, { maxConcurrency: 1000 });
   config.providers = [providerConfig];
   config.defaultProvider = PROVIDER;
@@ -93,7 +96,7 @@ export async function openBench(kind: DbKind): Promise<Bench> {
 
   const provider = new InstantProvider(scratch);
   const registry = ProviderRegistry.of([{ config: providerConfig, provider }]);
-  const app = await startApp(config, { log, inMemoryDb: !temp, registry });
+  const app = await startApp(config, { log, inMemoryDb: !databaseUrl, registry });
   await app.services.database.maintenance; // index builds in the background would race reset()'s TRUNCATE
   const { services } = app;
   const { database, events, health } = services;
