@@ -12,12 +12,18 @@ import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_URL, postgresAvailable } from '../support/postgres.js';
 
+/** A pool with a pipeline limit (an option of the driver its typings leave out). */
+function pool(max: number, maxPipeline: number, applicationName?: string) {
+  const options = { max, max_pipeline: maxPipeline, onnotice: () => {}, ...(applicationName ? { connection: { application_name: applicationName } } : {}) };
+  return postgres(ADMIN_URL, options);
+}
+
 describe.skipIf(!(await postgresAvailable()))('postgres.js transactions under a full pipeline', () => {
   it('a BEGIN that fills a busy connection’s pipeline reserves it: the transaction commits and nothing is left open', async () => {
     const name = `reelay-begin-${randomUUID().slice(0, 8)}`;
     // A pipeline of one: the BEGIN sent behind a running query is at the limit at once
     // (with the default of 100 the same happens to the 100th query in flight).
-    const sql = postgres(ADMIN_URL, { max: 2, max_pipeline: 1, onnotice: () => {}, connection: { application_name: name } });
+    const sql = pool(2, 1, name);
     try {
       await Promise.all([sql`select 1`, sql`select 1`]); // both connections open
       const busy = [sql`select pg_sleep(0.3)`.execute(), sql`select pg_sleep(0.3)`.execute()]; // and both busy
@@ -41,7 +47,7 @@ describe.skipIf(!(await postgresAvailable()))('postgres.js transactions under a 
   });
 
   it('many transactions and plain queries at once on a small pool with a short pipeline all succeed', async () => {
-    const sql = postgres(ADMIN_URL, { max: 3, max_pipeline: 2, onnotice: () => {} });
+    const sql = pool(3, 2);
     try {
       for (let round = 0; round < 10; round++) {
         const plain = Array.from({ length: 6 }, () => sql`select pg_sleep(0.01)`.execute());
