@@ -211,8 +211,13 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
 
   it.skipIf(!hasScript)('on a terminal: a progress bar; Ctrl-C asks whether to cancel (y: CANCELLED, exit 1; n: keeps running, exit 130)', async () => {
     for (const answer of ['y', 'n']) {
-      const cmd = `${process.execPath} ${BIN} generate '[never] On a terminal' --provider parked`;
-      const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: work, env: { ...process.env, REELAY_URL: t.url, REELAY_API_KEY: KEY }, stdio: ['pipe', 'pipe', 'pipe'] });
+      // script runs the command with `$SHELL -c`. A shell that stays (dash, the /bin/sh used when SHELL
+      // is unset, does not exec a lone command) is in the terminal's foreground process group too: it
+      // gets Ctrl-C's SIGINT as well and, once the CLI exits (1 after `y`), kills itself with SIGINT, so
+      // script reports 130. A user's interactive shell runs the CLI in a process group of its own; `exec`
+      // does the same here, whatever the shell (SHELL is pinned to /bin/sh so the command is POSIX sh).
+      const cmd = `exec ${process.execPath} ${BIN} generate '[never] On a terminal' --provider parked`;
+      const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: work, env: { ...process.env, SHELL: '/bin/sh', REELAY_URL: t.url, REELAY_API_KEY: KEY }, stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       const seen = (text: string) =>
         new Promise<void>((resolve, reject) => {
