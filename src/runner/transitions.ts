@@ -5,6 +5,7 @@
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import { execRows, uuidArray, type Db, type Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
+import { HELD_BY_BATCH, heldBatch } from '../db/held-by.js';
 import { CHANGE_STAMP_SQL, changeStamp, PROGRESS_STAMP_SQL } from '../db/task-change.js';
 import { announceWritten, changeNotices, publishTaskChanged } from '../events/bus.js';
 import { countFinished } from '../metrics.js';
@@ -113,30 +114,31 @@ export interface ProgressItem {
  */
 export async function recordProgressBatch(db: Db, leaseOwner: string, items: readonly ProgressItem[]): Promise<Set<string>> {
   if (!items.length) return new Set();
+  const kept = idsOf(await execRows<HeldRow>(db, progressBatchSql(db, leaseOwner, items)));
+  await announceWritten(db, [...kept], { progress: true });
+  return kept;
+}
+
+/** The statement of `recordProgressBatch` (exported for the test of its plan). */
+export function progressBatchSql(db: Db, leaseOwner: string, items: readonly ProgressItem[]): SQL {
   // One JSON parameter: the statement's text is the same for every batch size (prepared once,
   // planned once) and the driver binds one value instead of several per task. No indexed
   // column changes: a HOT update (see PROGRESS_STAMP_SQL).
   const json = JSON.stringify(
     items.map((i) => ({ id: i.taskId, progress: i.progress, upstream_status: i.upstreamStatus, next_poll_at: i.nextPollAt.toISOString(), event: i.message !== false, message: i.message === false ? null : i.message })),
   );
-  const rows = await execRows<HeldRow>(
-    db,
-    sql`with v as (
-          select * from json_to_recordset(${json}::json) as v (id uuid, progress float8, upstream_status text, next_poll_at timestamptz, event boolean, message text)
-        ), u as (
-          update ${tasks} t set progress = v.progress, upstream_status = v.upstream_status, next_poll_at = v.next_poll_at, ${PROGRESS_STAMP_SQL}
-          from v
-          where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
-          returning t.id, t.progress
-        ), e as (
-          insert into ${taskEvents} (task_id, status, progress, message)
-          select u.id, 'PROCESSING'::task_status, u.progress, v.message from u join v on v.id = u.id where v.event
-        )
-        select u.id from u, lateral ${changeNotices(db, sql`u.id`, { progress: true })} as n`,
-  );
-  const kept = idsOf(rows);
-  await announceWritten(db, [...kept], { progress: true });
-  return kept;
+  return sql`with v as (
+      select * from json_to_recordset(${json}::json) as v (id uuid, progress float8, upstream_status text, next_poll_at timestamptz, event boolean, message text)
+    ), u as (
+      update ${tasks} t set progress = v.progress, upstream_status = v.upstream_status, next_poll_at = v.next_poll_at, ${PROGRESS_STAMP_SQL}
+      from ${heldBatch(sql`v`, leaseOwner)}
+      where ${HELD_BY_BATCH}
+      returning t.id, t.progress
+    ), e as (
+      insert into ${taskEvents} (task_id, status, progress, message)
+      select u.id, 'PROCESSING'::task_status, u.progress, v.message from u join v on v.id = u.id where v.event
+    )
+    select u.id from u, lateral ${changeNotices(db, sql`u.id`, { progress: true })} as n`;
 }
 
 /** What a many-row write returns of each row it changed. */
@@ -186,8 +188,8 @@ async function updateHeld<R extends HeldRow = HeldRow>(
     const rows = await execRows<R>(
       tx,
       sql`update ${tasks} t set ${set}, ${CHANGE_STAMP_SQL}
-          from ${source}
-          where t.id = v.id and t.status = 'PROCESSING' and t.lease_owner = ${leaseOwner}
+          from ${heldBatch(source, leaseOwner)}
+          where ${HELD_BY_BATCH}
           returning ${returning}`,
     );
     const kept = new Map(rows.map((r) => [r.id, r.progress]));

@@ -164,7 +164,7 @@ describe.each(kinds)('a runner at scale on %s', (kind) => {
     const before = statements.length;
     // Several leases' worth of time: without renewal every lease would have lapsed.
     await new Promise((r) => setTimeout(r, 2500));
-    const renewals = statements.slice(before).filter((q) => /^update "tasks" set "lease_expires_at"/i.test(q.trim())).length;
+    const renewals = statements.slice(before).filter((q) => /^update "tasks" t set lease_expires_at/i.test(q.trim())).length;
     // A heartbeat every 300 ms, one statement each (not one per task).
     expect(renewals).toBeGreaterThanOrEqual(3);
     expect(renewals).toBeLessThanOrEqual(12);
