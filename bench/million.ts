@@ -93,13 +93,14 @@ async function measure(fn: () => Promise<unknown>, samples: number): Promise<{ p
   return { p50: percentile(ms, 50), p95: percentile(ms, 95), samples };
 }
 
-const PAGE_QUERY = `query($after: String) { tasks(first: 50, after: $after) { edges { cursor node { id status } } pageInfo { hasNextPage endCursor } } }`;
-const COUNT_QUERY = `query($filter: TaskFilter) { tasks(first: 50, filter: $filter) { totalCount edges { node { id status } } } }`;
-const FULL_QUERY = `query { tasks(first: 50) { edges { node {
+export const PAGE_QUERY = `query($after: String) { tasks(first: 50, after: $after) { edges { cursor node { id status } } pageInfo { hasNextPage endCursor } } }`;
+export const COUNT_QUERY = `query($filter: TaskFilter) { tasks(first: 50, filter: $filter) { totalCount edges { node { id status } } } }`;
+export const FULL_QUERY = `query { tasks(first: 50) { edges { node {
   id status progress queuePosition estimatedSecondsRemaining estimatedCompletionAt prompt provider model params attempts createdAt updatedAt startedAt completedAt
   result { url upstreamUrl contentType sizeBytes durationSeconds width height } error { code message }
   events { status progress message at } } } } }`;
-const QUEUED_QUERY = `query { tasks(first: 50, filter: { status: [QUEUED] }) { edges { node { id status queuePosition } } } }`;
+export const SERIES_QUERY = `query($bucket: StatsBucketSize!, $last: Int!) { stats { series(bucket: $bucket, last: $last) { start total completed failed successRate p50DurationSeconds cost { amount currency } } } }`;
+export const QUEUED_QUERY = `query { tasks(first: 50, filter: { status: [QUEUED] }) { edges { node { id status queuePosition } } } }`;
 const STATS_QUERY = `query($filter: TaskFilter) { stats(filter: $filter) { total queued processing completed failed cancelled successRate avgDurationSeconds byProvider { provider total completed failed } } }`;
 
 export async function benchMillion(log: (line: string) => void = () => {}): Promise<MillionResult> {
@@ -233,7 +234,6 @@ export async function benchMillion(log: (line: string) => void = () => {}): Prom
     // history's histograms, and the chart series, never from a scan of the tasks (the series
     // are checked equal to one first).
     const MONEY_QUERY = `query($filter: TaskFilter) { stats(filter: $filter) { total completed p50DurationSeconds p95DurationSeconds p50QueueSeconds cost { amount currency } byProvider { provider cost { amount currency } } } }`;
-    const SERIES_QUERY = `query($bucket: StatsBucketSize!, $last: Int!) { stats { series(bucket: $bucket, last: $last) { start total completed failed successRate p50DurationSeconds cost { amount currency } } } }`;
     for (const provider of [null, PROVIDER]) {
       add({
         what: provider ? 'stats(filter: { provider }) with p50/p95/queue p50 and cost' : 'stats with p50/p95/queue p50 and cost',

@@ -1,25 +1,18 @@
 // Profiling aid (not a benchmark): serves an existing database (REELAY_BENCH_DATABASE_URL, e.g. one
 // bench/million.ts kept with REELAY_BENCH_KEEP_DB=1) in this process and sends one read many times,
-// printing p50/p95, so `node --cpu-prof --import tsx bench/prof-reads.ts <name>` profiles the server.
+// printing p50/p95 (the reads of bench/million.ts), so `node --cpu-prof --import tsx bench/prof-reads.ts <name>` profiles the server.
 // Usage: REELAY_BENCH_DATABASE_URL=postgres://… npx tsx bench/prof-reads.ts <full|hour|day|page|queued|created> [samples]
 import { openBench } from './harness.js';
+import { COUNT_QUERY, FULL_QUERY, PAGE_QUERY, QUEUED_QUERY, SERIES_QUERY } from './million.js';
 import { fmt, percentile, timed } from './stats.js';
 
 const READS: Record<string, { query: string; variables?: Record<string, unknown> }> = {
-  full: {
-    query: `query { tasks(first: 50) { edges { node {
-      id status progress queuePosition estimatedSecondsRemaining estimatedCompletionAt prompt provider model params attempts createdAt updatedAt startedAt completedAt
-      result { url upstreamUrl contentType sizeBytes durationSeconds width height } error { code message }
-      events { status progress message at } } } } }`,
-  },
-  hour: { query: `query { stats { series(bucket: HOUR, last: 168) { start total completed failed successRate p50DurationSeconds cost { amount currency } } } }` },
-  day: { query: `query { stats { series(bucket: DAY, last: 90) { start total completed failed successRate p50DurationSeconds cost { amount currency } } } }` },
-  page: { query: `query { tasks(first: 50) { edges { cursor node { id status } } pageInfo { hasNextPage endCursor } } }` },
-  queued: { query: `query { tasks(first: 50, filter: { status: [QUEUED] }) { edges { node { id status queuePosition } } } }` },
-  created: {
-    query: `query($filter: TaskFilter) { tasks(first: 50, filter: $filter) { totalCount edges { node { id status } } } }`,
-    variables: { filter: { createdAfter: new Date(Date.now() - 86_400_000).toISOString() } },
-  },
+  full: { query: FULL_QUERY },
+  hour: { query: SERIES_QUERY, variables: { bucket: 'HOUR', last: 168 } },
+  day: { query: SERIES_QUERY, variables: { bucket: 'DAY', last: 90 } },
+  page: { query: PAGE_QUERY, variables: { after: null } },
+  queued: { query: QUEUED_QUERY },
+  created: { query: COUNT_QUERY, variables: { filter: { createdAfter: new Date(Date.now() - 86_400_000).toISOString() } } },
 };
 
 const name = process.argv[2] ?? 'full';

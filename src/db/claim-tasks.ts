@@ -36,9 +36,8 @@ export async function claimTasks(db: Db, opts: ClaimOptions): Promise<ClaimedTas
   const providerIds = opts.providers.map((p) => p.id);
   const leaseUntil = sql`now() + ${`${opts.leaseMs} milliseconds`}::interval`;
 
-  let recovered = 0;
-  const claimed = await db.transaction(async (tx) => {
-    recovered = 0;
+  return db.transaction(async (tx): Promise<ClaimedTasks> => {
+    let recovered = 0;
     await tx.execute(sql`select pg_advisory_xact_lock(${CLAIM_LOCK})`);
     const claimed: TaskRow[] = [];
 
@@ -71,7 +70,7 @@ export async function claimTasks(db: Db, opts: ClaimOptions): Promise<ClaimedTas
 
     // 2. Start queued tasks where the provider has free slots.
     let room = opts.limit - claimed.length;
-    if (room <= 0) return claimed;
+    if (room <= 0) return { tasks: claimed, recovered };
     const active = await tx
       .select({ providerId: tasks.providerId, n: sql<number>`count(*)::int` })
       .from(tasks)
@@ -103,7 +102,6 @@ export async function claimTasks(db: Db, opts: ClaimOptions): Promise<ClaimedTas
       room -= rows.length;
       if (room <= 0) break;
     }
-    return claimed;
+    return { tasks: claimed, recovered };
   });
-  return { tasks: claimed, recovered };
 }

@@ -26,9 +26,9 @@ function fileResult(dir: string, name = 'out.mp4') {
   return { state: 'completed' as const, result: { source: { kind: 'file' as const, path: file }, mediaType: 'VIDEO' as const } };
 }
 
-/** The runner's suite on one database (runner.test.ts: PGlite, runner-postgres.test.ts: Postgres, two files so two workers run them at once). */
-export function runnerSuite(kind: 'pglite' | 'postgres'): void {
-  describe(`runner on ${kind}`, () => {
+/** The runner's suite on one database (runner.test.ts: PGlite, runner-postgres.test.ts: Postgres, two files so two workers run them at once); `skip` when that database is missing. */
+export function runnerSuite(kind: 'pglite' | 'postgres', skip = false): void {
+  describe.skipIf(skip)(`runner on ${kind}`, () => {
     let store: TestStore;
     let dir: string;
     const runners: Runner[] = [];
