@@ -6,15 +6,16 @@
 // read from /proc/<pid>/stat alone. N QUEUED tasks are seeded by SQL; each
 // upstream job finishes `durationMs` after it was submitted.
 // Measured:
-//   - CPU of the reelay process while it only polls (every job submitted, none finished);
+//   - CPU of the reelay process while it only polls (every job submitted, none finished): over the
+//     first 60 % of that window with the API idle (like the baseline), then with the API probe;
 //   - upstream finish → COMPLETED lag (p50/p99/max), from the emulator's finish time and completed_at;
-//   - the slowest API query (`tasks(first: 50)`, `stats`, one after the other) while the jobs finish,
-//     and while they are polled;
+//   - the slowest API query (`tasks(first: 50)`, `stats`, one after the other, from bench/jobs-probe.ts
+//     in a process of its own) while the jobs are polled (the last 40 %) and while they finish;
 //   - the most jobs in flight at once.
 // Baseline: a bare loop (bench/poll-loop.ts, its own process) doing the same
 // upstream polls with node:http (kept-alive) + JSON.parse and nothing else;
 // the same loop with fetch is shown too.
-// Alone: `npx tsx bench/jobs.ts [--jobs 1000] [--interval 2000] [--duration 60000]`.
+// Alone: `npx tsx bench/jobs.ts [--jobs 1000] [--interval 2000] [--duration 60000] [--rounds 1]`.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createServer } from 'node:net';
@@ -31,9 +32,9 @@ const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 
 const OWNER = 'anonymous';
 
 /** What `npm run bench` measures: the issue's two settings, jobs of 60 s (the 10,000 take longer to submit, so they run 150 s to be all in flight at once). */
-export const JOBS_RUNS: JobsOptions[] = [
-  { jobs: 1000, intervalMs: 2000, durationMs: 60_000 },
-  { jobs: 10_000, intervalMs: 10_000, durationMs: 150_000 },
+export const JOBS_RUNS: Array<JobsOptions & { rounds: number }> = [
+  { jobs: 1000, intervalMs: 2000, durationMs: 60_000, rounds: 3 },
+  { jobs: 10_000, intervalMs: 10_000, durationMs: 150_000, rounds: 1 },
 ];
 
 export interface JobsOptions {
@@ -55,9 +56,12 @@ export interface JobsResult {
   jobs: number;
   intervalMs: number;
   durationMs: number;
-  /** CPU of the reelay process while polling, % of one core. */
+  /** CPU of the reelay process while polling with the API idle, % of one core. */
   cpuPercent: number;
   cpuWindowS: number;
+  /** The same, for the rest of the polling window, while the API probe sends queries. */
+  cpuWithProbePercent: number;
+  probeWindowS: number;
   /** The bare poll loop's CPU for the same polls (node:http, kept-alive connections). */
   baselineCpuPercent: number;
   /** The same loop with fetch. */
@@ -73,6 +77,9 @@ export interface JobsResult {
   queryP99FinishingMs: number;
   slowestQueryPollingMs: number;
   queriesFinishing: number;
+  queriesPolling: number;
+  /** API probe queries that failed (an HTTP error or GraphQL errors). */
+  probeErrors: number;
   maxInFlight: number;
   completed: number;
   failed: number;
@@ -98,33 +105,27 @@ function cpuMsOf(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / TICKS) * 1000;
 }
 
-const TASKS_QUERY = `{ tasks(first: 50) { edges { cursor node { id status progress } } pageInfo { hasNextPage endCursor } } }`;
-const STATS_QUERY = `{ stats { total queued processing completed failed cancelled } }`;
+/** The API probe (bench/jobs-probe.ts) in a process of its own; `stop()` resolves with every sample. */
+function startProbe(url: string): { stop(): Promise<ProbeSample[]>; kill(): void } {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/jobs-probe.ts'), url], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += String(d)));
+  const exited = new Promise((r) => child.once('exit', r));
+  return {
+    async stop() {
+      child.stdin!.end();
+      await exited;
+      return (JSON.parse(out.trim() || '[]') as Array<[number, number, boolean]>).map(([at, ms, ok]) => ({ at, ms, ok }));
+    },
+    kill: () => void (child.exitCode === null && child.kill()),
+  };
+}
 
-/** API probe: one query after the other (tasks page, stats), recording each latency. */
-function probe(url: string): { stop(): void; samples: number[]; errors: number; phase: (name: string) => void; byPhase: Map<string, number[]> } {
-  let running = true;
-  const byPhase = new Map<string, number[]>();
-  let current = 'idle';
-  const out = { samples: [] as number[], errors: 0, byPhase, stop: () => (running = false), phase: (name: string) => (current = name) };
-  void (async () => {
-    for (let i = 0; running; i++) {
-      const t0 = performance.now();
-      try {
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: i % 2 ? STATS_QUERY : TASKS_QUERY }) });
-        const body = (await res.json()) as { errors?: unknown };
-        if (body.errors) out.errors++;
-      } catch {
-        out.errors++;
-      }
-      const ms = performance.now() - t0;
-      const list = byPhase.get(current) ?? [];
-      list.push(ms);
-      byPhase.set(current, list);
-      await sleep(50);
-    }
-  })();
-  return out;
+interface ProbeSample {
+  /** When the query was sent (epoch ms). */
+  at: number;
+  ms: number;
+  ok: boolean;
 }
 
 async function baselineLoop(mode: 'fetch' | 'http', emuUrl: string, ids: string[], intervalMs: number, windowMs: number): Promise<{ cpuPercent: number; pollsPerSecond: number }> {
@@ -182,6 +183,7 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
   });
   const exited = new Promise((r) => child.once('exit', r));
   const api = `http://127.0.0.1:${port}/graphql`;
+  let apiProbe: ReturnType<typeof startProbe> | undefined;
   try {
     for (let i = 0; ; i++) {
       if (child.exitCode !== null) throw new Error('reelay exited during start-up');
@@ -196,8 +198,6 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
       await sql`insert into tasks (owner, provider_id, prompt, params) select ${OWNER}, 'up', 'bench job ' || g, '{}'::jsonb from generate_series(${from + 1}::int, ${from + n}::int) g`;
     }
     await sql`select pg_notify('reelay_wake', '')`;
-    const api0 = probe(api);
-    api0.phase('submitting');
 
     // Wait until every job is at the upstream, sampling how many are in flight.
     let maxInFlight = 0;
@@ -224,43 +224,61 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
     log(`${jobs} jobs submitted in ${fmt(submittedIn, 1)} s`);
 
     // CPU while polling: from one interval after the last submission until the first job finishes.
+    // The first 60 % of that window with the API idle (what the bare loop does too: polls, nothing
+    // else), the rest with the API probe running (its CPU shown apart, and the slowest query).
     const firstFinish = Math.min(...[...emu.tasks.values()].map((t) => t.createdAt)) + durationMs;
     await sleep(Math.min(intervalMs, Math.max(0, firstFinish - Date.now() - 2000)));
-    api0.phase('polling');
     const windowEnd = firstFinish - 1000;
+    const idleEnd = Date.now() + (windowEnd - Date.now()) * 0.6;
     // HOT updates of tasks in the window (a HOT update writes no index entry): statistics lag about a second.
     const hot = async () => {
       const [r] = await sql<Array<{ upd: string; hot: string }>>`select n_tup_upd::text as upd, n_tup_hot_upd::text as hot from pg_stat_user_tables where relname = 'tasks'`;
       return { upd: Number(r?.upd ?? 0), hot: Number(r?.hot ?? 0) };
     };
+    const polls = () => [...emu.tasks.values()].reduce((s, t) => s + t.polls, 0);
     const hot0 = await hot();
     const c0 = cpuMsOf(child.pid!);
-    const polls0 = emu.tasks.size ? [...emu.tasks.values()].reduce((s, t) => s + t.polls, 0) : 0;
+    const polls0 = polls();
     const w0 = performance.now();
     const conn0 = connections;
     if (opts.profileDir) child.kill('SIGUSR2');
-    while (Date.now() < windowEnd) {
-      await counts();
-      await sleep(Math.min(1000, Math.max(10, windowEnd - Date.now())));
-    }
+    const until = async (end: number) => {
+      while (Date.now() < end) {
+        await counts();
+        await sleep(Math.min(1000, Math.max(10, end - Date.now())));
+      }
+    };
+    await until(idleEnd);
     const cpuWindowS = (performance.now() - w0) / 1000;
-    const cpuPercent = ((cpuMsOf(child.pid!) - c0) / (cpuWindowS * 1000)) * 100;
+    const c1 = cpuMsOf(child.pid!);
+    const cpuPercent = ((c1 - c0) / (cpuWindowS * 1000)) * 100;
     if (opts.profileDir) child.kill('SIGUSR2');
-    const pollsPerSecond = ([...emu.tasks.values()].reduce((s, t) => s + t.polls, 0) - polls0) / cpuWindowS;
+    const pollsPerSecond = (polls() - polls0) / cpuWindowS;
     const connectsPerSecond = (connections - conn0) / cpuWindowS;
     const hot1 = await hot();
     log(`tasks updates in the window: ${hot1.upd - hot0.upd}, of which HOT ${hot1.hot - hot0.hot} (${fmt(((hot1.hot - hot0.hot) / Math.max(1, hot1.upd - hot0.upd)) * 100, 0)} %)`);
     log(`polling: ${fmt(cpuPercent, 1)} % of a core over ${fmt(cpuWindowS, 1)} s, ${fmt(pollsPerSecond, 0)} upstream polls/s, ${fmt(connectsPerSecond, 1)} new connections/s`);
 
-    // The jobs finish: wait for all of them, probing the API meanwhile.
-    api0.phase('finishing');
+    // The rest of the polling window with the API probe, then the jobs finish.
+    apiProbe = startProbe(api);
+    const p0 = performance.now();
+    const probeFrom = Date.now();
+    await until(windowEnd);
+    const probeWindowS = (performance.now() - p0) / 1000;
+    const cpuWithProbePercent = ((cpuMsOf(child.pid!) - c1) / (probeWindowS * 1000)) * 100;
+    const finishingFrom = Date.now();
+    log(`polling with the API probe: ${fmt(cpuWithProbePercent, 1)} % of a core over ${fmt(probeWindowS, 1)} s`);
     for (;;) {
       const c = await counts();
       if (c.done >= jobs) break;
       if (Date.now() - firstFinish > durationMs * 3 + 120_000) throw new Error(`only ${c.done} of ${jobs} jobs finished`);
       await sleep(250);
     }
-    api0.stop();
+    const samples = await apiProbe.stop();
+    const probeErrors = samples.filter((q) => !q.ok).length;
+    if (probeErrors) log(`API probe: ${probeErrors} of ${samples.length} queries failed`);
+    const polling = samples.filter((q) => q.at >= probeFrom && q.at < finishingFrom).map((q) => q.ms);
+    const finishing = samples.filter((q) => q.at >= finishingFrom).map((q) => q.ms);
     const rows = await sql<Array<{ provider_task_id: string; completed_at: Date; status: string }>>`select provider_task_id, completed_at, status from tasks`;
     const lags: number[] = [];
     for (const r of rows) {
@@ -268,8 +286,6 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
       if (!t || r.status !== 'COMPLETED') continue;
       lags.push(r.completed_at.getTime() - (t.createdAt + durationMs));
     }
-    const finishing = api0.byPhase.get('finishing') ?? [];
-    const polling = api0.byPhase.get('polling') ?? [];
     const final = await counts();
 
     // Baseline: the same polls by a bare loop, against jobs that do not finish meanwhile.
@@ -289,6 +305,8 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
       durationMs,
       cpuPercent,
       cpuWindowS,
+      cpuWithProbePercent,
+      probeWindowS,
       baselineCpuPercent: base.cpuPercent,
       baselinePollsPerSecond: base.pollsPerSecond,
       fetchCpuPercent: viaFetch.cpuPercent,
@@ -300,11 +318,14 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
       queryP99FinishingMs: percentile(finishing, 99),
       slowestQueryPollingMs: Math.max(0, ...polling),
       queriesFinishing: finishing.length,
+      queriesPolling: polling.length,
+      probeErrors,
       maxInFlight,
       completed: final.completed,
       failed: final.failed,
     };
   } finally {
+    apiProbe?.kill();
     clearInterval(trim);
     child.kill('SIGTERM');
     await Promise.race([exited, sleep(15_000)]);
@@ -316,13 +337,34 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
   }
 }
 
-export function describeJobs(r: JobsResult): string[] {
+/** `rounds` runs of one setting, one after the other, each on a fresh database and server, with its own baseline. */
+export async function benchJobsRounds(opts: JobsOptions, rounds: number): Promise<JobsResult[]> {
+  const runs: JobsResult[] = [];
+  for (let i = 0; i < rounds; i++) {
+    if (rounds > 1) (opts.log ?? console.log)(`round ${i + 1} of ${rounds}`);
+    runs.push(await benchJobs(opts));
+  }
+  return runs;
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+const list = (xs: number[], digits: number, unit = '') => xs.map((x) => `${fmt(x, digits)}${unit}`).join(', ');
+
+/** One setting's lines: with several rounds, medians over rounds (each round's figures in brackets) and the worst lag and query. */
+export function describeJobs(runs: JobsResult[]): string[] {
+  const r = runs[0]!;
   const lagGoal = 2 * r.intervalMs + 2000;
+  const n = runs.length;
+  const of = (pick: (x: JobsResult) => number, digits: number, unit = '') =>
+    n === 1 ? `${fmt(pick(r), digits)}${unit}` : `${fmt(median(runs.map(pick)), digits)}${unit} (median of ${n} rounds: ${list(runs.map(pick), digits, unit)})`;
+  const worst = (pick: (x: JobsResult) => number) => Math.max(...runs.map(pick));
+  const sum = (pick: (x: JobsResult) => number) => runs.reduce((t, x) => t + pick(x), 0);
   return [
-    `${r.jobs} jobs of ${fmt(r.durationMs / 1000, 0)} s polled every ${fmt(r.intervalMs / 1000, 0)} s: ${r.completed} completed, ${r.failed} failed, at most ${r.maxInFlight} in flight`,
-    `CPU while polling: ${fmt(r.cpuPercent, 1)} % of a core (${fmt(r.pollsPerSecond, 0)} polls/s over ${fmt(r.cpuWindowS, 0)} s); bare node:http poll loop ${fmt(r.baselineCpuPercent, 1)} % (${fmt(r.baselinePollsPerSecond, 0)} polls/s) → ${fmt(r.cpuPercent / r.baselineCpuPercent, 2)}× the baseline (bare fetch loop: ${fmt(r.fetchCpuPercent, 1)} %)`,
-    `finish → COMPLETED: p50 ${fmt(r.lagP50Ms / 1000, 2)} s, p99 ${fmt(r.lagP99Ms / 1000, 2)} s, max ${fmt(r.lagMaxMs / 1000, 2)} s (goal ≤ ${fmt(lagGoal / 1000, 0)} s)`,
-    `slowest API query while finishing: ${fmt(r.slowestQueryFinishingMs, 0)} ms (p99 ${fmt(r.queryP99FinishingMs, 0)} ms, ${r.queriesFinishing} queries); while polling: ${fmt(r.slowestQueryPollingMs, 0)} ms`,
+    `${r.jobs} jobs of ${fmt(r.durationMs / 1000, 0)} s polled every ${fmt(r.intervalMs / 1000, 0)} s${n > 1 ? `, ${n} rounds` : ''}: ${sum((x) => x.completed)} completed, ${sum((x) => x.failed)} failed, at most ${Math.min(...runs.map((x) => x.maxInFlight))} in flight${n > 1 ? ' (in every round)' : ''}`,
+    `CPU while polling, API idle: ${of((x) => x.cpuPercent, 1, ' %')} of a core (${fmt(median(runs.map((x) => x.pollsPerSecond)), 0)} polls/s over ${fmt(r.cpuWindowS, 0)} s); bare node:http poll loop ${of((x) => x.baselineCpuPercent, 1, ' %')} → ${of((x) => x.cpuPercent / x.baselineCpuPercent, 2, '×')} the baseline (bare fetch loop: ${of((x) => x.fetchCpuPercent, 1, ' %')})`,
+    `CPU while polling with the API probe (tasks(first: 50) and stats alternately, 50 ms apart): ${of((x) => x.cpuWithProbePercent, 1, ' %')} over ${fmt(r.probeWindowS, 0)} s`,
+    `finish → COMPLETED: p50 ${of((x) => x.lagP50Ms / 1000, 2, ' s')}, p99 ${of((x) => x.lagP99Ms / 1000, 2, ' s')}, max ${fmt(worst((x) => x.lagMaxMs) / 1000, 2)} s (goal: p99 ≤ ${fmt(lagGoal / 1000, 0)} s)`,
+    `slowest API query while finishing: ${fmt(worst((x) => x.slowestQueryFinishingMs), 0)} ms${n > 1 ? ` (rounds: ${list(runs.map((x) => x.slowestQueryFinishingMs), 0, ' ms')})` : ''} (p99 ${of((x) => x.queryP99FinishingMs, 0, ' ms')}, ${sum((x) => x.queriesFinishing)} queries); while polling: ${fmt(worst((x) => x.slowestQueryPollingMs), 0)} ms (${sum((x) => x.queriesPolling)} queries)${sum((x) => x.probeErrors) ? `; ${sum((x) => x.probeErrors)} probe queries failed` : ''}`,
   ];
 }
 
@@ -333,9 +375,10 @@ function argOf(name: string, def: number): number {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const profileDir = process.argv.includes('--cpu-prof') ? path.join(ROOT, 'bench/profiles') : undefined;
-  benchJobs({ jobs: argOf('jobs', 1000), intervalMs: argOf('interval', 2000), durationMs: argOf('duration', 60_000), profileDir, noBaseline: process.argv.includes('--no-baseline'), distDir: process.argv.includes('--dist') ? path.resolve(process.argv[process.argv.indexOf('--dist') + 1]!) : undefined })
-    .then((r) => {
-      for (const line of describeJobs(r)) console.log(line);
+  const opts: JobsOptions = { jobs: argOf('jobs', 1000), intervalMs: argOf('interval', 2000), durationMs: argOf('duration', 60_000), profileDir, noBaseline: process.argv.includes('--no-baseline'), distDir: process.argv.includes('--dist') ? path.resolve(process.argv[process.argv.indexOf('--dist') + 1]!) : undefined };
+  benchJobsRounds(opts, argOf('rounds', 1))
+    .then((runs) => {
+      for (const line of describeJobs(runs)) console.log(line);
     })
     .catch((err) => {
       console.error(err);

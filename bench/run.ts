@@ -9,7 +9,7 @@ import { benchFanout, describeFanout } from './fanout.js';
 import { benchE2e } from './e2e.js';
 import { openBench, postgresAnswers, type Bench, type DbKind } from './harness.js';
 import { benchImageCheck, describeImageCheck } from './image-check.js';
-import { benchJobs, describeJobs, JOBS_RUNS } from './jobs.js';
+import { benchJobsRounds, describeJobs, JOBS_RUNS } from './jobs.js';
 import { benchListPage, describeMeasured } from './list-page.js';
 import { benchMillion, describeMillion } from './million.js';
 import { machine, printTable, rowsOf, writeResults, type KindResults } from './report.js';
@@ -104,8 +104,8 @@ async function runJobs(): Promise<string[] | undefined> {
   const lines: string[] = [];
   for (const run of JOBS_RUNS) {
     try {
-      const r = await step(`${run.jobs} jobs polled every ${run.intervalMs / 1000} s`, () => benchJobs(run));
-      lines.push(...describeJobs(r).map((l) => `- ${l}`));
+      const runs = await step(`${run.jobs} jobs polled every ${run.intervalMs / 1000} s`, () => benchJobsRounds(run, run.rounds));
+      lines.push(...describeJobs(runs).map((l) => `- ${l}`));
     } catch (err) {
       lines.push(`- ${run.jobs} jobs: ERROR ${(err as Error).message}`);
     }
