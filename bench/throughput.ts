@@ -124,7 +124,9 @@ async function startProcess(args: string[], env: Record<string, string>, healthP
 function startReelay(databaseUrl: string | undefined, dataDir: string, role: 'api' | 'all', port: number): Promise<Server> {
   const env: Record<string, string> = { REELAY_DATA_DIR: dataDir, REELAY_MAX_ACTIVE_TASKS_PER_KEY: '0', REELAY_CREATES_PER_MINUTE_PER_KEY: '0', LOG_LEVEL: 'info' };
   if (databaseUrl) env.DATABASE_URL = databaseUrl;
-  return startProcess([...startCommand(), ...(role === 'api' ? ['--role', 'api'] : [])], env, '/health', port);
+  // REELAY_THROUGHPUT_NODE_ARGS="--cpu-prof --cpu-prof-dir=…" profiles reelay's process (before `npm start`'s own flags).
+  const extra = (process.env.REELAY_THROUGHPUT_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  return startProcess([...extra, ...startCommand(), ...(role === 'api' ? ['--role', 'api'] : [])], env, '/health', port);
 }
 
 function startBare(databaseUrl: string, port: number): Promise<Server> {
