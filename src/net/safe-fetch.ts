@@ -15,6 +15,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UpstreamError, permanentError } from './upstream-error.js';
 import { forbiddenBeforeLookup, hostAllowed, isPublicAddress, normalizeHost } from './address-policy.js';
+import { keepOneSecondHints } from './http-get.js';
 
 /** What is fetched: the words of messages and the codes of failures. */
 export interface FetchPurpose {
@@ -105,8 +106,9 @@ export interface SafeFileResult {
  * the server closes it.
  */
 const trustedAgents = {
-  'http:': new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: 30_000 }),
-  'https:': new https.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: 30_000 }),
+  // A server announcing a one-second keep-alive has its sockets kept half a second (http-get.ts), not dropped.
+  'http:': keepOneSecondHints(new http.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: 30_000 })),
+  'https:': keepOneSecondHints(new https.Agent({ keepAlive: true, maxFreeSockets: 256, timeout: 30_000 })),
 };
 
 /** Redirects followed before giving up. */

@@ -300,6 +300,17 @@ describe('connections', () => {
     }
   });
 
+  it('keeps the connections of a trusted origin that announces a one-second keep-alive (as the emulators do)', async () => {
+    const { s, connections } = await counting();
+    s.server.keepAliveTimeout = 1000;
+    try {
+      for (let i = 0; i < 3; i++) expect((await safeFetchBytes(at(s, '/img.png'), result(s))).bytes.equals(TINY_PNG)).toBe(true);
+      expect(connections()).toBe(1);
+    } finally {
+      await stop(s);
+    }
+  });
+
   it('sends a GET again on a new connection when a kept-alive one was closed as it was reused', async () => {
     const { s, connections } = await counting(true);
     try {
