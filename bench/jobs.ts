@@ -45,6 +45,8 @@ export interface JobsOptions {
   nodeArgs?: string[];
   /** Write a CPU profile of the reelay process's polling window to this directory (bench/cpu-prof-window.mjs). */
   profileDir?: string;
+  /** With profileDir: profile the finishing phase (first finish until every job is done) instead of the polling window. */
+  profileFinishing?: boolean;
   /** Run this compiled reelay (a directory like dist/, its drizzle/ beside it) instead of building dist/: A/B runs of two versions at once. */
   distDir?: string;
   /** Skip the bare poll loops (baselineCpuPercent and fetchCpuPercent are then NaN). */
@@ -241,7 +243,7 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
     const polls0 = polls();
     const w0 = performance.now();
     const conn0 = connections;
-    if (opts.profileDir) child.kill('SIGUSR2');
+    if (opts.profileDir && !opts.profileFinishing) child.kill('SIGUSR2');
     const until = async (end: number) => {
       while (Date.now() < end) {
         await counts();
@@ -252,7 +254,7 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
     const cpuWindowS = (performance.now() - w0) / 1000;
     const c1 = cpuMsOf(child.pid!);
     const cpuPercent = ((c1 - c0) / (cpuWindowS * 1000)) * 100;
-    if (opts.profileDir) child.kill('SIGUSR2');
+    if (opts.profileDir && !opts.profileFinishing) child.kill('SIGUSR2');
     const pollsPerSecond = (polls() - polls0) / cpuWindowS;
     const connectsPerSecond = (connections - conn0) / cpuWindowS;
     const hot1 = await hot();
@@ -268,12 +270,14 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
     const cpuWithProbePercent = ((cpuMsOf(child.pid!) - c1) / (probeWindowS * 1000)) * 100;
     const finishingFrom = Date.now();
     log(`polling with the API probe: ${fmt(cpuWithProbePercent, 1)} % of a core over ${fmt(probeWindowS, 1)} s`);
+    if (opts.profileDir && opts.profileFinishing) child.kill('SIGUSR2');
     for (;;) {
       const c = await counts();
       if (c.done >= jobs) break;
       if (Date.now() - firstFinish > durationMs * 3 + 120_000) throw new Error(`only ${c.done} of ${jobs} jobs finished`);
       await sleep(250);
     }
+    if (opts.profileDir && opts.profileFinishing) child.kill('SIGUSR2');
     const samples = await apiProbe.stop();
     const probeErrors = samples.filter((q) => !q.ok).length;
     if (probeErrors) log(`API probe: ${probeErrors} of ${samples.length} queries failed`);
@@ -374,8 +378,9 @@ function argOf(name: string, def: number): number {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const profileDir = process.argv.includes('--cpu-prof') ? path.join(ROOT, 'bench/profiles') : undefined;
-  const opts: JobsOptions = { jobs: argOf('jobs', 1000), intervalMs: argOf('interval', 2000), durationMs: argOf('duration', 60_000), profileDir, noBaseline: process.argv.includes('--no-baseline'), distDir: process.argv.includes('--dist') ? path.resolve(process.argv[process.argv.indexOf('--dist') + 1]!) : undefined };
+  const profileFinishing = process.argv.includes('--cpu-prof-finishing');
+  const profileDir = process.argv.includes('--cpu-prof') || profileFinishing ? path.join(ROOT, 'bench/profiles') : undefined;
+  const opts: JobsOptions = { profileFinishing, jobs: argOf('jobs', 1000), intervalMs: argOf('interval', 2000), durationMs: argOf('duration', 60_000), profileDir, noBaseline: process.argv.includes('--no-baseline'), distDir: process.argv.includes('--dist') ? path.resolve(process.argv[process.argv.indexOf('--dist') + 1]!) : undefined };
   benchJobsRounds(opts, argOf('rounds', 1))
     .then((runs) => {
       for (const line of describeJobs(runs)) console.log(line);

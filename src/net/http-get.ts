@@ -47,7 +47,7 @@ const ONE_SECOND_HINT = /^timeout=1(?!\d)/;
 
 const hintOf = (res: http.IncomingMessage | undefined) => res?.headers['keep-alive'];
 
-function keepOneSecondHints<A extends http.Agent>(agent: A): A {
+export function keepOneSecondHints<A extends http.Agent>(agent: A): A {
   // Node's returns whether to keep the socket (its typings say void).
   const nodeKeep = agent.keepSocketAlive.bind(agent) as unknown as (socket: Socket) => boolean;
   (agent as unknown as { keepSocketAlive: (socket: Socket) => boolean }).keepSocketAlive = (socket) => {

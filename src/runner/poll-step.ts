@@ -36,6 +36,8 @@ export async function pollStep(run: TaskRun, providerTaskId: string, first: Snap
     for (;;) {
       if (!snap) {
         await nap(Math.max(0, polledAt + interval - Date.now()));
+        // Polls that came due together (after the event loop was held up) start a few per turn.
+        await env.turns.pass();
         if (config.requestsPerMinute) await rateLimit(env, signal);
         polledAt = Date.now();
         try {

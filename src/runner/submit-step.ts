@@ -34,6 +34,8 @@ export async function submitStep(run: TaskRun): Promise<SubmitOutcome | undefine
     await rateLimit(env, soft);
     soft.throwIfAborted();
     held(await env.batches.recordSubmitAttempt({ taskId: task.id, attempts: attempt, submittedAt: new Date() }));
+    // A batch of attempts comes back at once: its submissions go out a few per turn of the event loop.
+    await env.turns.pass();
     const sentAt = new Date();
     try {
       const out = await provider.submit(request, { signal });

@@ -11,6 +11,7 @@ import type { GenerationRequest } from '../providers/types.js';
 import type { ProgressWriter } from './progress-writer.js';
 import type { Slots } from '../slots.js';
 import type { FileUrlSigning } from '../storage/signed-urls.js';
+import type { TurnGate } from './turn-gate.js';
 import type { TransitionBatches } from './write-batches.js';
 
 export type AbortKind = 'cancelled' | 'shutdown' | 'lease-lost' | 'timeout';
@@ -52,6 +53,8 @@ export interface WorkEnv {
   batches: TransitionBatches;
   /** Bounds result downloads and probes across all of the runner's tasks. */
   finishSlots: Slots;
+  /** Spreads polls and submissions that start together over turns of the event loop. */
+  turns: TurnGate;
   /** Hand the task back (shutdown), batched with the runner's other tasks. */
   release: (taskId: string) => Promise<void>;
   log: Logger;

@@ -9,7 +9,6 @@ import { pipeline } from 'node:stream/promises';
 import { extensionOf, storableType } from '../media/content-types.js';
 import { InvalidMediaError } from '../media/errors.js';
 import { validateMedia } from '../media/probe.js';
-import { readHead } from '../media/sniff.js';
 import { RESULT_FETCH, safeFetchToFile } from '../net/safe-fetch.js';
 import { UpstreamError, permanentError } from '../net/upstream-error.js';
 import type { ProviderResult } from '../providers/types.js';
@@ -33,21 +32,22 @@ export interface StoreOptions {
   provider: { baseUrl?: string; allowHosts: readonly string[] };
 }
 
-function byteLimit(maxBytes: number): Transform {
+function byteLimit(maxBytes: number): Transform & { seen: number } {
   let seen = 0;
-  return new Transform({
+  const limit = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
       if (seen > maxBytes) cb(permanentError('RESULT_TOO_LARGE', `result is larger than ${maxBytes} bytes`));
       else cb(null, chunk);
     },
   });
+  return Object.defineProperty(limit, 'seen', { get: () => seen }) as Transform & { seen: number };
 }
 
 /** Fetch a result URL into `dest`; a refused URL is named in full, since it belongs to the task's owner. */
-async function download(source: { url: string; headers?: Record<string, string> }, dest: string, opts: StoreOptions): Promise<void> {
+async function download(source: { url: string; headers?: Record<string, string> }, dest: string, opts: StoreOptions): Promise<number> {
   try {
-    await safeFetchToFile(source.url, dest, {
+    const { sizeBytes } = await safeFetchToFile(source.url, dest, {
       purpose: RESULT_FETCH,
       allowHosts: opts.provider.allowHosts,
       trustedOrigins: opts.provider.baseUrl ? [opts.provider.baseUrl] : [],
@@ -57,6 +57,7 @@ async function download(source: { url: string; headers?: Record<string, string> 
       timeoutMs: opts.timeoutMs,
       signal: opts.signal,
     });
+    return sizeBytes;
   } catch (err) {
     if (err instanceof UpstreamError && err.code === RESULT_FETCH.codes.forbidden) {
       throw permanentError(err.code, `reelay refused to download the result from ${source.url}: ${err.message}`);
@@ -72,12 +73,16 @@ export async function storeResult(result: ProviderResult, opts: StoreOptions): P
   const tmp = path.join(dir, `.download-${process.pid}-${Date.now()}`);
   const upstreamUrl = result.source.kind === 'url' ? result.source.url : null;
   try {
+    // The bytes written, counted on the way: an empty result is refused without reading the file again.
+    let written: number;
     if (result.source.kind === 'file') {
-      await pipeline(fs.createReadStream(result.source.path), byteLimit(opts.maxBytes), fs.createWriteStream(tmp), { signal: opts.signal });
+      const limit = byteLimit(opts.maxBytes);
+      await pipeline(fs.createReadStream(result.source.path), limit, fs.createWriteStream(tmp), { signal: opts.signal });
+      written = limit.seen;
     } else {
-      await download(result.source, tmp, opts);
+      written = await download(result.source, tmp, opts);
     }
-    if ((await readHead(tmp, 1)).length === 0) throw new UpstreamError({ code: 'DOWNLOAD_FAILED', message: 'the result file is empty', retryable: true, maybeCreated: false });
+    if (written === 0) throw new UpstreamError({ code: 'DOWNLOAD_FAILED', message: 'the result file is empty', retryable: true, maybeCreated: false });
     const facts = await validateMedia(tmp, result.mediaType, { maxPixels: opts.maxPixels, signal: opts.signal }).catch((err: unknown) => {
       if (!(err instanceof InvalidMediaError)) throw err;
       throw permanentError('INVALID_RESULT', `the result${upstreamUrl ? ` downloaded from ${upstreamUrl}` : ''} ${err.message}`);
@@ -88,9 +93,8 @@ export async function storeResult(result: ProviderResult, opts: StoreOptions): P
     const name = `result.${extensionOf(contentType)}`;
     const finalPath = path.join(dir, name);
     await fsp.rename(tmp, finalPath);
-    const { size } = await fsp.stat(finalPath);
     if (result.source.kind === 'file') await fsp.rm(result.source.path, { force: true }).catch(() => {});
-    return { file: `${opts.taskId}/${name}`, upstreamUrl, contentType, sizeBytes: size, durationSeconds: facts.durationSeconds, width: facts.width, height: facts.height };
+    return { file: `${opts.taskId}/${name}`, upstreamUrl, contentType, sizeBytes: written, durationSeconds: facts.durationSeconds, width: facts.width, height: facts.height };
   } catch (err) {
     await fsp.rm(tmp, { force: true }).catch(() => {});
     if (err instanceof UpstreamError) throw err;

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renewLeases, renewLeasesSql } from '../../src/db/renew-leases.js';
-import { progressBatchSql, recordProgressBatch } from '../../src/runner/transitions.js';
+import { completeTasks, completeTasksSql, progressBatchSql, recordProgressBatch } from '../../src/runner/transitions.js';
 import { postgresAvailable } from '../support/postgres.js';
 import { openTestStore, type TestStore } from '../support/store.js';
 
@@ -64,5 +64,13 @@ describe.skipIf(!(await postgresAvailable()))('batched writes of held tasks unde
     expectPlannedFromBatch(await plan(renewLeasesSql(OWNER, ids, 30_000)));
     expect((await renewLeases(store.database.db, OWNER, ids, 30_000)).size).toBe(HELD);
     expect((await renewLeases(store.database.db, 'runner-b', ids.slice(0, 10), 30_000)).size).toBe(0);
+  });
+
+  it('a completion batch is planned from the batch, and completes every held task', async () => {
+    // Last: it ends the tasks it completes.
+    const items = ids.slice(500, 1000).map((taskId) => ({ taskId, result: { file: `${taskId}/result.mp4`, upstreamUrl: null, contentType: 'video/mp4', sizeBytes: 1, durationSeconds: null, width: 2, height: 2 }, mediaType: 'VIDEO' as const, upstreamStatus: 'done', cost: null }));
+    expectPlannedFromBatch(await plan(completeTasksSql(store.database.db, OWNER, items)));
+    expect((await completeTasks(store.database.db, 'runner-b', items.slice(0, 10))).size).toBe(0);
+    expect((await completeTasks(store.database.db, OWNER, items)).size).toBe(500);
   });
 });

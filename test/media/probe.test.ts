@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidMediaError } from '../../src/media/errors.js';
 import { validateMedia } from '../../src/media/probe.js';
 import { sniffContentType } from '../../src/media/sniff.js';
@@ -48,6 +49,8 @@ describe('validateMedia', () => {
     ff('-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', at('a.m4a'));
     // A phone-style portrait video: landscape frames with a 90° rotation tag.
     ff('-i', at('a.mp4'), '-c', 'copy', '-metadata:s:v:0', 'rotate=90', at('rotated.mp4'));
+    // Larger than the head read at once, its movie index at the end (no faststart): read beyond the head.
+    ff('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-t', '4', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'ultrafast', '-qp', '10', at('big.mp4'));
     fs.writeFileSync(at('text.txt'), 'not media at all');
     // The old emulators' "video": an ftyp box and random bytes, no playable stream.
     fs.writeFileSync(at('fake.mp4'), Buffer.concat([Buffer.from('000000186674797069736f6d0000020069736f6d69736f32', 'hex'), Buffer.alloc(4000, 7)]));
@@ -66,6 +69,39 @@ describe('validateMedia', () => {
     const info = await validateMedia(at('a.mp4'), 'VIDEO', opts);
     expect(info).toMatchObject({ width: 160, height: 120, contentType: 'video/mp4' });
     expect(info.durationSeconds).toBeCloseTo(1, 1);
+  });
+
+  it('judges a small MP4 from one read of one opened file; a large one reads its movie index beyond that', async () => {
+    // Each open and read is a round trip through libuv's thread pool: a burst of finishing
+    // jobs spent most of its event loop on them (a head read for sniffing, then one per box).
+    const reads: number[] = [];
+    const realOpen = fsp.open.bind(fsp);
+    const spy = vi.spyOn(fsp, 'open').mockImplementation(async (...args: Parameters<typeof fsp.open>) => {
+      const fh = await realOpen(...args);
+      const read = fh.read.bind(fh) as (...a: unknown[]) => Promise<{ bytesRead: number; buffer: Buffer }>;
+      (fh as unknown as { read: (...a: unknown[]) => unknown }).read = (...a: unknown[]) => {
+        reads.push(a[3] as number);
+        return read(...a);
+      };
+      return fh;
+    });
+    try {
+      expect(fs.statSync(at('a.mp4')).size).toBeLessThan(64 * 1024);
+      expect(await validateMedia(at('a.mp4'), 'VIDEO', opts)).toMatchObject({ width: 160, height: 120, contentType: 'video/mp4' });
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(reads).toEqual([0]);
+      spy.mockClear();
+      reads.length = 0;
+      expect(fs.statSync(at('big.mp4')).size).toBeGreaterThan(64 * 1024);
+      const big = await validateMedia(at('big.mp4'), 'VIDEO', opts);
+      expect(big).toMatchObject({ width: 320, height: 240, contentType: 'video/mp4' });
+      expect(big.durationSeconds).toBeCloseTo(4, 1);
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(reads[0]).toBe(0);
+      expect(reads.length).toBeGreaterThan(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('reads a WebM', async () => {

@@ -272,6 +272,59 @@ describe('trusted origins, headers and the result purpose', () => {
   });
 });
 
+describe('connections', () => {
+  /** A server that counts connections; with `dropReused`, a request on a connection that already served one gets the connection closed instead of an answer. */
+  async function counting(dropReused = false): Promise<{ s: TestServer; connections: () => number }> {
+    let connections = 0;
+    const served = new WeakSet<object>();
+    const s = await start((req, res) => {
+      if (dropReused && served.has(req.socket)) return void req.socket.destroy();
+      served.add(req.socket);
+      routes(req, res);
+    });
+    s.server.on('connection', () => connections++);
+    return { s, connections: () => connections };
+  }
+  const result = (s: TestServer, over: Partial<SafeFetchOptions> = {}) => opts({ purpose: RESULT_FETCH, trustedOrigins: [at(s, '/')], ...over });
+
+  it("downloads from a trusted origin (a provider's own) share kept-alive connections; any other origin gets a connection per request", async () => {
+    const { s, connections } = await counting();
+    try {
+      for (let i = 0; i < 3; i++) expect((await safeFetchBytes(at(s, '/img.png'), result(s))).bytes.equals(TINY_PNG)).toBe(true);
+      expect(connections()).toBe(1);
+      // Allowed by allowHosts, not trusted: judged at a lookup of its own every time.
+      for (let i = 0; i < 2; i++) await safeFetchBytes(at(s, '/img.png'), opts({ allowHosts: ['127.0.0.1'] }));
+      expect(connections()).toBe(3);
+    } finally {
+      await stop(s);
+    }
+  });
+
+  it('keeps the connections of a trusted origin that announces a one-second keep-alive (as the emulators do)', async () => {
+    const { s, connections } = await counting();
+    s.server.keepAliveTimeout = 1000;
+    try {
+      for (let i = 0; i < 3; i++) expect((await safeFetchBytes(at(s, '/img.png'), result(s))).bytes.equals(TINY_PNG)).toBe(true);
+      expect(connections()).toBe(1);
+    } finally {
+      await stop(s);
+    }
+  });
+
+  it('sends a GET again on a new connection when a kept-alive one was closed as it was reused', async () => {
+    const { s, connections } = await counting(true);
+    try {
+      for (let i = 0; i < 3; i++) expect((await safeFetchBytes(at(s, '/img.png'), result(s))).bytes.equals(TINY_PNG)).toBe(true);
+      // 1st: a new pooled connection; 2nd: that one, dropped, then sent again on a connection of its
+      // own; 3rd: a new pooled connection (the dropped one is gone).
+      expect(connections()).toBe(3);
+      expect(s.hits).toHaveLength(4);
+    } finally {
+      await stop(s);
+    }
+  });
+});
+
 describe('safeFetchToFile', () => {
   let dir: string;
   beforeAll(() => {

@@ -52,6 +52,8 @@ const routes = (p: string, res: http.ServerResponse, other?: string) => {
       return void res.writeHead(200, { 'content-type': 'image/png' }).end(TINY_PNG);
     case '/corrupt.png':
       return void res.writeHead(200, { 'content-type': 'image/png' }).end(makePng(64, 64, { corrupt: true }));
+    case '/empty':
+      return void res.writeHead(200, { 'content-type': 'video/mp4' }).end();
     case '/page':
       return void res.writeHead(200, { 'content-type': 'video/mp4' }).end('<html>an error page, not a video</html>');
     case '/to-elsewhere':
@@ -182,6 +184,24 @@ describe('storeResult: where a result may come from', () => {
     fs.writeFileSync(file, VIDEO);
     expect(await failure(storeResult({ source: { kind: 'file', path: file }, mediaType: 'VIDEO' }, small))).toMatchObject({ code: 'RESULT_TOO_LARGE' });
     expect(leftovers(small)).toEqual([]);
+  });
+});
+
+describe('storeResult: the bytes written', () => {
+  it('refuses an empty result (download or file) as a retryable DOWNLOAD_FAILED, leaving nothing; a stored one has the size of its file', async () => {
+    const o = opts();
+    expect(await failure(storeResult(video(`${upstream.url}/empty`), o))).toMatchObject({ code: 'DOWNLOAD_FAILED', retryable: true, message: 'the result file is empty' });
+    const file = path.join(filesDir, 'empty-render.mp4');
+    fs.writeFileSync(file, Buffer.alloc(0));
+    expect(await failure(storeResult({ source: { kind: 'file', path: file }, mediaType: 'VIDEO' }, o))).toMatchObject({ code: 'DOWNLOAD_FAILED', retryable: true, message: 'the result file is empty' });
+    expect(leftovers(o)).toEqual([]);
+    const rendered = path.join(filesDir, 'render-ok.mp4');
+    fs.writeFileSync(rendered, VIDEO);
+    const fromFile = await storeResult({ source: { kind: 'file', path: rendered }, mediaType: 'VIDEO' }, opts());
+    expect(fromFile.sizeBytes).toBe(VIDEO.length);
+    expect(fs.statSync(path.join(filesDir, fromFile.file)).size).toBe(VIDEO.length);
+    const downloaded = await storeResult(video(`${upstream.url}/video.mp4`), opts());
+    expect(downloaded.sizeBytes).toBe(VIDEO.length);
   });
 });
 
