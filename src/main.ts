@@ -1,6 +1,8 @@
 // Entry point: `npm start [-- --role api|runner]` (compiled to dist/main.js).
 // A setup the operator must fix (configuration, port in use, database out of
 // reach or held by another process) ends with one line and exit code 2.
+// First: NODE_ENV must be set before graphql is loaded (production-mode.ts).
+import './production-mode.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startApp, type App } from './app.js';
