@@ -29,6 +29,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import { createTempDatabase } from '../test/support/postgres.js';
 import { buildOnce, freePort, ROOT } from '../test/support/processes.js';
+import { npmStartFlags } from './npm-start.js';
 import { fmt, median, percentile } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -91,13 +92,6 @@ const GC_ARGS = ['--expose-gc', '--import', pathToFileURL(path.join(HERE, 'fanou
 /** Profiling both servers: e.g. REELAY_FANOUT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const nodeArgs = () => process.env.REELAY_FANOUT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 
-/** The node flags `npm start` runs dist/main.js with (package.json), so reelay is measured as deployed. */
-function startFlags(): string[] {
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const args = pkg.scripts.start!.replace(/^exec\s+/, '').split(/\s+/).slice(1);
-  return args.slice(0, args.indexOf('dist/main.js'));
-}
-
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** CPU time (user + system) a process has used so far, ms. */
@@ -134,7 +128,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 async function startReelay(dbUrl: string, dataDir: string): Promise<Server & { taskId: string }> {
   const port = await freePort();
   buildOnce();
-  const child = spawn(process.execPath, [...startFlags(), ...GC_ARGS, ...nodeArgs(), 'dist/main.js', '--role', 'api'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env,
+  const child = spawn(process.execPath, [...npmStartFlags(), ...GC_ARGS, ...nodeArgs(), 'dist/main.js', '--role', 'api'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env,
     DATABASE_URL: dbUrl,
     PORT: String(port),
     HOST: '127.0.0.1',

@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { startLightx2vEmulator, type Lightx2vEmulator } from '../test/emulators/lightx2v.js';
 import { createTempDatabase } from '../test/support/postgres.js';
+import { npmStartFlags } from './npm-start.js';
 import { fmt, percentile } from './stats.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -166,7 +167,7 @@ export async function benchJobs(opts: JobsOptions): Promise<JobsResult> {
     JSON.stringify({ providers: [{ id: 'up', kind: 'lightx2v', baseUrl: emu.url, maxConcurrency: jobs, pollIntervalMs: intervalMs, timeoutMs: durationMs * 10 + 600_000 }], defaultProvider: 'up' }),
   );
   const profArgs = opts.profileDir ? ['--import', path.join(ROOT, 'bench/cpu-prof-window.mjs')] : [];
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...profArgs, '--enable-source-maps', mainJs], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...profArgs, ...npmStartFlags(), mainJs], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -19,6 +19,7 @@ import { createApiKey } from '../src/db/api-keys.js';
 import { openDatabase } from '../src/db/client.js';
 import { createTempDatabase, type TempDatabase } from '../test/support/postgres.js';
 import { load, type LoadResult } from './load.js';
+import { npmStartFlags } from './npm-start.js';
 import { fmt, median, percentile, sleep } from './stats.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -67,12 +68,6 @@ async function freePort(): Promise<number> {
   const port = (srv.address() as net.AddressInfo).port;
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
-}
-
-/** `npm start`'s command line without npm: the same node flags and entry point. */
-function startCommand(): string[] {
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  return pkg.scripts.start!.replace(/^exec\s+/, '').split(/\s+/).slice(1); // drop "node"
 }
 
 interface Server {
@@ -126,7 +121,7 @@ function startReelay(databaseUrl: string | undefined, dataDir: string, role: 'ap
   if (databaseUrl) env.DATABASE_URL = databaseUrl;
   // REELAY_THROUGHPUT_NODE_ARGS="--cpu-prof --cpu-prof-dir=…" profiles reelay's process (before `npm start`'s own flags).
   const extra = (process.env.REELAY_THROUGHPUT_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  return startProcess([...extra, ...startCommand(), ...(role === 'api' ? ['--role', 'api'] : [])], env, '/health', port);
+  return startProcess([...extra, ...npmStartFlags(), 'dist/main.js', ...(role === 'api' ? ['--role', 'api'] : [])], env, '/health', port);
 }
 
 function startBare(databaseUrl: string, port: number): Promise<Server> {
