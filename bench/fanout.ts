@@ -173,7 +173,12 @@ async function startReelay(dbUrl: string, dataDir: string): Promise<Server & { t
 }
 
 async function startBare(): Promise<Server> {
-  const child = spawn(process.execPath, [...GC_ARGS, ...nodeArgs(), '--import', 'tsx', path.join(HERE, 'fanout', 'bare-server.ts')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...GC_ARGS, ...nodeArgs(), '--import', 'tsx', path.join(HERE, 'fanout', 'bare-server.ts')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    // In production mode, as reelay's compiled server runs (src/production-mode.ts).
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (d) => {
       const m = /port (\d+)/.exec(String(d));
