@@ -136,7 +136,7 @@ async function baselineLoop(mode: 'fetch' | 'http', emuUrl: string, ids: string[
   fs.writeFileSync(file, ids.join('\n'));
   try {
     // Not execFileSync: the emulator answering it runs in this process.
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/poll-loop.ts'), mode, `${emuUrl}/v1/tasks/`, file, String(intervalMs), String(windowMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...npmStartFlags(), '--import', 'tsx', path.join(ROOT, 'bench/poll-loop.ts'), mode, `${emuUrl}/v1/tasks/`, file, String(intervalMs), String(windowMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout!.on('data', (d) => (out += String(d)));
     await new Promise((r) => child.once('exit', r));
