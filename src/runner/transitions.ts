@@ -170,7 +170,8 @@ function valuesOf(count: number, columns: string, row: (i: number) => SQL): SQL 
 }
 
 /** One statement for many held tasks: `update tasks t set … from <source> v (id, …) where` the lease still holds. */
-async function updateHeld<R extends HeldRow = HeldRow>(
+// Its callers change no status (submission attempts, accepted ids): no slot frees, nobody is woken.
+async function updateHeld(
   db: Db,
   leaseOwner: string,
   items: readonly { taskId: string }[],
@@ -179,23 +180,20 @@ async function updateHeld<R extends HeldRow = HeldRow>(
   set: SQL,
   /** History events of the rows changed (given each one's progress after the change). */
   events: (kept: Map<string, number | null>) => Array<typeof taskEvents.$inferInsert>,
-  wake: boolean,
-  /** The columns returned of each changed row. */
-  returning: SQL = HELD,
-): Promise<R[]> {
+): Promise<HeldRow[]> {
   if (!items.length) return [];
   return db.transaction(async (tx) => {
-    const rows = await execRows<R>(
+    const rows = await execRows<HeldRow>(
       tx,
       sql`update ${tasks} t set ${set}, ${CHANGE_STAMP_SQL}
           from ${heldBatch(source, leaseOwner)}
           where ${HELD_BY_BATCH}
-          returning ${returning}`,
+          returning ${HELD}`,
     );
     const kept = new Map(rows.map((r) => [r.id, r.progress]));
     const history = events(kept);
     if (history.length) await tx.insert(taskEvents).values(history);
-    await publishTaskChanged(tx, [...kept.keys()], { wake });
+    await publishTaskChanged(tx, [...kept.keys()]);
     return rows;
   });
 }
@@ -216,7 +214,6 @@ export async function recordSubmitAttempts(db: Db, leaseOwner: string, items: re
     valuesOf(items.length, 'id, attempts, submitted_at', (i) => sql`(${items[i]!.taskId}::uuid, ${items[i]!.attempts}::int, ${items[i]!.submittedAt.toISOString()}::timestamptz)`),
     sql`attempts = v.attempts, submitted_at = v.submitted_at`,
     () => [],
-    false,
   ));
 }
 
@@ -235,7 +232,6 @@ export async function recordSubmittedBatch(db: Db, leaseOwner: string, items: re
     valuesOf(items.length, 'id, provider_id, provider_task_id', (i) => sql`(${items[i]!.taskId}::uuid, ${items[i]!.providerId}::text, ${items[i]!.providerTaskId}::text)`),
     sql`provider_id = v.provider_id, provider_task_id = v.provider_task_id`,
     (kept) => items.filter((i) => kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: kept.get(i.taskId) ?? null, message: `accepted by ${i.providerId} as ${i.providerTaskId}` })),
-    false,
   ));
 }
 
