@@ -24,6 +24,18 @@ export interface FeedBatch {
   settled: number | null;
 }
 
+/**
+ * Watchers handed a batch per event-loop turn. A change watched by thousands
+ * of subscribers is delivered in slices: each slice's subscribers run their
+ * whole chain (generator, execution, serialization, socket write) before the
+ * next slice starts, so the first clients get it at once, the intermediate
+ * objects of a slice die young instead of being copied by every scavenge of a
+ * wave of thousands, and other I/O (API requests) is served between slices.
+ */
+export const DELIVERY_SLICE = 256;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 const emptyBatch = (): FeedBatch => ({ rows: new Map(), resync: false, since: null, settled: null });
 const minMark = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.min(a, b));
 
@@ -185,10 +197,20 @@ export class TaskFeed {
           }
         }
         if (mark !== null && (this.handled === null || mark > this.handled)) this.handled = mark;
-        hits.forEach((w) => this.deliver(w));
+        await this.deliverInSlices(hits);
       }
     } finally {
       this.flushing = false;
+    }
+  }
+
+  private async deliverInSlices(hits: Set<WatcherState>): Promise<void> {
+    let n = 0;
+    for (const w of hits) {
+      // A watcher closed or resynced meanwhile is skipped or gets its batch as it is now.
+      if (n > 0 && n % DELIVERY_SLICE === 0) await nextTurn();
+      this.deliver(w);
+      n++;
     }
   }
 

@@ -127,6 +127,22 @@ export function createHttpServer(services: Services): HttpServer {
   const unauthenticated = () =>
     new GraphQLError('missing or invalid API key: send "Authorization: Bearer <key>"', { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 
+  // Errors we raise on purpose carry a code, and graphql-js's own (a bad
+  // variable, an invalid query) keep their 400: both go out as they are.
+  // Anything else is logged with the request id (useOperationMetrics did so
+  // for errors of execution) and masked. Subscriptions' results are masked by
+  // useSharedSubscriptionResults with the same function.
+  const maskError = (error: unknown, message: string): Error => {
+    const original = unexpectedOriginal(error);
+    if (original === undefined) return error as Error;
+    let requestId = typeof original === 'object' && original !== null ? loggedErrors.get(original) : undefined;
+    if (!requestId) {
+      requestId = randomUUID();
+      log.error({ err: original, reqId: requestId }, 'unexpected error');
+    }
+    return createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } });
+  };
+
   const yoga = createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -136,24 +152,9 @@ export function createHttpServer(services: Services): HttpServer {
     graphiql: { title: 'reelay', defaultTabs: GRAPHIQL_TABS, subscriptionsProtocol: 'WS', additionalHeaders: { [CSRF_HEADERS[0]!]: 'graphiql' } },
     renderGraphiQL: renderGraphiQLOffline,
     cors: corsFor(config),
-    plugins: [useOperationMetrics(log), csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndSubscriptionsWithKey(auth), useSharedSubscriptionResults(), useRequestBodyLimit()],
+    plugins: [useOperationMetrics(log), csrfPrevention(), EnvelopArmorPlugin({ maxDepth: { n: 10 }, costLimit: { maxCost: 20_000 } }), useEndSubscriptionsWithKey(auth), useSharedSubscriptionResults({ maskError }), useRequestBodyLimit()],
     maxRequestBodySize: false, // useRequestBodyLimit: the same limit without a stream per request
-    maskedErrors: {
-      maskError(error, message) {
-        // Errors we raise on purpose carry a code, and graphql-js's own (a bad
-        // variable, an invalid query) keep their 400: both go out as they are.
-        // Anything else is logged with the request id (useOperationMetrics
-        // did so for errors of execution) and masked.
-        const original = unexpectedOriginal(error);
-        if (original === undefined) return error as Error;
-        let requestId = typeof original === 'object' && original !== null ? loggedErrors.get(original) : undefined;
-        if (!requestId) {
-          requestId = randomUUID();
-          log.error({ err: original, reqId: requestId }, 'unexpected error');
-        }
-        return createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } });
-      },
-    },
+    maskedErrors: { maskError },
     context: async ({ request, req, connectionParams }) => {
       // HTTP: the key cache; a WebSocket operation starts a live session: looked up afresh.
       const principal = request ? await auth.identify(request.headers.get('authorization')) : await auth.identify(headerOf(connectionParams), { fresh: true });

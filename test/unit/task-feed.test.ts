@@ -1,7 +1,7 @@
 // The shared feed loads each change once for every subscriber, in order.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getTasksByIds } from '../../src/db/read-tasks.js';
-import { TaskFeed } from '../../src/events/task-feed.js';
+import { DELIVERY_SLICE, TaskFeed } from '../../src/events/task-feed.js';
 import { createLogger } from '../../src/logger.js';
 import { cancelTaskRow, recordProgress, recordProgressBatch, transition } from '../../src/runner/transitions.js';
 import { openTestStore, type TestStore } from '../support/store.js';
@@ -28,6 +28,34 @@ describe('TaskFeed', () => {
     await transition(store.database.db, task.id, { status: 'PROCESSING' });
     const batches = await Promise.all(next);
     expect(batches.every((b) => b.value!.rows.get(task.id)?.status === 'PROCESSING')).toBe(true);
+    expect(loads).toEqual([[task.id]]);
+    watchers.forEach((w) => w.close());
+  });
+
+  it('a change watched by more than a slice of subscribers reaches them over several turns, each slice whole before the next starts', async () => {
+    const task = await store.addTask();
+    const n = DELIVERY_SLICE * 2 + 10;
+    const watchers = Array.from({ length: n }, () => feed.watchTask(task.id));
+    // The turn (counted by setImmediate) in which each subscriber got the row.
+    let turn = 0;
+    let ticking = true;
+    const tick = () => setImmediate(() => (turn++, ticking && tick()));
+    const turns: number[] = [];
+    const got = watchers.map((w, i) => w.next().then((r) => ((turns[i] = turn), r)));
+    // One closes while the first slice is handed out: it ends, and nobody else is held up.
+    void got[0]!.then(() => watchers[n - 1]!.close());
+    tick();
+    await transition(store.database.db, task.id, { status: 'PROCESSING' });
+    const batches = await Promise.all(got);
+    ticking = false;
+    expect(batches.slice(0, n - 1).every((b) => b.value!.rows.get(task.id)?.status === 'PROCESSING')).toBe(true);
+    expect(batches[n - 1]!.done).toBe(true);
+    const slices = [...new Set(turns.slice(0, n - 1))];
+    expect(slices).toHaveLength(3);
+    // In order: the first slice wholly in one turn, the next in a later one.
+    expect(turns.slice(0, DELIVERY_SLICE).every((t) => t === slices[0])).toBe(true);
+    expect(turns.slice(DELIVERY_SLICE, 2 * DELIVERY_SLICE).every((t) => t === slices[1])).toBe(true);
+    expect(slices[1]! > slices[0]! && slices[2]! > slices[1]!).toBe(true);
     expect(loads).toEqual([[task.id]]);
     watchers.forEach((w) => w.close());
   });
