@@ -145,6 +145,16 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     });
   }, SLOW);
 
+  it('usage errors with --json: the error as JSON on stdout too, whoever found it (commander or the command)', async () => {
+    const cases = [['generate', 'x', '--seed', '1.5', '--json'], ['generate', 'x', '--json', '--bogus'], ['tasks', '--limit', '0', '--json'], ['generate', 'x', '--size', 'big', '--json']];
+    const results = await Promise.all(cases.map((args) => done(args)));
+    cases.forEach((args, i) => {
+      expect(results[i].code, args.join(' ')).toBe(2);
+      expect(JSON.parse(results[i].stdout), args.join(' ')).toEqual({ error: { code: 'USAGE', message: expect.any(String) } });
+    });
+    expect(JSON.parse(results[0].stdout).error.message).toContain('--seed');
+  }, SLOW);
+
   it('a wrong key: exit 2 with UNAUTHENTICATED (--key overrides REELAY_API_KEY)', async () => {
     const r = await done(['tasks', '--key', 'wrong-key-123456']);
     expect(r.code).toBe(2);
