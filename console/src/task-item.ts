@@ -41,7 +41,7 @@ function Media({ task }: { task: Task }) {
     <div class="media">
       ${isImage
         ? html`<img src=${r.url} alt=${task.prompt} loading="lazy" />`
-        : html`<video controls muted playsinline preload="metadata" src=${r.url} poster=${r.thumbnailUrl ?? undefined} aria-label=${`Video: ${task.prompt}`}></video>`}
+        : html`<video controls playsinline preload="metadata" src=${r.url} poster=${r.thumbnailUrl ?? undefined} aria-label=${`Video: ${task.prompt}`}></video>`}
       <p class="media-meta">
         <a href=${r.url} download>Download</a>
         <span class="muted">

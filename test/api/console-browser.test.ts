@@ -87,8 +87,13 @@ describe.runIf(run)('web console in Chromium', () => {
       const src = await video.getAttribute('src');
       expect(src).toBe(`${t.url}/files/${id}/result.mp4`);
       expect(await li.getByRole('link', { name: 'Download' }).getAttribute('href')).toBe(src);
-      // It plays: decoded frames and a moving playhead.
-      await video.evaluate((v: HTMLVideoElement) => v.play());
+      // With its poster (the server's first-frame JPEG), and its sound: not muted.
+      const poster = await video.getAttribute('poster');
+      expect(poster).toBe(`${t.url}/files/${id}/poster.jpg`);
+      expect(await page.evaluate(async (u) => (await fetch(u!)).headers.get('content-type'), poster)).toBe('image/jpeg');
+      expect(await video.evaluate((v: HTMLVideoElement) => v.muted)).toBe(false);
+      // It plays as a person plays it (a click on the video, whose controls start it): decoded frames and a moving playhead.
+      await video.click();
       await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
       await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime), { timeout: 15_000 }).toBeGreaterThan(0.2);
       expect(await video.evaluate((v: HTMLVideoElement) => v.error)).toBeNull();
