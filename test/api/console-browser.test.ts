@@ -116,10 +116,14 @@ describe.runIf(run)('web console in Chromium', () => {
       await page.getByLabel('Duration').fill('60');
       await page.getByRole('button', { name: 'Generate' }).click();
       const li = item(page, prompt);
+      // A screen reader says which task the button is for: it is described by the task's prompt.
+      const described = (b: HTMLElement) => (b.getAttribute('aria-describedby') ?? '').split(' ').map((id) => document.getElementById(id)?.textContent ?? '').join(' ');
+      expect(await li.getByRole('button', { name: 'Cancel' }).evaluate(described)).toBe(prompt);
       await li.getByRole('button', { name: 'Cancel' }).click();
       await expect.poll(() => li.getAttribute('data-status'), WAIT).toBe('CANCELLED');
       // Finished: no Cancel any more, Retry and Delete instead.
       expect(await li.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
+      for (const name of ['Retry', 'Delete']) expect(await li.getByRole('button', { name }).evaluate(described)).toBe(prompt);
       // Retry makes a new task (listed first, newest first); cancel that too, then delete both.
       await li.getByRole('button', { name: 'Retry' }).click();
       await expect.poll(() => item(page, prompt).count(), WAIT).toBe(2);
