@@ -41,7 +41,7 @@ function Media({ task }: { task: Task }) {
     <div class="media">
       ${isImage
         ? html`<img src=${r.url} alt=${task.prompt} loading="lazy" />`
-        : html`<video controls muted playsinline preload="metadata" src=${r.url} poster=${r.thumbnailUrl ?? undefined} aria-label=${`Video: ${task.prompt}`}></video>`}
+        : html`<video controls playsinline preload="metadata" src=${r.url} poster=${r.thumbnailUrl ?? undefined} aria-label=${`Video: ${task.prompt}`}></video>`}
       <p class="media-meta">
         <a href=${r.url} download>Download</a>
         <span class="muted">
@@ -121,7 +121,7 @@ export function TaskItem({ task, client, now, onChange, onRemove, onCreated }: P
   return html`
     <li class=${`task s-${task.status.toLowerCase()}`} data-task-id=${task.id} data-status=${task.status} aria-busy=${busy ? 'true' : 'false'}>
       <div class="task-head">
-        <p class="prompt">${task.prompt}</p>
+        <p class="prompt" id=${`prompt-${task.id}`}>${task.prompt}</p>
         <span class=${`badge s-${task.status.toLowerCase()}`}>${task.status.toLowerCase()}</span>
       </div>
       <div class="progress-row">
@@ -137,9 +137,9 @@ export function TaskItem({ task, client, now, onChange, onRemove, onCreated }: P
       ${task.error ? html`<p class="error">${task.error.message} [${task.error.code}]</p>` : null}
       ${task.status === 'COMPLETED' ? html`<${Media} task=${task} />` : null}
       <div class="task-actions">
-        ${!final ? html`<button type="button" onClick=${cancel} disabled=${busy}>Cancel</button>` : null}
-        ${task.status === 'FAILED' || task.status === 'CANCELLED' ? html`<button type="button" onClick=${retry} disabled=${busy}>Retry</button>` : null}
-        ${final ? html`<button type="button" class="danger" onClick=${remove} disabled=${busy}>Delete</button>` : null}
+        ${!final ? html`<button type="button" onClick=${cancel} disabled=${busy} aria-describedby=${`prompt-${task.id}`}>Cancel</button>` : null}
+        ${task.status === 'FAILED' || task.status === 'CANCELLED' ? html`<button type="button" onClick=${retry} disabled=${busy} aria-describedby=${`prompt-${task.id}`}>Retry</button>` : null}
+        ${final ? html`<button type="button" class="danger" onClick=${remove} disabled=${busy} aria-describedby=${`prompt-${task.id}`}>Delete</button>` : null}
       </div>
       ${problem ? html`<p class="error" role="alert">${problem}</p>` : null}
       <${Details} task=${task} client=${client} />

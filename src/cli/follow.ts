@@ -35,7 +35,9 @@ export async function followTask(client: ReelayClient, initial: VideoTask, opts:
   // Progress goes to stdout, or to stderr when stdout carries --json.
   const out = opts.json ? process.stderr : process.stdout;
   const view = progressView(out);
-  const onTerminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  // A person at a terminal answers the question: it is read from stdin and asked on stderr, so
+  // those two decide (stdout may be a file, as with `--json > task.json`, and a person still there).
+  const onTerminal = Boolean(process.stdin.isTTY && process.stderr.isTTY);
   const stop = new AbortController();
   let asking = false;
   const onSigint = () => {

@@ -59,6 +59,12 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Whether the command line asks for --json (before any `--`). */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).slice(2).includes('--json');
+}
+
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram();
   if (argv.length <= 2) {
@@ -69,7 +75,12 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     await program.parseAsync(argv);
   } catch (e) {
     // Help and --version exit 0; every other commander error (unknown option, missing argument, bad value) is a usage error.
-    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return EXIT.OK;
+      // Commander printed it on stderr; with --json, stdout carries it as JSON too, as for every other failure.
+      if (wantsJson(argv)) process.stdout.write(JSON.stringify({ error: { code: 'USAGE', message: e.message.replace(/^error: /, '') } }) + '\n');
+      return EXIT.USAGE;
+    }
     throw e;
   }
   return Number(process.exitCode ?? EXIT.OK);

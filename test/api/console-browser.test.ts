@@ -13,6 +13,8 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { chromiumAvailable, ensureConsoleBuilt, launchBrowser, TEST_OUTPUT } from '../support/browser.js';
 import { makePng } from '../emulators/media.js';
 import { postgresAvailable } from '../support/postgres.js';
+import { SORA_UI_TEST_TOKEN, startSoraUiEmulator, type SoraUiEmulator } from '../emulators/sora-ui.js';
+import { providerEntry } from '../e2e/helpers.js';
 import { parseKeysArgs, runKeysCommand } from '../../src/keys/commands.js';
 
 const run = chromiumAvailable();
@@ -52,9 +54,12 @@ describe.runIf(run)('web console in Chromium', () => {
   describe('open server, local renderer', () => {
     let t: TestApp;
     let page: Page;
+    let sora: SoraUiEmulator;
     const pageErrors: string[] = [];
     beforeAll(async () => {
-      t = await startTestApp({ db });
+      // Beside `local`, an emulated sora-ui upstream: its image models give still images.
+      sora = await startSoraUiEmulator({ processingAfterMs: 150, completeAfterMs: 600 });
+      t = await startTestApp({ db, providers: [{ id: 'local', kind: 'local' }, providerEntry('sora', 'sora-ui', sora.url, { apiKey: SORA_UI_TEST_TOKEN })], defaultProvider: 'local' });
       page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       page.on('pageerror', (e) => pageErrors.push(e.message));
       page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
@@ -65,6 +70,7 @@ describe.runIf(run)('web console in Chromium', () => {
     afterAll(async () => {
       await page?.close();
       await t?.stop();
+      await sora?.close();
     });
 
     it('creates a task: the progress bar moves and the finished video plays inline', async () => {
@@ -87,8 +93,13 @@ describe.runIf(run)('web console in Chromium', () => {
       const src = await video.getAttribute('src');
       expect(src).toBe(`${t.url}/files/${id}/result.mp4`);
       expect(await li.getByRole('link', { name: 'Download' }).getAttribute('href')).toBe(src);
-      // It plays: decoded frames and a moving playhead.
-      await video.evaluate((v: HTMLVideoElement) => v.play());
+      // With its poster (the server's first-frame JPEG), and its sound: not muted.
+      const poster = await video.getAttribute('poster');
+      expect(poster).toBe(`${t.url}/files/${id}/poster.jpg`);
+      expect(await page.evaluate(async (u) => (await fetch(u!)).headers.get('content-type'), poster)).toBe('image/jpeg');
+      expect(await video.evaluate((v: HTMLVideoElement) => v.muted)).toBe(false);
+      // It plays as a person plays it (a click on the video, whose controls start it): decoded frames and a moving playhead.
+      await video.click();
       await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
       await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime), { timeout: 15_000 }).toBeGreaterThan(0.2);
       expect(await video.evaluate((v: HTMLVideoElement) => v.error)).toBeNull();
@@ -105,10 +116,14 @@ describe.runIf(run)('web console in Chromium', () => {
       await page.getByLabel('Duration').fill('60');
       await page.getByRole('button', { name: 'Generate' }).click();
       const li = item(page, prompt);
+      // A screen reader says which task the button is for: it is described by the task's prompt.
+      const described = (b: HTMLElement) => (b.getAttribute('aria-describedby') ?? '').split(' ').map((id) => document.getElementById(id)?.textContent ?? '').join(' ');
+      expect(await li.getByRole('button', { name: 'Cancel' }).evaluate(described)).toBe(prompt);
       await li.getByRole('button', { name: 'Cancel' }).click();
       await expect.poll(() => li.getAttribute('data-status'), WAIT).toBe('CANCELLED');
       // Finished: no Cancel any more, Retry and Delete instead.
       expect(await li.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
+      for (const name of ['Retry', 'Delete']) expect(await li.getByRole('button', { name }).evaluate(described)).toBe(prompt);
       // Retry makes a new task (listed first, newest first); cancel that too, then delete both.
       await li.getByRole('button', { name: 'Retry' }).click();
       await expect.poll(() => item(page, prompt).count(), WAIT).toBe(2);
@@ -151,6 +166,26 @@ describe.runIf(run)('web console in Chromium', () => {
       const errorId = await duration.getAttribute('aria-describedby');
       expect(await page.locator(`#${errorId}`).textContent()).toMatch(/duration/i);
       await page.getByLabel('Duration').fill('');
+    });
+
+    it('shows an image result as an image, with its download link', async () => {
+      const prompt = 'A still life of pears';
+      await page.getByRole('textbox', { name: 'Prompt' }).fill(prompt);
+      await page.getByRole('combobox', { name: 'Provider', exact: true }).selectOption('sora');
+      // The model list is the chosen provider's.
+      const model = page.getByRole('combobox', { name: 'Model', exact: true });
+      expect(await model.locator('option').allTextContents()).toContain('gemini-2.5-flash-imagen');
+      await model.selectOption('gemini-2.5-flash-imagen');
+      await page.getByRole('button', { name: 'Generate' }).click();
+      const li = item(page, prompt);
+      await expect.poll(() => li.getAttribute('data-status'), WAIT).toBe('COMPLETED');
+      const img = li.getByRole('img', { name: prompt });
+      await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.naturalWidth), WAIT).toBeGreaterThan(0);
+      expect(await li.locator('video').count()).toBe(0);
+      const id = await li.getAttribute('data-task-id');
+      expect(await li.getByRole('link', { name: 'Download' }).getAttribute('href')).toBe(await img.getAttribute('src'));
+      expect(await img.getAttribute('src')).toMatch(new RegExp(`^${t.url}/files/${id}/result\\.png$`));
+      await page.getByRole('combobox', { name: 'Provider', exact: true }).selectOption('local');
     });
 
     it('shows stats and provider health, and was free of page errors; screenshot saved', async () => {

@@ -145,6 +145,16 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     });
   }, SLOW);
 
+  it('usage errors with --json: the error as JSON on stdout too, whoever found it (commander or the command)', async () => {
+    const cases = [['generate', 'x', '--seed', '1.5', '--json'], ['generate', 'x', '--json', '--bogus'], ['tasks', '--limit', '0', '--json'], ['generate', 'x', '--size', 'big', '--json']];
+    const results = await Promise.all(cases.map((args) => done(args)));
+    cases.forEach((args, i) => {
+      expect(results[i].code, args.join(' ')).toBe(2);
+      expect(JSON.parse(results[i].stdout), args.join(' ')).toEqual({ error: { code: 'USAGE', message: expect.any(String) } });
+    });
+    expect(JSON.parse(results[0].stdout).error.message).toContain('--seed');
+  }, SLOW);
+
   it('a wrong key: exit 2 with UNAUTHENTICATED (--key overrides REELAY_API_KEY)', async () => {
     const r = await done(['tasks', '--key', 'wrong-key-123456']);
     expect(r.code).toBe(2);
@@ -247,6 +257,33 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
       }
       child.stdin.end();
     }
+  }, SLOW);
+
+  it.skipIf(!hasScript)('on a terminal with stdout in a file (--json > file): the bar on stderr, Ctrl-C still asks', async () => {
+    // A person at the terminal with the JSON going to a file: stdin and stderr are the terminal, so
+    // Ctrl-C asks there (it used to look at stdout and leave at once, not asking).
+    const file = path.join(work, 'cancelled.json');
+    const cmd = `exec ${process.execPath} ${BIN} generate '[never] JSON to a file' --provider parked --json > ${file}`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: work, env: { ...process.env, SHELL: '/bin/sh', REELAY_URL: t.url, REELAY_API_KEY: KEY }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    const code = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const seen = (text: string) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => out.includes(text) && (child.stdout.off('data', check), resolve());
+        child.stdout.on('data', check);
+        child.once('exit', () => reject(new Error(`no "${text}" in ${JSON.stringify(out)}`)));
+        check();
+      });
+    await seen('% | PROCESSING');
+    expect(out).toMatch(/[░█]{30} \d+% \| /);
+    child.stdin.write('\x03');
+    await seen('? [y/N]');
+    child.stdin.write('y\r');
+    expect(await code, `exit code; the CLI printed ${JSON.stringify(out)}`).toBe(1);
+    const task = JSON.parse(fs.readFileSync(file, 'utf8'));
+    expect(task.status).toBe('CANCELLED');
+    child.stdin.end();
   }, SLOW);
 
   it('tasks (table and --json), providers, stats', async () => {
