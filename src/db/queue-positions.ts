@@ -11,7 +11,7 @@
 // the first of them, then one walk over the span they cover. A page of a list
 // is a short span near one end, so a page costs about its own size.
 import { sql } from 'drizzle-orm';
-import { execRows, type DbOrTx } from './client.js';
+import { execRows, uuidArray, type DbOrTx } from './client.js';
 import { countersAreReady } from './count-tasks.js';
 import { taskCountDeltas, taskCounts, tasks } from './schema.js';
 
@@ -42,13 +42,12 @@ const lastQueued = (p: ReturnType<typeof sql>, o: ReturnType<typeof sql>) =>
 
 export async function getQueuePositions(db: DbOrTx, ids: readonly string[]): Promise<Map<string, number>> {
   if (!ids.length) return new Map();
-  const idList = sql.join(ids.map((id) => sql`${id}::uuid`), sql`, `);
   const rows = await execRows<{ id: string; position: number }>(
     db,
     sql`with
       t as materialized (
         select q.id, q.owner, q.provider_id, q.created_at
-        from unnest(array[${idList}]) as i (id) join ${tasks} q on q.id = i.id
+        from unnest(${uuidArray(ids)}) as i (id) join ${tasks} q on q.id = i.id
         where q.status = 'QUEUED'
       ),
       -- Per owner asked about: the first and last of its tasks asked about, in queue order.
