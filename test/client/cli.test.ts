@@ -145,6 +145,15 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     });
   }, SLOW);
 
+  it('--no-wait with --out: exit 2 before a task is created (nothing would be saved)', async () => {
+    const prompt = `no wait but out ${Date.now()}`;
+    const r = await done(['generate', prompt, '--no-wait', '--out', path.join(work, 'never.mp4')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--no-wait');
+    const list = await done(['tasks', '--json', '--limit', '100']);
+    expect(list.stdout).not.toContain(prompt);
+  }, SLOW);
+
   it('usage errors with --json: the error as JSON on stdout too, whoever found it (commander or the command)', async () => {
     const cases = [['generate', 'x', '--seed', '1.5', '--json'], ['generate', 'x', '--json', '--bogus'], ['tasks', '--limit', '0', '--json'], ['generate', 'x', '--size', 'big', '--json']];
     const results = await Promise.all(cases.map((args) => done(args)));

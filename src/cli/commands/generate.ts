@@ -80,6 +80,8 @@ export function registerGenerate(program: Command, run: Run): void {
     .option('--json', 'print the task (finished, or created with --no-wait) as JSON on stdout')
     .action(async (prompt: string, flags: GenerateFlags, cmd: Command) =>
       run(cmd, async () => {
+        // Nothing would be saved: refused before a task is created (and paid for).
+        if (!flags.wait && flags.out) throw new UsageError('--out needs the result, which --no-wait does not wait for: drop one of them (`reelay watch <id> --out FILE` later)');
         const input = await buildInput(prompt, flags);
         const client = connect(cmd.optsWithGlobals());
         try {
