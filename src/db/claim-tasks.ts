@@ -5,9 +5,10 @@
 // from blocking on rows someone else is updating.
 import { and, asc, eq, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import { publishTaskChanged } from '../events/bus.js';
-import type { Db } from './client.js';
+import { uuidArray, type Db } from './client.js';
 import { pickQueuedFairly } from './fair-queue.js';
-import { taskEvents, tasks, type TaskRow } from './schema.js';
+import { insertEvents } from './insert-events.js';
+import { tasks, type TaskRow } from './schema.js';
 import { changeStamp } from './task-change.js';
 
 const CLAIM_LOCK = 7_270_002;
@@ -60,7 +61,7 @@ export async function claimTasks(db: Db, opts: ClaimOptions): Promise<ClaimedTas
       const rows = await tx
         .update(tasks)
         .set({ leaseOwner: opts.owner, leaseExpiresAt: leaseUntil, ...changeStamp })
-        .where(inArray(tasks.id, orphans.map((o) => o.id)))
+        .where(sql`${tasks.id} = any(${uuidArray(orphans.map((o) => o.id))})`)
         .returning();
       claimed.push(...rows);
       // Another holder whose lease lapsed (released tasks have no owner left; a lapse of this
@@ -92,10 +93,10 @@ export async function claimTasks(db: Db, opts: ClaimOptions): Promise<ClaimedTas
           leaseExpiresAt: leaseUntil,
           ...changeStamp,
         })
-        .where(and(inArray(tasks.id, queued), eq(tasks.status, 'QUEUED')))
+        .where(and(sql`${tasks.id} = any(${uuidArray(queued)})`, eq(tasks.status, 'QUEUED')))
         .returning();
       if (rows.length) {
-        await tx.insert(taskEvents).values(rows.map((r) => ({ taskId: r.id, status: r.status, progress: r.progress, message: `started on ${p.id}` })));
+        await insertEvents(tx, rows.map((r) => ({ taskId: r.id, status: r.status, progress: r.progress, message: `started on ${p.id}` })));
         await publishTaskChanged(tx, rows.map((r) => r.id));
       }
       claimed.push(...rows);

@@ -1,6 +1,6 @@
 // Reads of the webhook outbox for the API (VideoTask.webhookDeliveries).
-import { asc, inArray } from 'drizzle-orm';
-import type { DbOrTx } from './client.js';
+import { asc, sql } from 'drizzle-orm';
+import { uuidArray, type DbOrTx } from './client.js';
 import { webhookDeliveries } from './schema.js';
 
 export interface WebhookDeliveryRow {
@@ -22,6 +22,6 @@ export async function getWebhookDeliveries(db: DbOrTx, taskIds: readonly string[
   return db
     .select({ id: d.id, taskId: d.taskId, event: d.event, url: d.url, attempts: d.attempts, lastStatus: d.lastStatus, lastError: d.lastError, deliveredAt: d.deliveredAt, nextAttemptAt: d.nextAttemptAt })
     .from(d)
-    .where(inArray(d.taskId, [...taskIds]))
+    .where(sql`${d.taskId} = any(${uuidArray(taskIds)})`)
     .orderBy(asc(d.taskId), asc(d.createdAt), asc(d.id));
 }

@@ -6,6 +6,7 @@ import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import { execRows, uuidArray, type Db, type Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
 import { HELD_BY_BATCH, heldBatch } from '../db/held-by.js';
+import { insertEvents, type NewEvent } from '../db/insert-events.js';
 import { CHANGE_STAMP_SQL, changeStamp, PROGRESS_STAMP_SQL } from '../db/task-change.js';
 import { announceWritten, changeNotices, publishTaskChanged } from '../events/bus.js';
 import { countFinished } from '../metrics.js';
@@ -160,13 +161,14 @@ const idsOf = (rows: readonly HeldRow[]) => new Set(rows.map((r) => r.id));
 const HELD = sql`t.id, t.progress`;
 const FINISHED = sql`t.id, t.progress, t.status, t.provider_id as "providerId", t.created_at as "createdAt", t.started_at as "startedAt", t.completed_at as "completedAt"`;
 
-/** `(values (…), …) as v (columns)`: one row per item, for updateHeld. */
-function valuesOf(count: number, columns: string, row: (i: number) => SQL): SQL {
-  const values = sql.join(
-    Array.from({ length: count }, (_, i) => row(i)),
-    sql`, `,
-  );
-  return sql`(values ${values}) as v (${sql.raw(columns)})`;
+/**
+ * The batch as one JSON parameter, `jsonb_to_recordset(…) as v (columns)`, for
+ * updateHeld: one statement text (prepared and planned once per connection)
+ * for every batch size, where a VALUES list was a new text per size.
+ * `columns` are SQL column definitions (`id uuid, attempts int`).
+ */
+function batchOf(rows: readonly Record<string, unknown>[], columns: string): SQL {
+  return sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v (${sql.raw(columns)})`;
 }
 
 /** One statement for many held tasks: `update tasks t set … from <source> v (id, …) where` the lease still holds. */
@@ -179,7 +181,7 @@ async function updateHeld(
   source: SQL,
   set: SQL,
   /** History events of the rows changed (given each one's progress after the change). */
-  events: (kept: Map<string, number | null>) => Array<typeof taskEvents.$inferInsert>,
+  events: (kept: Map<string, number | null>) => NewEvent[],
 ): Promise<HeldRow[]> {
   if (!items.length) return [];
   return db.transaction(async (tx) => {
@@ -192,7 +194,7 @@ async function updateHeld(
     );
     const kept = new Map(rows.map((r) => [r.id, r.progress]));
     const history = events(kept);
-    if (history.length) await tx.insert(taskEvents).values(history);
+    if (history.length) await insertEvents(tx, history);
     await publishTaskChanged(tx, [...kept.keys()]);
     return rows;
   });
@@ -211,7 +213,7 @@ export async function recordSubmitAttempts(db: Db, leaseOwner: string, items: re
     db,
     leaseOwner,
     items,
-    valuesOf(items.length, 'id, attempts, submitted_at', (i) => sql`(${items[i]!.taskId}::uuid, ${items[i]!.attempts}::int, ${items[i]!.submittedAt.toISOString()}::timestamptz)`),
+    batchOf(items.map((i) => ({ id: i.taskId, attempts: i.attempts, submitted_at: i.submittedAt.toISOString() })), 'id uuid, attempts int, submitted_at timestamptz'),
     sql`attempts = v.attempts, submitted_at = v.submitted_at`,
     () => [],
   ));
@@ -229,7 +231,7 @@ export async function recordSubmittedBatch(db: Db, leaseOwner: string, items: re
     db,
     leaseOwner,
     items,
-    valuesOf(items.length, 'id, provider_id, provider_task_id', (i) => sql`(${items[i]!.taskId}::uuid, ${items[i]!.providerId}::text, ${items[i]!.providerTaskId}::text)`),
+    batchOf(items.map((i) => ({ id: i.taskId, provider_id: i.providerId, provider_task_id: i.providerTaskId })), 'id uuid, provider_id text, provider_task_id text'),
     sql`provider_id = v.provider_id, provider_task_id = v.provider_task_id`,
     (kept) => items.filter((i) => kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: kept.get(i.taskId) ?? null, message: `accepted by ${i.providerId} as ${i.providerTaskId}` })),
   ));
