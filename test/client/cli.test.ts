@@ -228,6 +228,22 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     expect((await done(['cancel', id])).code).toBe(0);
   }, SLOW);
 
+  /** `cmd` run by script(1), so the CLI has a terminal; `seen(text)` waits until its output holds `text`. */
+  function onTerminal(cmd: string) {
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: work, env: { ...process.env, SHELL: '/bin/sh', REELAY_URL: t.url, REELAY_API_KEY: KEY }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    const code = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const seen = (text: string) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => out.includes(text) && (child.stdout.off('data', check), resolve());
+        child.stdout.on('data', check);
+        child.once('exit', () => reject(new Error(`no "${text}" in ${JSON.stringify(out)}`)));
+        check();
+      });
+    return { child, code, seen, output: () => out };
+  }
+
   it.skipIf(!hasScript)('on a terminal: a progress bar; Ctrl-C asks whether to cancel (y: CANCELLED, exit 1; n: keeps running, exit 130)', async () => {
     for (const answer of ['y', 'n']) {
       // script runs the command with `$SHELL -c`. A shell that stays (dash, the /bin/sh used when SHELL
@@ -236,31 +252,21 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
       // script reports 130. A user's interactive shell runs the CLI in a process group of its own; `exec`
       // does the same here, whatever the shell (SHELL is pinned to /bin/sh so the command is POSIX sh).
       const cmd = `exec ${process.execPath} ${BIN} generate '[never] On a terminal' --provider parked`;
-      const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: work, env: { ...process.env, SHELL: '/bin/sh', REELAY_URL: t.url, REELAY_API_KEY: KEY }, stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      const seen = (text: string) =>
-        new Promise<void>((resolve, reject) => {
-          const check = () => out.includes(text) && (child.stdout.off('data', check), resolve());
-          child.stdout.on('data', check);
-          child.once('exit', () => reject(new Error(`no "${text}" in ${JSON.stringify(out)}`)));
-          check();
-        });
-      child.stdout.on('data', (d) => (out += String(d)));
-      const code = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      const { child, code, seen, output } = onTerminal(cmd);
       await seen('% | PROCESSING');
-      expect(out).toMatch(/[░█]{30} \d+% \| /); // cli-progress's bar, not lines
+      expect(output()).toMatch(/[░█]{30} \d+% \| /); // cli-progress's bar, not lines
       child.stdin.write('\x03'); // Ctrl-C, through the terminal's line discipline: SIGINT
       await seen('? [y/N]');
-      const id = out.match(UUID)![0];
+      const id = output().match(UUID)![0];
       child.stdin.write(`${answer}\r`);
       if (answer === 'y') {
         // With the output in the message: a failure here shows what the CLI printed.
-        expect(await code, `exit code; the CLI printed ${JSON.stringify(out)}`).toBe(1);
-        expect(out).toContain(`task ${id} CANCELLED`);
+        expect(await code, `exit code; the CLI printed ${JSON.stringify(output())}`).toBe(1);
+        expect(output()).toContain(`task ${id} CANCELLED`);
         expect((await task(id)).status).toBe('CANCELLED');
       } else {
-        expect(await code, `exit code; the CLI printed ${JSON.stringify(out)}`).toBe(130);
-        expect(out).toContain(`task ${id} is still running`);
+        expect(await code, `exit code; the CLI printed ${JSON.stringify(output())}`).toBe(130);
+        expect(output()).toContain(`task ${id} is still running`);
         expect((await task(id)).status).toBe('PROCESSING');
         expect((await done(['cancel', id])).code).toBe(0);
       }
@@ -273,23 +279,13 @@ describe('reelay CLI (bin/reelay.mjs) against the real server', () => {
     // Ctrl-C asks there (it used to look at stdout and leave at once, not asking).
     const file = path.join(work, 'cancelled.json');
     const cmd = `exec ${process.execPath} ${BIN} generate '[never] JSON to a file' --provider parked --json > ${file}`;
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: work, env: { ...process.env, SHELL: '/bin/sh', REELAY_URL: t.url, REELAY_API_KEY: KEY }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += String(d)));
-    const code = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    const seen = (text: string) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => out.includes(text) && (child.stdout.off('data', check), resolve());
-        child.stdout.on('data', check);
-        child.once('exit', () => reject(new Error(`no "${text}" in ${JSON.stringify(out)}`)));
-        check();
-      });
+    const { child, code, seen, output } = onTerminal(cmd);
     await seen('% | PROCESSING');
-    expect(out).toMatch(/[░█]{30} \d+% \| /);
+    expect(output()).toMatch(/[░█]{30} \d+% \| /);
     child.stdin.write('\x03');
     await seen('? [y/N]');
     child.stdin.write('y\r');
-    expect(await code, `exit code; the CLI printed ${JSON.stringify(out)}`).toBe(1);
+    expect(await code, `exit code; the CLI printed ${JSON.stringify(output())}`).toBe(1);
     const task = JSON.parse(fs.readFileSync(file, 'utf8'));
     expect(task.status).toBe('CANCELLED');
     child.stdin.end();
