@@ -230,3 +230,13 @@ export async function execRows<T>(db: DbOrTx, query: ReturnType<typeof sql>): Pr
 export function uuidArray(ids: readonly string[]): SQL {
   return sql`${`{${ids.join(',')}}`}::uuid[]`;
 }
+
+/**
+ * Rows as one JSON parameter, a row source for FROM: `jsonb_to_recordset(…) as
+ * <alias> (<columns>)`, `columns` being SQL column definitions (`id uuid, n int`)
+ * named like the rows' keys. Like uuidArray, one statement text whatever the
+ * number of rows, where a VALUES list or a multi-row INSERT made one per count.
+ */
+export function jsonRecords(rows: readonly object[], alias: string, columns: string): SQL {
+  return sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as ${sql.raw(alias)} (${sql.raw(columns)})`;
+}

@@ -8,7 +8,7 @@
 // (start times in epoch ms, progress), not as a row per task, which costs the
 // server a fraction of the rows' protocol and the client of their parsing.
 import { sql } from 'drizzle-orm';
-import { execRows, type DbOrTx } from './client.js';
+import { execRows, jsonRecords, type DbOrTx } from './client.js';
 import { tasks } from './schema.js';
 
 export interface RunningTask {
@@ -32,13 +32,12 @@ export async function listRunningTasks(db: DbOrTx, providers: ReadonlyArray<{ pr
   // A batch may name a provider once per queued task asking: it is read once.
   const limits = new Map<string, number>();
   for (const p of providers) limits.set(p.providerId, Math.max(limits.get(p.providerId) ?? 1, Math.floor(p.limit)));
-  // The pairs as one JSON parameter: one statement text for any number of providers.
-  const pairs = JSON.stringify([...limits].map(([provider_id, n]) => ({ provider_id, n })));
+  const pairs = [...limits].map(([provider_id, n]) => ({ provider_id, n }));
   // started_at has millisecond precision (timestamp(3)): its epoch ms is an exact integer.
   const rows = await execRows<{ provider_id: string; started: string | null; progress: string | null }>(
     db,
     sql`select k.provider_id, r.started::text as started, r.progress::text as progress
-        from jsonb_to_recordset(${pairs}::jsonb) as k (provider_id text, n int)
+        from ${jsonRecords(pairs, 'k', 'provider_id text, n int')}
         cross join lateral (
           select array_agg((extract(epoch from l.started_at) * 1000)::bigint order by l.started_at desc) as started,
             array_agg(l.progress order by l.started_at desc) as progress

@@ -6,7 +6,7 @@
 // entries of tasks_completed_runs (provider_id, coalesce(model, ''),
 // completed_at desc; partial on COMPLETED).
 import { sql } from 'drizzle-orm';
-import { execRows, type DbOrTx } from './client.js';
+import { execRows, jsonRecords, type DbOrTx } from './client.js';
 import { tasks } from './schema.js';
 
 export const RECENT_RUNS = 50;
@@ -26,14 +26,13 @@ export interface RunTimes {
 /** `runTimeKey` of each pair with any history → its run times; pairs without history are absent. */
 export async function getRecentRunTimes(db: DbOrTx, keys: readonly RunTimeKey[]): Promise<Map<string, RunTimes>> {
   if (!keys.length) return new Map();
-  // The pairs as one JSON parameter: one statement text for any number of pairs.
-  const pairs = JSON.stringify(keys.map((k) => ({ provider_id: k.providerId, model: k.model })));
+  const pairs = keys.map((k) => ({ provider_id: k.providerId, model: k.model }));
   // coalesce(model, '') is the index's own expression (its order holds for a null model too);
   // `is not distinct from` then tells a null model from an empty one.
   const rows = await execRows<{ provider_id: string; model: string | null; samples: number; median: number }>(
     db,
     sql`select k.provider_id, k.model, count(*)::int as samples, percentile_cont(0.5) within group (order by r.s)::float8 as median
-        from jsonb_to_recordset(${pairs}::jsonb) as k (provider_id text, model text)
+        from ${jsonRecords(pairs, 'k', 'provider_id text, model text')}
         cross join lateral (
           select extract(epoch from (t.completed_at - t.started_at))::float8 as s from ${tasks} t
           where t.status = 'COMPLETED' and t.provider_id = k.provider_id and coalesce(t.model, '') = coalesce(k.model, '')

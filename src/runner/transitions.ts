@@ -3,7 +3,7 @@
 // transaction and notifies listeners at commit. Terminal states never change:
 // each update is guarded by the allowed source states.
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
-import { execRows, uuidArray, type Db, type Tx } from '../db/client.js';
+import { execRows, jsonRecords, uuidArray, type Db, type Tx } from '../db/client.js';
 import { taskEvents, tasks, type TaskResult, type TaskRow, type TaskStatus } from '../db/schema.js';
 import { HELD_BY_BATCH, heldBatch } from '../db/held-by.js';
 import { insertEvents, type NewEvent } from '../db/insert-events.js';
@@ -161,16 +161,6 @@ const idsOf = (rows: readonly HeldRow[]) => new Set(rows.map((r) => r.id));
 const HELD = sql`t.id, t.progress`;
 const FINISHED = sql`t.id, t.progress, t.status, t.provider_id as "providerId", t.created_at as "createdAt", t.started_at as "startedAt", t.completed_at as "completedAt"`;
 
-/**
- * The batch as one JSON parameter, `jsonb_to_recordset(…) as v (columns)`, for
- * updateHeld: one statement text (prepared and planned once per connection)
- * for every batch size, where a VALUES list was a new text per size.
- * `columns` are SQL column definitions (`id uuid, attempts int`).
- */
-function batchOf(rows: readonly Record<string, unknown>[], columns: string): SQL {
-  return sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v (${sql.raw(columns)})`;
-}
-
 /** One statement for many held tasks: `update tasks t set … from <source> v (id, …) where` the lease still holds. */
 // Its callers change no status (submission attempts, accepted ids): no slot frees, nobody is woken.
 async function updateHeld(
@@ -213,7 +203,7 @@ export async function recordSubmitAttempts(db: Db, leaseOwner: string, items: re
     db,
     leaseOwner,
     items,
-    batchOf(items.map((i) => ({ id: i.taskId, attempts: i.attempts, submitted_at: i.submittedAt.toISOString() })), 'id uuid, attempts int, submitted_at timestamptz'),
+    jsonRecords(items.map((i) => ({ id: i.taskId, attempts: i.attempts, submitted_at: i.submittedAt.toISOString() })), 'v', 'id uuid, attempts int, submitted_at timestamptz'),
     sql`attempts = v.attempts, submitted_at = v.submitted_at`,
     () => [],
   ));
@@ -231,7 +221,7 @@ export async function recordSubmittedBatch(db: Db, leaseOwner: string, items: re
     db,
     leaseOwner,
     items,
-    batchOf(items.map((i) => ({ id: i.taskId, provider_id: i.providerId, provider_task_id: i.providerTaskId })), 'id uuid, provider_id text, provider_task_id text'),
+    jsonRecords(items.map((i) => ({ id: i.taskId, provider_id: i.providerId, provider_task_id: i.providerTaskId })), 'v', 'id uuid, provider_id text, provider_task_id text'),
     sql`provider_id = v.provider_id, provider_task_id = v.provider_task_id`,
     (kept) => items.filter((i) => kept.has(i.taskId)).map((i) => ({ taskId: i.taskId, status: 'PROCESSING' as const, progress: kept.get(i.taskId) ?? null, message: `accepted by ${i.providerId} as ${i.providerTaskId}` })),
   ));
